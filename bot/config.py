@@ -1,0 +1,110 @@
+"""Settings: the one place that reads the environment, once, into a frozen object."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.errors import ConfigError
+
+# Defaults are current choices, not truths: every model is configuration. OpenAI's
+# fine-tunable models (and the fine-tunes built on them) shut down on 2027-01-14.
+DEFAULT_SUPPORT_MODEL = "gpt-5-mini"
+DEFAULT_BARTENDER_MODEL = "gpt-5-mini"
+DEFAULT_FINETUNE_BASE_MODEL = "gpt-4.1-mini-2025-04-14"
+
+
+@dataclass(frozen=True)
+class Settings:
+    discord_token: str | None = None
+    openai_api_key: str | None = None
+    openai_base_url: str | None = None
+    database_path: Path = Path("data/bot.db")
+    support_prompt_file: Path = Path("data/support_prompt.txt")
+    support_channels: frozenset[str] = frozenset()
+    bartender_channels: frozenset[str] = frozenset()
+    admin_roles: frozenset[str] = frozenset()
+    staff_roles: frozenset[str] = frozenset()
+    support_model: str = DEFAULT_SUPPORT_MODEL
+    bartender_model: str = DEFAULT_BARTENDER_MODEL
+    finetune_base_model: str = DEFAULT_FINETUNE_BASE_MODEL
+    command_guilds: tuple[int, ...] = ()
+    model_timeout: float = 60.0
+    model_max_retries: int = 2
+    log_level: str = "INFO"
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+    def __repr__(self) -> str:  # never print a secret by accident
+        return f"Settings(database_path={self.database_path!s}, support_model={self.support_model!r})"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read every setting from `environ` (default: os.environ); raise ConfigError on a bad value."""
+        env = os.environ if environ is None else environ
+
+        def text(name: str, default: str | None = None) -> str | None:
+            value = env.get(name, "").strip()
+            return value or default
+
+        discord_token = text("DISCORD_TOKEN")
+        openai_api_key = text("OPENAI_API_KEY")
+        return cls(
+            discord_token=discord_token,
+            openai_api_key=openai_api_key,
+            openai_base_url=text("OPENAI_BASE_URL"),
+            database_path=Path(text("DATABASE_PATH", "data/bot.db")),
+            support_prompt_file=Path(text("SUPPORT_PROMPT_FILE", "data/support_prompt.txt")),
+            support_channels=_names(text("SUPPORT_CHANNELS")),
+            bartender_channels=_names(text("BARTENDER_CHANNELS")),
+            admin_roles=_names(text("ADMIN_ROLES")),
+            staff_roles=_names(text("STAFF_ROLES")),
+            support_model=text("SUPPORT_MODEL", DEFAULT_SUPPORT_MODEL),
+            bartender_model=text("BARTENDER_MODEL", DEFAULT_BARTENDER_MODEL),
+            finetune_base_model=text("FINETUNE_BASE_MODEL", DEFAULT_FINETUNE_BASE_MODEL),
+            command_guilds=_ids("COMMAND_GUILDS", text("COMMAND_GUILDS")),
+            model_timeout=_number("MODEL_TIMEOUT", text("MODEL_TIMEOUT"), 60.0, minimum=1),
+            model_max_retries=int(_number("MODEL_MAX_RETRIES", text("MODEL_MAX_RETRIES"), 2, minimum=0)),
+            log_level=_log_level(text("LOG_LEVEL", "INFO")),
+            secrets=tuple(s for s in (discord_token, openai_api_key) if s),
+        )
+
+
+def _names(raw: str | None) -> frozenset[str]:
+    """Split a comma-separated list of IDs or names; names compare case-insensitively."""
+    if not raw:
+        return frozenset()
+    return frozenset(part.strip().lstrip("#@").casefold() for part in raw.split(",") if part.strip())
+
+
+def _ids(name: str, raw: str | None) -> tuple[int, ...]:
+    if not raw:
+        return ()
+    ids = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        if not part.isdigit():
+            raise ConfigError(f"{name} must be comma-separated numeric guild IDs; {part!r} is not one.")
+        ids.append(int(part))
+    return tuple(ids)
+
+
+def _number(name: str, raw: str | None, default: float, *, minimum: float) -> float:
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number; got {raw!r}.") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum:g}; got {raw!r}.")
+    return value
+
+
+def _log_level(raw: str) -> str:
+    level = raw.upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL; got {raw!r}.")
+    return level
