@@ -1,0 +1,133 @@
+"""Entry point: `python -m bot` runs the Discord bot; `python -m bot chat` tries support in a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import discord
+from dotenv import find_dotenv, load_dotenv
+
+from bot.client import SupportBot
+from bot.config import Settings
+from bot.db import Database, DatabaseError
+from bot.errors import ConfigError, UserError
+from bot.llm import LLM
+from bot.logs import RedactSecrets
+from bot.support import SupportService
+
+log = logging.getLogger("bot")
+
+NO_TOKEN = (
+    "DISCORD_TOKEN is not set: put your bot's token in .env (copy .env.example to .env) "
+    "or in the environment, then start again."
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="The shop's Discord support bot.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("run", help="run the Discord bot (the default)")
+    commands.add_parser("chat", help="ask the support service questions from stdin, one per line")
+    args = parser.parse_args(argv)
+
+    load_dotenv(find_dotenv(usecwd=True))
+    try:
+        settings = Settings.from_env()
+        if args.command == "chat":
+            return asyncio.run(chat(settings, sys.stdin, sys.stdout))
+        if not settings.discord_token:
+            raise ConfigError(NO_TOKEN)
+        setup_logging(settings)
+        return asyncio.run(run_bot(settings))
+    except (ConfigError, DatabaseError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def setup_logging(settings: Settings, *, level: str | None = None) -> None:
+    discord.utils.setup_logging(level=getattr(logging, level or settings.log_level), root=True)
+    redact = RedactSecrets(settings.secrets)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(redact)
+
+
+def read_prompt(path: Path, setting: str) -> str:
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{setting} points to {path}, which cannot be read ({exc.__class__.__name__}).") from None
+    if not text:
+        raise ConfigError(f"{setting} points to {path}, which is empty.")
+    return text
+
+
+@dataclass(frozen=True)
+class Services:
+    db: Database
+    llm: LLM
+    support: SupportService
+
+
+@asynccontextmanager
+async def open_services(settings: Settings) -> AsyncIterator[Services]:
+    """Build the shared resources once; close them however the caller ends."""
+    system_prompt = await asyncio.to_thread(read_prompt, settings.support_prompt_file, "SUPPORT_PROMPT_FILE")
+    db = await Database.open(settings.database_path)
+    llm = LLM.from_settings(settings, record_usage=db.record_usage)
+    try:
+        support = SupportService(db, llm, default_model=settings.support_model, system_prompt=system_prompt)
+        yield Services(db, llm, support)
+    finally:
+        await llm.close()
+        await db.close()
+
+
+async def run_bot(settings: Settings) -> int:
+    async with open_services(settings) as services:
+        async with SupportBot(settings, db=services.db, llm=services.llm, support=services.support) as bot:
+            try:
+                await bot.start(settings.discord_token)
+            except discord.LoginFailure:
+                log.error("Discord rejected DISCORD_TOKEN; copy the bot token again from the Developer Portal.")
+                return 1
+            except discord.PrivilegedIntentsRequired:
+                log.error("Turn on the Message Content intent for this bot in the Developer Portal (Bot page).")
+                return 1
+    return 0
+
+
+async def chat(settings: Settings, stdin: TextIO, stdout: TextIO) -> int:
+    """Answer one question per input line; works interactively and piped."""
+    setup_logging(settings, level="WARNING")
+    interactive = stdin.isatty()
+    async with open_services(settings) as services:
+        support = services.support
+        if interactive:
+            print(f"Support chat with {await support.live_model()}. Ask a question; Ctrl-D to quit.", file=stdout)
+        while True:
+            if interactive:
+                print("> ", end="", file=stdout, flush=True)
+            line = await asyncio.to_thread(stdin.readline)
+            if not line:
+                return 0
+            if not line.strip():
+                continue
+            try:
+                answer = await support.answer(line)
+            except UserError as exc:
+                answer = exc.message
+            print(answer, file=stdout, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

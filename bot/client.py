@@ -1,0 +1,123 @@
+"""The Discord client: holds the services, loads the cogs, syncs commands, shows errors in one place."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.config import Settings
+from bot.db import Database
+from bot.errors import UserError
+from bot.llm import LLM
+from bot.support import SupportService
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("cogs.support",)
+COMMANDS_HASH_KEY = "global_commands_hash"
+SOMETHING_WENT_WRONG = "Something went wrong on my side. Please try again; the team has been told."
+
+
+class SupportTree(app_commands.CommandTree["SupportBot"]):
+    """One error handler for every app command: user errors are shown, the rest logged."""
+
+    async def on_error(self, interaction: discord.Interaction[SupportBot], error: app_commands.AppCommandError) -> None:
+        cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+        if isinstance(cause, UserError):
+            message = cause.message
+        elif isinstance(cause, app_commands.CheckFailure):
+            message = str(cause) or "You can't use this command here."
+        else:
+            command = interaction.command.qualified_name if interaction.command else "?"
+            log.error("command /%s failed", command, exc_info=cause)
+            message = SOMETHING_WENT_WRONG
+        await send_ephemeral(interaction, message)
+
+
+async def send_ephemeral(interaction: discord.Interaction, message: str) -> None:
+    """Reply privately whether or not the interaction was already acknowledged."""
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(message, ephemeral=True)
+        else:
+            await interaction.response.send_message(message, ephemeral=True)
+    except discord.HTTPException:
+        log.warning("could not tell the user about an error (interaction expired or gone)")
+
+
+def in_channels(channel: object, wanted: frozenset[str]) -> bool:
+    """Whether a channel (or the channel a thread belongs to) is named in a setting, by ID or name."""
+    for candidate in (channel, getattr(channel, "parent", None)):
+        if candidate is None:
+            continue
+        if str(candidate.id) in wanted or getattr(candidate, "name", "").casefold() in wanted:
+            return True
+    return False
+
+
+def is_admin(member: discord.abc.User, settings: Settings) -> bool:
+    """Manage Server, or a role named in ADMIN_ROLES (by ID or name)."""
+    if not isinstance(member, discord.Member):
+        return False
+    return member.guild_permissions.manage_guild or _has_role(member, settings.admin_roles)
+
+
+def is_staff(member: discord.abc.User, settings: Settings) -> bool:
+    """A role in STAFF_ROLES, or an admin."""
+    return is_admin(member, settings) or (
+        isinstance(member, discord.Member) and _has_role(member, settings.staff_roles)
+    )
+
+
+def _has_role(member: discord.Member, wanted: frozenset[str]) -> bool:
+    return any(str(role.id) in wanted or role.name.casefold() in wanted for role in member.roles)
+
+
+class SupportBot(commands.Bot):
+    def __init__(self, settings: Settings, *, db: Database, llm: LLM, support: SupportService, **options) -> None:
+        intents = discord.Intents.default()
+        intents.message_content = True
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            help_command=None,
+            intents=intents,
+            tree_cls=SupportTree,
+            allowed_mentions=discord.AllowedMentions.none(),
+            **options,
+        )
+        self.settings = settings
+        self.db = db
+        self.llm = llm
+        self.support = support
+
+    async def setup_hook(self) -> None:
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        await self.sync_commands()
+
+    async def sync_commands(self) -> None:
+        """Guilds in COMMAND_GUILDS get the commands at once; global ones only when they changed."""
+        for guild_id in self.settings.command_guilds:
+            guild = discord.Object(id=guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %s commands to guild %s", len(synced), guild_id)
+        if self.settings.command_guilds:
+            return
+        payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        key = f"{COMMANDS_HASH_KEY}:{self.application_id}"
+        if await self.db.get_meta(key) == digest:
+            log.info("global commands unchanged; not syncing")
+            return
+        synced = await self.tree.sync()
+        await self.db.set_meta(key, digest)
+        log.info("synced %s global commands", len(synced))
+
+    async def on_ready(self) -> None:
+        log.info("logged in as %s (%s)", self.user, self.user.id if self.user else "?")

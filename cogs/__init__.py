@@ -1,0 +1,1 @@
+"""Thin Discord adapters: read Discord input, call one service, render the result."""

@@ -1,0 +1,89 @@
+"""Support: answers customers in support channels, DMs, mentions and /ask."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.client import SOMETHING_WENT_WRONG, SupportBot, in_channels, is_staff
+from bot.errors import UserError
+from bot.support import MAX_QUESTION_CHARS
+from bot.text import split_message
+
+log = logging.getLogger(__name__)
+
+_ANSWERED_TYPES = (discord.MessageType.default, discord.MessageType.reply)
+
+
+class Support(commands.Cog):
+    def __init__(self, bot: SupportBot) -> None:
+        self.bot = bot
+        self.support = bot.support
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        question = self.question_in(message)
+        if question is None:
+            return
+        guild_id = message.guild.id if message.guild else None
+        try:
+            async with message.channel.typing():
+                text = await self.support.answer(question, user_id=message.author.id, guild_id=guild_id)
+        except UserError as exc:
+            text = exc.message
+        except Exception:
+            log.exception("answering message %s failed", message.id)
+            text = SOMETHING_WENT_WRONG
+        await reply_in_chunks(message, text)
+
+    def question_in(self, message: discord.Message) -> str | None:
+        """The question a message asks the bot, or None when the bot should stay quiet."""
+        me = self.bot.user
+        if message.author.bot or message.webhook_id or message.type not in _ANSWERED_TYPES or me is None:
+            return None
+        settings = self.bot.settings
+        mentioned = me in message.mentions
+        if message.guild is None:
+            addressed = True
+        elif in_channels(message.channel, settings.bartender_channels):
+            addressed = False
+        elif in_channels(message.channel, settings.support_channels):
+            # Staff answering customers there are not asking the bot, unless they mention it.
+            addressed = mentioned or not is_staff(message.author, settings)
+        else:
+            addressed = mentioned
+        if not addressed:
+            return None
+        return re.sub(rf"<@!?{me.id}>", "", message.content).strip()
+
+    @app_commands.command()
+    @app_commands.describe(question="What you need help with")
+    async def ask(
+        self,
+        interaction: discord.Interaction[SupportBot],
+        question: app_commands.Range[str, 1, MAX_QUESTION_CHARS],
+    ) -> None:
+        """Ask the shop's support assistant a question."""
+        await interaction.response.defer(thinking=True)
+        text = await self.support.answer(question, user_id=interaction.user.id, guild_id=interaction.guild_id)
+        for chunk in split_message(text):
+            await interaction.followup.send(chunk)
+
+
+async def reply_in_chunks(message: discord.Message, text: str) -> None:
+    """Reply to a message, continuing in further messages past Discord's length limit."""
+    try:
+        # A reply to a message deleted meanwhile still goes out, as a plain message.
+        reference = message.to_reference(fail_if_not_exists=False)
+        for number, chunk in enumerate(split_message(text)):
+            await message.channel.send(chunk, reference=reference if number == 0 else None)
+    except discord.HTTPException as exc:
+        log.warning("could not reply in channel %s: %s", message.channel.id, exc)
+
+
+async def setup(bot: SupportBot) -> None:
+    await bot.add_cog(Support(bot))
