@@ -1,0 +1,96 @@
+"""Shared fixtures: the fake OpenAI server, a real SQLite file, the services, and the bot on a fake Discord."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import openai
+import pytest
+import pytest_asyncio
+
+from bot.client import SupportBot
+from bot.config import Settings
+from bot.db import Database
+from bot.llm import LLM
+from bot.support import SupportService
+from discord_fakes import APP_ID, STAFF_ROLE, FakeDiscord
+from fake_openai import FakeOpenAI
+
+ROOT = Path(__file__).resolve().parent.parent
+SUPPORT_PROMPT = (ROOT / "data" / "support_prompt.txt").read_text(encoding="utf-8").strip()
+
+
+@pytest.fixture(autouse=True)
+def no_real_endpoints(monkeypatch):
+    """Any client a test forgot to point at the fake fails fast instead of reaching out."""
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    for name in ("OPENAI_API_KEY", "DISCORD_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest_asyncio.fixture
+async def fake_openai():
+    fake = FakeOpenAI()
+    await fake.start()
+    yield fake
+    await fake.close()
+
+
+@pytest_asyncio.fixture
+async def openai_client(fake_openai):
+    client = openai.AsyncOpenAI(
+        base_url=fake_openai.base_url,
+        api_key="sk-test",
+        max_retries=2,
+        timeout=5,
+        _strict_response_validation=True,
+    )
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+def settings(tmp_path, fake_openai) -> Settings:
+    return Settings(
+        openai_api_key="sk-test",
+        openai_base_url=fake_openai.base_url,
+        database_path=tmp_path / "bot.db",
+        support_channels=frozenset({"support"}),
+        bartender_channels=frozenset({"bar"}),
+        admin_roles=frozenset({"admins"}),
+        staff_roles=frozenset({str(STAFF_ROLE)}),
+        model_timeout=2,
+        model_max_retries=1,
+        secrets=("sk-test",),
+    )
+
+
+@pytest_asyncio.fixture
+async def db(settings):
+    database = await Database.open(settings.database_path)
+    yield database
+    await database.close()
+
+
+@pytest_asyncio.fixture
+async def llm(settings, db):
+    model_api = LLM.from_settings(settings, record_usage=db.record_usage)
+    yield model_api
+    await model_api.close()
+
+
+@pytest.fixture
+def support(settings, db, llm) -> SupportService:
+    return SupportService(db, llm, default_model=settings.support_model, system_prompt=SUPPORT_PROMPT)
+
+
+@pytest_asyncio.fixture
+async def discord_bot(settings, db, llm, support):
+    """The real bot with its cogs loaded, logged in to a fake Discord."""
+    bot = SupportBot(settings, db=db, llm=llm, support=support, application_id=APP_ID)
+    fake = FakeDiscord(bot)
+    await fake.start()
+    yield fake
+    await fake.close()
+    await bot.close()
+

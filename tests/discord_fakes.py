@@ -1,0 +1,402 @@
+"""A fake Discord gateway and REST API: real discord.py objects and dispatch, recorded HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import discord
+from discord.http import Route
+from discord.webhook import async_ as webhook_async
+
+APP_ID = 900_000_000_000_000_001
+BOT_ID = 900_000_000_000_000_002
+GUILD_ID = 100_000_000_000_000_001
+
+SUPPORT_CHANNEL = 200_000_000_000_000_001
+GENERAL_CHANNEL = 200_000_000_000_000_002
+BAR_CHANNEL = 200_000_000_000_000_003
+
+STAFF_ROLE = 300_000_000_000_000_001
+ADMIN_ROLE = 300_000_000_000_000_002
+MANAGERS_ROLE = 300_000_000_000_000_003  # carries Manage Server
+
+MANAGE_GUILD = 1 << 5
+DEFAULT_PERMISSIONS = 0x0000_0000_0006_4C40  # send/read messages, embed, attach, history, reactions
+
+
+@dataclass(frozen=True)
+class FakeUser:
+    id: int
+    name: str
+    roles: tuple[int, ...] = ()
+    bot: bool = False
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "username": self.name,
+            "discriminator": "0",
+            "global_name": self.name.title(),
+            "avatar": None,
+            "bot": self.bot,
+        }
+
+    def member_payload(self, permissions: int) -> dict[str, Any]:
+        return {
+            "roles": [str(r) for r in self.roles],
+            "joined_at": "2026-01-01T00:00:00+00:00",
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "permissions": str(permissions),
+        }
+
+
+CUSTOMER = FakeUser(400_000_000_000_000_001, "customer")
+OTHER_CUSTOMER = FakeUser(400_000_000_000_000_002, "another_customer")
+STAFF = FakeUser(400_000_000_000_000_003, "staffer", roles=(STAFF_ROLE,))
+ADMIN = FakeUser(400_000_000_000_000_004, "admin", roles=(ADMIN_ROLE,))
+MANAGER = FakeUser(400_000_000_000_000_005, "manager", roles=(MANAGERS_ROLE,))
+OTHER_BOT = FakeUser(400_000_000_000_000_006, "otherbot", bot=True)
+BOT_USER = FakeUser(BOT_ID, "supportbot", bot=True)
+
+
+@dataclass
+class Call:
+    """One request the bot made to Discord."""
+
+    method: str
+    path: str
+    payload: dict[str, Any] | None
+    files: list[discord.File] = field(default_factory=list)
+
+
+class FakeDiscord:
+    """Drives a real bot: feeds gateway events to its connection state and records its REST calls."""
+
+    def __init__(self, bot: discord.Client) -> None:
+        self.bot = bot
+        self.state = bot._connection
+        self.calls: list[Call] = []
+        self._ids = itertools.count(700_000_000_000_000_001)
+        self._failures: list[tuple[str, re.Pattern[str], int]] = []
+
+    # -- set-up ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Log in without a network: install the recorders, create the bot user and guild, run setup_hook."""
+        self.bot.http.request = self._http_request  # type: ignore[method-assign]
+        self._adapter_token = webhook_async.async_context.set(_RecordingWebhookAdapter(self))
+        await self.bot._async_setup_hook()
+        self.state.user = discord.ClientUser(state=self.state, data=BOT_USER.payload())
+        self.state._add_guild_from_data(self._guild_payload())
+        await self.bot.setup_hook()
+
+    async def close(self) -> None:
+        await self.settle()
+        webhook_async.async_context.reset(self._adapter_token)
+
+    def _guild_payload(self) -> dict[str, Any]:
+        def role(role_id: int, name: str, permissions: int, position: int) -> dict[str, Any]:
+            return {
+                "id": str(role_id),
+                "name": name,
+                "permissions": str(permissions),
+                "position": position,
+                "color": 0,
+                "hoist": False,
+                "managed": False,
+                "mentionable": False,
+                "flags": 0,
+            }
+
+        def channel(channel_id: int, name: str, position: int) -> dict[str, Any]:
+            return {
+                "id": str(channel_id),
+                "type": 0,
+                "guild_id": str(GUILD_ID),
+                "name": name,
+                "position": position,
+                "permission_overwrites": [],
+                "nsfw": False,
+                "parent_id": None,
+                "topic": None,
+                "rate_limit_per_user": 0,
+            }
+
+        return {
+            "id": str(GUILD_ID),
+            "name": "Test Shop",
+            "owner_id": "1",
+            "member_count": 10,
+            "roles": [
+                role(GUILD_ID, "@everyone", DEFAULT_PERMISSIONS, 0),
+                role(STAFF_ROLE, "Staff", DEFAULT_PERMISSIONS, 1),
+                role(ADMIN_ROLE, "Admins", DEFAULT_PERMISSIONS, 2),
+                role(MANAGERS_ROLE, "Managers", DEFAULT_PERMISSIONS | MANAGE_GUILD, 3),
+            ],
+            "channels": [
+                channel(SUPPORT_CHANNEL, "support", 0),
+                channel(GENERAL_CHANNEL, "general", 1),
+                channel(BAR_CHANNEL, "bar", 2),
+            ],
+            "members": [],
+            "emojis": [],
+            "stickers": [],
+            "features": [],
+        }
+
+    # -- gateway events ----------------------------------------------------------------
+
+    def message_payload(
+        self,
+        content: str,
+        *,
+        author: FakeUser = CUSTOMER,
+        channel_id: int | None = SUPPORT_CHANNEL,
+        mentions: tuple[FakeUser, ...] = (),
+        message_type: int = 0,
+    ) -> dict[str, Any]:
+        """A MESSAGE_CREATE payload; channel_id=None makes it a DM."""
+        in_guild = channel_id is not None
+        data: dict[str, Any] = {
+            "id": str(next(self._ids)),
+            "channel_id": str(channel_id if in_guild else _dm_channel_id(author)),
+            "author": author.payload(),
+            "content": content,
+            "timestamp": "2026-11-25T10:00:00+00:00",
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [m.payload() for m in mentions],
+            "mention_roles": [],
+            "attachments": [],
+            "embeds": [],
+            "pinned": False,
+            "type": message_type,
+            "flags": 0,
+        }
+        if in_guild:
+            data["guild_id"] = str(GUILD_ID)
+            data["member"] = author.member_payload(0)
+        return data
+
+    async def send_message(self, content: str, **kwargs: Any) -> dict[str, Any]:
+        """A user posts a message; returns its payload once every handler has finished."""
+        data = self.message_payload(content, **kwargs)
+        self.state.parse_message_create(data)
+        await self.settle()
+        return data
+
+    async def slash(
+        self,
+        name: str,
+        *,
+        user: FakeUser = CUSTOMER,
+        channel_id: int | None = GENERAL_CHANNEL,
+        **options: Any,
+    ) -> int:
+        """A user runs a slash command; returns the interaction ID once it has been handled."""
+        interaction_id = next(self._ids)
+        options_payload = [{"name": k, "type": _option_type(v), "value": v} for k, v in options.items()]
+        data: dict[str, Any] = {
+            "id": str(interaction_id),
+            "application_id": str(APP_ID),
+            "type": 2,
+            "token": f"token-{interaction_id}",
+            "version": 1,
+            "attachment_size_limit": 10 * 1024 * 1024,
+            "locale": "en-US",
+            "data": {"id": str(next(self._ids)), "name": name, "type": 1, "options": options_payload},
+        }
+        if channel_id is None:
+            dm = _dm_channel_id(user)
+            data["channel"] = {"id": str(dm), "type": 1, "recipients": [user.payload()]}
+            data["channel_id"] = str(dm)
+            data["user"] = user.payload()
+            data["context"] = 1
+        else:
+            data["guild_id"] = str(GUILD_ID)
+            data["channel"] = {"id": str(channel_id), "type": 0, "guild_id": str(GUILD_ID), "name": "x", "position": 0}
+            data["channel_id"] = str(channel_id)
+            member = user.member_payload(self._permissions_of(user))
+            member["user"] = user.payload()
+            data["member"] = member
+            data["context"] = 0
+        self.state.parse_interaction_create(data)
+        await self.settle()
+        return interaction_id
+
+    def _permissions_of(self, user: FakeUser) -> int:
+        permissions = DEFAULT_PERMISSIONS
+        if MANAGERS_ROLE in user.roles:
+            permissions |= MANAGE_GUILD
+        return permissions
+
+    async def settle(self) -> None:
+        """Wait for every event handler and command the events started, and what they started."""
+        current = asyncio.current_task()
+        while True:
+            pending = [
+                t
+                for t in asyncio.all_tasks()
+                if t is not current and not t.done() and t.get_name().startswith(("discord.py", "CommandTree"))
+            ]
+            if not pending:
+                return
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    # -- what the bot sent ---------------------------------------------------------------
+
+    def fail_next(self, method: str, path_pattern: str, status: int) -> None:
+        """The next matching REST call fails with that HTTP status (403 Forbidden, 404 Not Found...)."""
+        self._failures.append((method, re.compile(path_pattern), status))
+
+    def sent_messages(self, channel_id: int | None = None) -> list[dict[str, Any]]:
+        """Payloads of messages posted to channels (not interaction replies)."""
+        pattern = re.compile(r"/channels/(\d+)/messages$")
+        found = []
+        for call in self.calls:
+            match = pattern.match(call.path)
+            if call.method == "POST" and match and (channel_id is None or int(match[1]) == channel_id):
+                found.append(call.payload or {})
+        return found
+
+    def typing_calls(self, channel_id: int) -> int:
+        return sum(1 for c in self.calls if c.method == "POST" and c.path == f"/channels/{channel_id}/typing")
+
+    def interaction_calls(self, interaction_id: int) -> list[Call]:
+        """Callbacks and follow-ups of one interaction, in order."""
+        token = f"token-{interaction_id}"
+        return [c for c in self.calls if f"/interactions/{interaction_id}/" in c.path or token in c.path]
+
+    def interaction_texts(self, interaction_id: int) -> list[str]:
+        """What the user saw for an interaction: every message content sent for it, in order."""
+        texts = []
+        for call in self.interaction_calls(interaction_id):
+            payload = call.payload or {}
+            content = payload.get("data", payload).get("content") if isinstance(payload, dict) else None
+            if content:
+                texts.append(content)
+        return texts
+
+    def ephemeral_texts(self, interaction_id: int) -> list[str]:
+        texts = []
+        for call in self.interaction_calls(interaction_id):
+            body = (call.payload or {}).get("data", call.payload or {})
+            if body.get("flags", 0) & 64 and body.get("content"):
+                texts.append(body["content"])
+        return texts
+
+    def command_syncs(self) -> list[Call]:
+        return [c for c in self.calls if c.method == "PUT" and "/commands" in c.path]
+
+    # -- the REST API ----------------------------------------------------------------
+
+    def record(self, method: str, path: str, payload: Any, files: Any) -> None:
+        # Round-trip through JSON so tests see what would go over the wire.
+        wire = json.loads(discord.utils._to_json(payload)) if payload is not None else None
+        self.calls.append(Call(method, path, wire, list(files or [])))
+        for failure in self._failures:
+            fail_method, pattern, status = failure
+            if fail_method == method and pattern.search(path):
+                self._failures.remove(failure)
+                raise _http_error(status)
+
+    async def _http_request(self, route: Route, *, files: Any = None, form: Any = None, **kwargs: Any) -> Any:
+        payload = kwargs.get("json")
+        if form:
+            payload = _payload_from_form(form)
+        path = route.url[len(Route.BASE) :]
+        self.record(route.method, path, payload, files)
+        await asyncio.sleep(0)
+        if route.method == "POST" and re.fullmatch(r"/channels/\d+/messages", path):
+            return self.message_reply(int(path.split("/")[2]), payload or {})
+        if re.fullmatch(r"/channels/\d+/messages/\d+", path) and route.method == "PATCH":
+            return self.message_reply(int(path.split("/")[2]), payload or {}, message_id=int(path.split("/")[4]))
+        if route.method == "PUT" and path.endswith("/commands"):
+            return [dict(c, id=str(next(self._ids)), application_id=str(APP_ID), version="1") for c in payload or []]
+        if route.method == "POST" and path == "/users/@me/channels":
+            return {"id": str(next(self._ids)), "type": 1, "recipients": []}
+        return None
+
+    def message_reply(self, channel_id: int, payload: dict[str, Any], message_id: int | None = None) -> dict[str, Any]:
+        """The message object Discord answers a successful send or edit with."""
+        return {
+            "id": str(message_id or next(self._ids)),
+            "channel_id": str(channel_id),
+            "author": BOT_USER.payload(),
+            "content": payload.get("content") or "",
+            "timestamp": "2026-11-25T10:00:01+00:00",
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "attachments": [],
+            "embeds": payload.get("embeds") or [],
+            "pinned": False,
+            "type": 0,
+            "flags": payload.get("flags", 0),
+        }
+
+
+class _RecordingWebhookAdapter(webhook_async.AsyncWebhookAdapter):
+    """Interaction callbacks and follow-ups go through webhooks; record them the same way."""
+
+    def __init__(self, fake: FakeDiscord) -> None:
+        super().__init__()
+        self.fake = fake
+
+    async def request(self, route: Route, session: Any, *, payload: Any = None, multipart: Any = None, files: Any = None, **kwargs: Any) -> Any:  # noqa: E501
+        if multipart:
+            payload = _payload_from_form(multipart)
+        path = route.url[len(Route.BASE) :]
+        self.fake.record(route.method, path, payload, files)
+        await asyncio.sleep(0)
+        if path.endswith("/callback"):
+            interaction_id = path.split("/")[2]
+            body = payload or {}
+            resource: dict[str, Any] = {"type": body.get("type", 4)}
+            if body.get("type") == 4:
+                resource["message"] = self.fake.message_reply(0, body.get("data") or {})
+            return {
+                "interaction": {"id": interaction_id, "type": 2, "response_message_loading": body.get("type") == 5},
+                "resource": resource,
+            }
+        if route.method in ("POST", "PATCH") and path.startswith("/webhooks/"):
+            return self.fake.message_reply(0, payload or {})
+        return None
+
+
+def _payload_from_form(form: Any) -> dict[str, Any] | None:
+    for part in form:
+        if part.get("name") == "payload_json":
+            return json.loads(part["value"])
+    return None
+
+
+def _http_error(status: int) -> discord.HTTPException:
+    response = SimpleNamespace(status=status, reason={403: "Forbidden", 404: "Not Found"}.get(status, "Error"))
+    kinds = {403: discord.Forbidden, 404: discord.NotFound}
+    if status >= 500:
+        return discord.DiscordServerError(response, {"message": "server error", "code": 0})
+    return kinds.get(status, discord.HTTPException)(response, {"message": "failed", "code": 0})
+
+
+def _dm_channel_id(user: FakeUser) -> int:
+    return user.id + 1
+
+
+def _option_type(value: Any) -> int:
+    if isinstance(value, bool):
+        return 5
+    if isinstance(value, int):
+        return 4
+    return 3

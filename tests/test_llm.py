@@ -1,0 +1,107 @@
+"""The model API layer, against the fake OpenAI server with the real SDK."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from bot.config import Settings
+from bot.errors import ModelError
+from bot.llm import BUSY, LLM, MISCONFIGURED, NOT_CONFIGURED, UNAVAILABLE, Caller
+
+HELLO = [{"role": "user", "content": "hello there"}]
+
+
+async def usage_of(db):
+    return await db.usage_totals(datetime.now(timezone.utc) - timedelta(days=1))
+
+
+async def test_chat_returns_the_reply_and_records_usage(llm, db, fake_openai):
+    """A call's tokens are stored with model and purpose."""
+    fake_openai.reply = "Hi! How can I help?"
+    reply = await llm.chat(HELLO, model="gpt-5-mini", caller=Caller("support", user_id=1, guild_id=2))
+
+    assert reply.text == "Hi! How can I help?"
+    [total] = await usage_of(db)
+    assert (total.model, total.purpose) == ("gpt-5-mini", "support")
+    assert (total.prompt_tokens, total.completion_tokens) == (reply.prompt_tokens, reply.completion_tokens)
+    assert total.prompt_tokens > 0 and total.completion_tokens > 0
+
+
+async def test_stream_yields_pieces_and_records_usage(llm, db, fake_openai):
+    """A streamed reply arrives in pieces that join to the full text; usage is recorded at the end."""
+    fake_openai.reply = "one two three four five six"
+    pieces = [p async for p in llm.stream_chat(HELLO, model="gpt-5-mini", caller=Caller("bartender"))]
+
+    assert len(pieces) > 1 and "".join(pieces) == "one two three four five six"
+    [request] = fake_openai.chat_requests()
+    assert request["stream"] is True
+    [total] = await usage_of(db)
+    assert total.purpose == "bartender" and total.completion_tokens == 6
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "kind"),
+    [
+        (429, BUSY, "rate_limited"),
+        (500, UNAVAILABLE, "server_error"),
+        (401, MISCONFIGURED, "bad_key"),
+    ],
+)
+async def test_api_errors_become_friendly_lines(llm, fake_openai, status, message, kind):
+    """Rate limits, server errors and a bad key each give a friendly line and a kind for the log."""
+    fake_openai.fail_next(status, times=2, retry_after_ms=1)
+    with pytest.raises(ModelError) as caught:
+        await llm.chat(HELLO, model="gpt-5-mini", caller=Caller("support"))
+    assert (caught.value.message, caught.value.kind) == (message, kind)
+
+
+async def test_unknown_model_is_a_friendly_line(llm, fake_openai):
+    """A model the endpoint does not serve is reported as misconfiguration."""
+    with pytest.raises(ModelError) as caught:
+        await llm.chat(HELLO, model="gpt-3.5-turbo", caller=Caller("support"))
+    assert (caught.value.message, caught.value.kind) == (MISCONFIGURED, "unknown_model")
+
+
+async def test_timeout_is_a_friendly_line(settings, db, fake_openai):
+    """A reply slower than MODEL_TIMEOUT is given up on with a friendly line."""
+    fast = LLM.from_settings(replace(settings, model_timeout=1, model_max_retries=0), record_usage=db.record_usage)
+    fake_openai.slow_next(3)
+    try:
+        with pytest.raises(ModelError) as caught:
+            await fast.chat(HELLO, model="gpt-5-mini", caller=Caller("support"))
+    finally:
+        await fast.close()
+    assert caught.value.kind == "timeout"
+
+
+async def test_malformed_response_is_a_friendly_line(llm, fake_openai):
+    """A body that is not JSON does not escape as a raw decoding error."""
+    fake_openai.malformed_next()
+    with pytest.raises(ModelError) as caught:
+        await llm.chat(HELLO, model="gpt-5-mini", caller=Caller("support"))
+    assert caught.value.message == UNAVAILABLE
+
+
+async def test_stream_cut_midway_is_a_friendly_line(llm, fake_openai):
+    """A stream that breaks off raises the friendly error after the pieces already received."""
+    fake_openai.reply = "a b c d e f g h"
+    fake_openai.stream_chunks = 8
+    fake_openai.cut_stream_next(after_chunks=3)
+    received = []
+    with pytest.raises(ModelError) as caught:
+        async for piece in llm.stream_chat(HELLO, model="gpt-5-mini", caller=Caller("bartender")):
+            received.append(piece)
+    assert len(received) == 3 and caught.value.message == UNAVAILABLE
+
+
+async def test_without_api_key_calls_say_not_configured(db, fake_openai):
+    """No OPENAI_API_KEY means no client and a polite line, not a crash."""
+    llm = LLM.from_settings(Settings(), record_usage=db.record_usage)
+    assert not llm.available
+    with pytest.raises(ModelError) as caught:
+        await llm.chat(HELLO, model="gpt-5-mini", caller=Caller("support"))
+    assert caught.value.message == NOT_CONFIGURED
+    assert fake_openai.requests == []

@@ -1,0 +1,126 @@
+"""The entry point: start-up errors, the terminal chat, and command syncing."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from bot.client import SupportBot
+from bot.logs import RedactSecrets
+from conftest import ROOT
+from discord_fakes import APP_ID, GUILD_ID, FakeDiscord
+
+
+async def run_bot_cli(args: list[str], *, env: dict[str, str], cwd: Path, stdin: bytes = b"") -> tuple[int, str, str]:
+    """Run `python -m bot ARGS` as a shop would, without the test's environment."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", *args,
+        cwd=cwd,
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), **env},
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(stdin), timeout=60)
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_missing_token_stops_with_one_clear_line(tmp_path):
+    """Without DISCORD_TOKEN the bot says what to set and where, and exits non-zero."""
+    code, out, err = await run_bot_cli([], env={}, cwd=tmp_path)
+
+    assert code != 0
+    assert err.strip().count("\n") == 0
+    assert "DISCORD_TOKEN" in err and ".env" in err and "Traceback" not in err
+
+
+async def test_bad_setting_names_the_variable(tmp_path):
+    """A malformed value stops start-up with the variable's name."""
+    code, _, err = await run_bot_cli([], env={"DISCORD_TOKEN": "x", "COMMAND_GUILDS": "abc"}, cwd=tmp_path)
+
+    assert code != 0 and "COMMAND_GUILDS" in err and "Traceback" not in err
+
+
+async def test_token_in_dotenv_file_is_read(tmp_path):
+    """Settings come from .env in the working folder; a bad value there is reported the same way."""
+    (tmp_path / ".env").write_text("DISCORD_TOKEN=abc\nCOMMAND_GUILDS=not-a-number\n")
+    code, _, err = await run_bot_cli([], env={}, cwd=tmp_path)
+
+    assert code != 0 and "COMMAND_GUILDS" in err
+
+
+async def test_chat_answers_each_piped_line(tmp_path, fake_openai):
+    """`python -m bot chat` answers one question per stdin line with the support service."""
+    env = {
+        "OPENAI_API_KEY": "sk-test",
+        "OPENAI_BASE_URL": fake_openai.base_url,
+        "DATABASE_PATH": str(tmp_path / "bot.db"),
+        "SUPPORT_PROMPT_FILE": str(ROOT / "data" / "support_prompt.txt"),
+    }
+    code, out, err = await run_bot_cli(["chat"], env=env, cwd=tmp_path, stdin="배송은 얼마나 걸리나요?\n\nDo you ship abroad?\n".encode())
+
+    assert code == 0, err
+    assert out.splitlines() == ["echo: 배송은 얼마나 걸리나요?", "echo: Do you ship abroad?"]
+    assert [r["model"] for r in fake_openai.chat_requests()] == ["gpt-5-mini", "gpt-5-mini"]
+
+
+async def test_missing_prompt_file_names_the_setting(tmp_path):
+    """A support prompt file that is not there is reported by its setting's name."""
+    env = {"SUPPORT_PROMPT_FILE": str(tmp_path / "nope.txt"), "DATABASE_PATH": str(tmp_path / "bot.db")}
+    code, _, err = await run_bot_cli(["chat"], env=env, cwd=tmp_path)
+
+    assert code != 0 and "SUPPORT_PROMPT_FILE" in err and "Traceback" not in err
+
+
+async def start_bot(settings, db, llm, support) -> FakeDiscord:
+    fake = FakeDiscord(SupportBot(settings, db=db, llm=llm, support=support, application_id=APP_ID))
+    await fake.start()
+    return fake
+
+
+async def test_global_commands_sync_only_when_changed(settings, db, llm, support):
+    """The first start syncs global commands; a restart with the same commands does not."""
+    first = await start_bot(settings, db, llm, support)
+    await first.close()
+    await first.bot.close()
+    second = await start_bot(settings, db, llm, support)
+    await second.close()
+    await second.bot.close()
+
+    assert [c.path for c in first.command_syncs()] == [f"/applications/{APP_ID}/commands"]
+    assert second.command_syncs() == []
+
+
+async def test_command_guilds_get_commands_at_every_start(settings, db, llm, support):
+    """With COMMAND_GUILDS the commands are synced to those guilds at start-up."""
+    fake = await start_bot(replace(settings, command_guilds=(GUILD_ID,)), db, llm, support)
+    await fake.close()
+    await fake.bot.close()
+
+    [sync] = fake.command_syncs()
+    assert sync.path == f"/applications/{APP_ID}/guilds/{GUILD_ID}/commands"
+    assert "ask" in [c["name"] for c in sync.payload]
+
+
+def test_secrets_are_redacted_from_log_lines_and_tracebacks(caplog):
+    """A configured secret never appears in a log line, even inside an exception."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactSecrets(["sk-live-123"]))
+    logger = logging.getLogger("test.redact")
+    logger.addHandler(handler)
+    try:
+        logger.error("key is %s", "sk-live-123")
+        try:
+            raise RuntimeError("bad key sk-live-123")
+        except RuntimeError:
+            logger.exception("failed")
+    finally:
+        logger.removeHandler(handler)
+    assert "sk-live-123" not in stream.getvalue()
+    assert "key is [redacted]" in stream.getvalue() and "bad key [redacted]" in stream.getvalue()

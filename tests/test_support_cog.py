@@ -1,0 +1,169 @@
+"""Support through Discord: channel messages, DMs, mentions and /ask, on a fake gateway."""
+
+from __future__ import annotations
+
+from discord_fakes import (
+    BAR_CHANNEL,
+    BOT_USER,
+    CUSTOMER,
+    GENERAL_CHANNEL,
+    OTHER_BOT,
+    STAFF,
+    SUPPORT_CHANNEL,
+)
+
+from bot.llm import BUSY, UNAVAILABLE
+
+
+async def test_support_channel_message_gets_a_reply_from_the_support_model(discord_bot, fake_openai):
+    """A customer's question in a support channel is answered as a reply to it, with typing shown."""
+    fake_openai.reply = "Orders ship within two business days."
+    question = await discord_bot.send_message("When will my order ship?", channel_id=SUPPORT_CHANNEL)
+
+    [sent] = discord_bot.sent_messages(SUPPORT_CHANNEL)
+    assert sent["content"] == "Orders ship within two business days."
+    assert sent["message_reference"]["message_id"] == int(question["id"])
+    assert discord_bot.typing_calls(SUPPORT_CHANNEL) == 1
+    [request] = fake_openai.chat_requests()
+    assert request["model"] == "gpt-5-mini"
+    assert request["messages"][0]["role"] == "system"
+    assert request["messages"][-1] == {"role": "user", "content": "When will my order ship?"}
+
+
+async def test_direct_message_gets_a_reply(discord_bot, fake_openai):
+    """A DM to the bot is answered in the DM."""
+    fake_openai.reply = "Yes, we ship abroad."
+    await discord_bot.send_message("Do you ship abroad?", channel_id=None)
+
+    [sent] = discord_bot.sent_messages()
+    assert sent["content"] == "Yes, we ship abroad."
+    assert fake_openai.chat_requests()[0]["messages"][-1]["content"] == "Do you ship abroad?"
+
+
+async def test_mention_in_other_channel_is_answered_without_the_mention(discord_bot, fake_openai):
+    """Mentioning the bot in any channel asks it; the mention is not part of the question."""
+    await discord_bot.send_message(f"<@{BOT_USER.id}> how do I return an item?", channel_id=GENERAL_CHANNEL, mentions=(BOT_USER,))
+
+    [sent] = discord_bot.sent_messages(GENERAL_CHANNEL)
+    assert sent["content"] == "echo: how do I return an item?"
+
+
+async def test_plain_message_in_other_channel_is_ignored(discord_bot, fake_openai):
+    """Outside support channels the bot speaks only when mentioned."""
+    await discord_bot.send_message("anyone around?", channel_id=GENERAL_CHANNEL)
+
+    assert discord_bot.sent_messages() == []
+    assert fake_openai.chat_requests() == []
+
+
+async def test_mention_in_bartender_channel_is_left_to_the_bartender(discord_bot, fake_openai):
+    """Support does not answer in bartender channels, even when mentioned."""
+    await discord_bot.send_message(f"<@{BOT_USER.id}> a negroni please", channel_id=BAR_CHANNEL, mentions=(BOT_USER,))
+
+    assert fake_openai.chat_requests() == []
+
+
+async def test_bot_authors_are_ignored(discord_bot, fake_openai):
+    """Messages from bots (this one included) never get an answer."""
+    await discord_bot.send_message("When will my order ship?", author=OTHER_BOT)
+    await discord_bot.send_message("Orders ship within two days.", author=BOT_USER)
+
+    assert discord_bot.sent_messages() == []
+    assert fake_openai.chat_requests() == []
+
+
+async def test_staff_talking_in_support_channel_is_not_answered(discord_bot, fake_openai):
+    """Staff helping customers in a support channel are not asking the bot."""
+    await discord_bot.send_message("I'll check your order now.", author=STAFF)
+
+    assert fake_openai.chat_requests() == []
+
+
+async def test_staff_mentioning_the_bot_in_support_channel_is_answered(discord_bot, fake_openai):
+    """Staff can still ask the bot by mentioning it."""
+    await discord_bot.send_message(f"<@{BOT_USER.id}> what is the refund window?", author=STAFF, mentions=(BOT_USER,))
+
+    [sent] = discord_bot.sent_messages(SUPPORT_CHANNEL)
+    assert sent["content"] == "echo: what is the refund window?"
+
+
+async def test_mention_without_question_gets_a_hint(discord_bot, fake_openai):
+    """An empty mention gets a hint, not a model call."""
+    await discord_bot.send_message(f"<@{BOT_USER.id}>", channel_id=GENERAL_CHANNEL, mentions=(BOT_USER,))
+
+    [sent] = discord_bot.sent_messages(GENERAL_CHANNEL)
+    assert "write your question" in sent["content"]
+    assert fake_openai.chat_requests() == []
+
+
+async def test_long_answer_is_split_into_messages_under_the_limit(discord_bot, fake_openai):
+    """An answer over 2,000 characters arrives in several messages, the first as the reply."""
+    paragraphs = [f"Step {n}: " + "do the thing carefully. " * 30 for n in range(1, 6)]
+    fake_openai.reply = "\n\n".join(paragraphs)
+    await discord_bot.send_message("How do I set it up?")
+
+    sent = discord_bot.sent_messages(SUPPORT_CHANNEL)
+    assert len(sent) >= 2
+    assert all(len(m["content"]) <= 2000 for m in sent)
+    assert "message_reference" in sent[0] and all("message_reference" not in m for m in sent[1:])
+    assert [p.strip() for m in sent for p in m["content"].split("\n\n")] == [p.strip() for p in paragraphs]
+
+
+async def test_api_failure_is_answered_with_a_friendly_line(discord_bot, fake_openai, caplog):
+    """A 500 from the model API gives the customer one short line; the log gets the cause."""
+    fake_openai.fail_next(500, times=5, retry_after_ms=1)
+    await discord_bot.send_message("When will my order ship?")
+
+    [sent] = discord_bot.sent_messages(SUPPORT_CHANNEL)
+    assert sent["content"] == UNAVAILABLE
+    assert "server_error" in caplog.text
+
+
+async def test_bot_keeps_answering_after_a_failure(discord_bot, fake_openai):
+    """The message after a rate-limited one is answered normally."""
+    fake_openai.fail_next(429, times=2, retry_after_ms=1)
+    await discord_bot.send_message("first?")
+    await discord_bot.send_message("second?")
+
+    assert [m["content"] for m in discord_bot.sent_messages(SUPPORT_CHANNEL)] == [BUSY, "echo: second?"]
+
+
+async def test_mentions_in_model_output_do_not_ping(discord_bot, fake_openai):
+    """Whatever the model writes, the reply is sent with no mention allowed to ping."""
+    fake_openai.reply = f"@everyone look! <@{CUSTOMER.id}> <@&{GUILD_ROLE}>"
+    await discord_bot.send_message("ping people please")
+
+    [sent] = discord_bot.sent_messages(SUPPORT_CHANNEL)
+    assert sent["content"].startswith("@everyone")
+    assert sent["allowed_mentions"] == {"parse": []}
+
+
+async def test_ask_command_defers_then_answers(discord_bot, fake_openai):
+    """/ask acknowledges at once and answers in a follow-up, in any channel."""
+    fake_openai.reply = "We are open 9 to 6."
+    interaction = await discord_bot.slash("ask", question="When are you open?", channel_id=GENERAL_CHANNEL)
+
+    calls = discord_bot.interaction_calls(interaction)
+    assert calls[0].path.endswith("/callback") and calls[0].payload["type"] == 5
+    assert discord_bot.interaction_texts(interaction) == ["We are open 9 to 6."]
+    assert calls[1].payload["allowed_mentions"] == {"parse": []}
+
+
+async def test_ask_command_works_in_a_dm(discord_bot, fake_openai):
+    """/ask answers in a DM too."""
+    interaction = await discord_bot.slash("ask", question="Hello?", channel_id=None)
+
+    assert discord_bot.interaction_texts(interaction) == ["echo: Hello?"]
+
+
+async def test_ask_command_failure_shows_the_friendly_line(discord_bot, fake_openai):
+    """An unknown model is reported to the user as a friendly line, never a traceback."""
+    fake_openai.models.discard("gpt-5-mini")
+    interaction = await discord_bot.slash("ask", question="When are you open?")
+
+    [text] = discord_bot.interaction_texts(interaction)
+    assert "Traceback" not in text and "sorry" in text
+
+
+GUILD_ROLE = 300_000_000_000_000_001
+
