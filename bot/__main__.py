@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+import aiohttp
 import discord
 from dotenv import find_dotenv, load_dotenv
 
@@ -102,6 +103,9 @@ async def run_bot(settings: Settings) -> int:
                 return 1
             except discord.PrivilegedIntentsRequired:
                 log.error("Turn on the Message Content intent for this bot in the Developer Portal (Bot page).")
+                return 1
+            except (OSError, aiohttp.ClientError) as exc:
+                log.error("cannot reach Discord (%s); check the network and start again", exc)
                 return 1
     return 0
 

@@ -80,6 +80,8 @@ def _has_role(member: discord.Member, wanted: frozenset[str]) -> bool:
 
 class SupportBot(commands.Bot):
     def __init__(self, settings: Settings, *, db: Database, llm: LLM, support: SupportService, **options) -> None:
+        # A text-only bot: discord.py's warnings about missing voice libraries are noise here.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         intents = discord.Intents.default()
         intents.message_content = True
         super().__init__(
