@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -118,12 +119,9 @@ async def chat(settings: Settings, stdin: TextIO, stdout: TextIO) -> int:
         support = services.support
         if interactive:
             print(f"Support chat with {await support.live_model()}. Ask a question; Ctrl-D to quit.", file=stdout)
-        while True:
-            if interactive:
-                print("> ", end="", file=stdout, flush=True)
-            line = await asyncio.to_thread(stdin.readline)
-            if not line:
-                return 0
+        if interactive:
+            print("> ", end="", file=stdout, flush=True)
+        async for line in read_lines(stdin):
             if not line.strip():
                 continue
             try:
@@ -131,6 +129,27 @@ async def chat(settings: Settings, stdin: TextIO, stdout: TextIO) -> int:
             except UserError as exc:
                 answer = exc.message
             print(answer, file=stdout, flush=True)
+            if interactive:
+                print("> ", end="", file=stdout, flush=True)
+    return 0
+
+
+async def read_lines(stdin: TextIO) -> AsyncIterator[str]:
+    """Lines from stdin without blocking the loop; a daemon thread reads, so Ctrl-C never waits on it."""
+    loop = asyncio.get_running_loop()
+    lines: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def pump() -> None:
+        try:
+            for line in stdin:
+                loop.call_soon_threadsafe(lines.put_nowait, line)
+            loop.call_soon_threadsafe(lines.put_nowait, None)
+        except RuntimeError:
+            pass  # the loop closed first (Ctrl-C): nobody is waiting for more lines
+
+    threading.Thread(target=pump, name="stdin", daemon=True).start()
+    while (line := await lines.get()) is not None:
+        yield line
 
 
 if __name__ == "__main__":

@@ -18,6 +18,9 @@ from bot.support import SupportService
 
 log = logging.getLogger(__name__)
 
+# A text-only bot: discord.py's warnings about missing voice libraries are noise here.
+discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
+
 EXTENSIONS = ("cogs.support",)
 COMMANDS_HASH_KEY = "global_commands_hash"
 SOMETHING_WENT_WRONG = "Something went wrong on my side. Please try again; the team has been told."
@@ -80,8 +83,6 @@ def _has_role(member: discord.Member, wanted: frozenset[str]) -> bool:
 
 class SupportBot(commands.Bot):
     def __init__(self, settings: Settings, *, db: Database, llm: LLM, support: SupportService, **options) -> None:
-        # A text-only bot: discord.py's warnings about missing voice libraries are noise here.
-        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         intents = discord.Intents.default()
         intents.message_content = True
         super().__init__(
@@ -107,7 +108,11 @@ class SupportBot(commands.Bot):
         for guild_id in self.settings.command_guilds:
             guild = discord.Object(id=guild_id)
             self.tree.copy_global_to(guild=guild)
-            synced = await self.tree.sync(guild=guild)
+            try:
+                synced = await self.tree.sync(guild=guild)
+            except discord.HTTPException as exc:
+                log.error("could not sync commands to guild %s from COMMAND_GUILDS (is the bot in it?): %s", guild_id, exc)
+                continue
             log.info("synced %s commands to guild %s", len(synced), guild_id)
         if self.settings.command_guilds:
             return
@@ -117,9 +122,16 @@ class SupportBot(commands.Bot):
         if await self.db.get_meta(key) == digest:
             log.info("global commands unchanged; not syncing")
             return
-        synced = await self.tree.sync()
+        try:
+            synced = await self.tree.sync()
+        except discord.HTTPException as exc:
+            log.error("could not sync global commands; will try again at the next start: %s", exc)
+            return
         await self.db.set_meta(key, digest)
         log.info("synced %s global commands", len(synced))
+
+    async def on_message(self, message: discord.Message) -> None:
+        """There are no prefix commands: messages are for the cogs' listeners only."""
 
     async def on_ready(self) -> None:
         log.info("logged in as %s (%s)", self.user, self.user.id if self.user else "?")

@@ -93,8 +93,11 @@ class Database:
     async def open(cls, path: Path | str) -> Database:
         """Open (creating file and folder if missing) and migrate to the current schema."""
         path = Path(path)
-        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+            conn = await aiosqlite.connect(path, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise DatabaseError(f"cannot open the database at {path} ({exc}); check DATABASE_PATH.") from exc
         db = cls(conn, path)
         try:
             await conn.execute("PRAGMA journal_mode = WAL")

@@ -50,7 +50,8 @@ def _blocks(text: str) -> list[tuple[str, bool]]:
             lines.clear()
 
     for line in text.split("\n"):
-        is_fence = line.lstrip().startswith(_FENCE)
+        # A line with an even number of fences (```ls -la```) opens and closes on itself.
+        is_fence = line.count(_FENCE) % 2 == 1
         if in_code:
             lines.append(line)
             if is_fence:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import discord
 from discord import app_commands
@@ -31,7 +33,7 @@ class Support(commands.Cog):
             return
         guild_id = message.guild.id if message.guild else None
         try:
-            async with message.channel.typing():
+            async with typing_shown(message.channel):
                 text = await self.support.answer(question, user_id=message.author.id, guild_id=guild_id)
         except UserError as exc:
             text = exc.message
@@ -58,7 +60,10 @@ class Support(commands.Cog):
             addressed = mentioned
         if not addressed:
             return None
-        return re.sub(rf"<@!?{me.id}>", "", message.content).strip()
+        question = re.sub(rf"<@!?{me.id}>", "", message.content).strip()
+        if not question and not mentioned:
+            return None  # an image or sticker alone is not a question
+        return question
 
     @app_commands.command()
     @app_commands.describe(question="What you need help with")
@@ -72,6 +77,22 @@ class Support(commands.Cog):
         text = await self.support.answer(question, user_id=interaction.user.id, guild_id=interaction.guild_id)
         for chunk in split_message(text):
             await interaction.followup.send(chunk)
+
+
+@asynccontextmanager
+async def typing_shown(channel: discord.abc.Messageable) -> AsyncIterator[None]:
+    """Show "typing…" while the body runs; a failure to show it must not cost the answer."""
+    typing = channel.typing()
+    try:
+        await typing.__aenter__()
+    except discord.HTTPException as exc:
+        log.warning("could not show typing: %s", exc)
+        yield
+        return
+    try:
+        yield
+    finally:
+        await typing.__aexit__(None, None, None)
 
 
 async def reply_in_chunks(message: discord.Message, text: str) -> None:

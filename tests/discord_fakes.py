@@ -21,6 +21,7 @@ GUILD_ID = 100_000_000_000_000_001
 SUPPORT_CHANNEL = 200_000_000_000_000_001
 GENERAL_CHANNEL = 200_000_000_000_000_002
 BAR_CHANNEL = 200_000_000_000_000_003
+SUPPORT_THREAD = 200_000_000_000_000_004  # a thread in the support channel
 
 STAFF_ROLE = 300_000_000_000_000_001
 ADMIN_ROLE = 300_000_000_000_000_002
@@ -145,6 +146,26 @@ class FakeDiscord:
                 channel(SUPPORT_CHANNEL, "support", 0),
                 channel(GENERAL_CHANNEL, "general", 1),
                 channel(BAR_CHANNEL, "bar", 2),
+            ],
+            "threads": [
+                {
+                    "id": str(SUPPORT_THREAD),
+                    "type": 11,
+                    "guild_id": str(GUILD_ID),
+                    "parent_id": str(SUPPORT_CHANNEL),
+                    "name": "order 1234",
+                    "owner_id": str(CUSTOMER.id),
+                    "message_count": 0,
+                    "member_count": 1,
+                    "rate_limit_per_user": 0,
+                    "flags": 0,
+                    "thread_metadata": {
+                        "archived": False,
+                        "auto_archive_duration": 1440,
+                        "archive_timestamp": "2026-11-25T00:00:00+00:00",
+                        "locked": False,
+                    },
+                }
             ],
             "members": [],
             "emojis": [],

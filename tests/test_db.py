@@ -86,3 +86,9 @@ async def test_corrupt_file_is_refused_with_a_clear_message(tmp_path):
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(DatabaseError, match="not a usable database"):
         await Database.open(path)
+
+
+async def test_unusable_path_is_refused_naming_the_setting(tmp_path):
+    """A DATABASE_PATH that is a folder gives a clear message, not a traceback."""
+    with pytest.raises(DatabaseError, match="DATABASE_PATH"):
+        await Database.open(tmp_path)

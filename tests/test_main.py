@@ -124,3 +124,18 @@ def test_secrets_are_redacted_from_log_lines_and_tracebacks(caplog):
         logger.removeHandler(handler)
     assert "sk-live-123" not in stream.getvalue()
     assert "key is [redacted]" in stream.getvalue() and "bad key [redacted]" in stream.getvalue()
+
+
+async def test_failed_command_sync_is_logged_and_retried_next_start(settings, db, llm, support, caplog):
+    """A sync Discord refuses does not stop the bot; the next start tries again."""
+    fake = FakeDiscord(SupportBot(settings, db=db, llm=llm, support=support, application_id=APP_ID))
+    fake.fail_next("PUT", r"/commands$", 403)
+    await fake.start()
+    await fake.close()
+    await fake.bot.close()
+    again = await start_bot(settings, db, llm, support)
+    await again.close()
+    await again.bot.close()
+
+    assert "could not sync global commands" in caplog.text
+    assert len(again.command_syncs()) == 1

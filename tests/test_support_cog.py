@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
+
+import pytest
 from discord_fakes import (
+    ADMIN,
     BAR_CHANNEL,
     BOT_USER,
     CUSTOMER,
     GENERAL_CHANNEL,
+    MANAGER,
     OTHER_BOT,
     STAFF,
+    STAFF_ROLE,
     SUPPORT_CHANNEL,
+    SUPPORT_THREAD,
 )
 
-from bot.llm import BUSY, UNAVAILABLE
+from bot.llm import BUSY, MISCONFIGURED, UNAVAILABLE
+
+
+@pytest.fixture(autouse=True)
+def no_discord_errors(caplog):
+    """discord.py logs unhandled handler exceptions as errors; none may happen."""
+    yield
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR and r.name.startswith("discord")]
+    assert errors == [], [r.getMessage() for r in errors]
 
 
 async def test_support_channel_message_gets_a_reply_from_the_support_model(discord_bot, fake_openai):
@@ -61,6 +77,7 @@ async def test_mention_in_bartender_channel_is_left_to_the_bartender(discord_bot
     await discord_bot.send_message(f"<@{BOT_USER.id}> a negroni please", channel_id=BAR_CHANNEL, mentions=(BOT_USER,))
 
     assert fake_openai.chat_requests() == []
+    assert discord_bot.sent_messages() == []
 
 
 async def test_bot_authors_are_ignored(discord_bot, fake_openai):
@@ -130,7 +147,7 @@ async def test_bot_keeps_answering_after_a_failure(discord_bot, fake_openai):
 
 async def test_mentions_in_model_output_do_not_ping(discord_bot, fake_openai):
     """Whatever the model writes, the reply is sent with no mention allowed to ping."""
-    fake_openai.reply = f"@everyone look! <@{CUSTOMER.id}> <@&{GUILD_ROLE}>"
+    fake_openai.reply = f"@everyone look! <@{CUSTOMER.id}> <@&{STAFF_ROLE}>"
     await discord_bot.send_message("ping people please")
 
     [sent] = discord_bot.sent_messages(SUPPORT_CHANNEL)
@@ -161,9 +178,44 @@ async def test_ask_command_failure_shows_the_friendly_line(discord_bot, fake_ope
     fake_openai.models.discard("gpt-5-mini")
     interaction = await discord_bot.slash("ask", question="When are you open?")
 
-    [text] = discord_bot.interaction_texts(interaction)
-    assert "Traceback" not in text and "sorry" in text
+    assert discord_bot.interaction_texts(interaction) == [MISCONFIGURED]
 
 
-GUILD_ROLE = 300_000_000_000_000_001
 
+@pytest.mark.parametrize("member", [ADMIN, MANAGER], ids=["admin role", "manage server"])
+async def test_admins_count_as_staff_in_support_channel(discord_bot, fake_openai, member):
+    """Admins, by ADMIN_ROLES or Manage Server, are staff and are not answered unasked."""
+    await discord_bot.send_message("Let me look into that for you.", author=member)
+
+    assert fake_openai.chat_requests() == []
+
+
+async def test_thread_in_support_channel_is_answered(discord_bot, fake_openai):
+    """A thread inside a support channel counts as support."""
+    await discord_bot.send_message("Any update on my order?", channel_id=SUPPORT_THREAD)
+
+    [sent] = discord_bot.sent_messages(SUPPORT_THREAD)
+    assert sent["content"] == "echo: Any update on my order?"
+
+
+async def test_support_channel_can_be_named_by_id(discord_bot, fake_openai):
+    """SUPPORT_CHANNELS takes channel IDs as well as names."""
+    discord_bot.bot.settings = replace(discord_bot.bot.settings, support_channels=frozenset({str(GENERAL_CHANNEL)}))
+    await discord_bot.send_message("Hello?", channel_id=GENERAL_CHANNEL)
+
+    assert [m["content"] for m in discord_bot.sent_messages(GENERAL_CHANNEL)] == ["echo: Hello?"]
+
+
+async def test_message_without_text_is_not_answered(discord_bot, fake_openai):
+    """An image or sticker alone in a support channel gets no hint and no model call."""
+    await discord_bot.send_message("")
+
+    assert discord_bot.sent_messages() == []
+
+
+async def test_answer_is_sent_even_if_typing_indicator_fails(discord_bot, fake_openai):
+    """A failure to show "typing…" does not cost the customer the answer."""
+    discord_bot.fail_next("POST", r"/typing$", 500)
+    await discord_bot.send_message("When will my order ship?")
+
+    assert [m["content"] for m in discord_bot.sent_messages(SUPPORT_CHANNEL)] == ["echo: When will my order ship?"]

@@ -70,3 +70,13 @@ def test_text_without_spaces_is_cut_hard():
 def test_custom_limit():
     """The limit is a parameter, for other places with other limits."""
     assert split_message("one. two. three.", limit=10) == ["one. two.", "three."]
+
+
+def test_one_line_code_span_does_not_open_a_code_block():
+    """```ls -la``` on one line opens and closes itself; the prose after it splits as prose."""
+    prose = "Then do this step. " * 150
+    text = "To list files:\n```ls -la```\n\n" + prose + "\n\n```py\nprint(1)\n```"
+    chunks = split_message(text)
+    assert all(c.count("```") % 2 == 0 for c in chunks)
+    assert all(c.rstrip().endswith((".", "```")) for c in chunks)
+    assert chunks[-1].endswith("```py\nprint(1)\n```")
