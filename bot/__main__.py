@@ -21,9 +21,11 @@ from bot.client import SupportBot
 from bot.config import Settings
 from bot.db import Database, DatabaseError
 from bot.errors import ConfigError, UserError
-from bot.llm import LLM
+from bot.dataset import encoding_for, validate_dataset
+from bot.llm import LLM, FineTuningAPI
 from bot.logs import RedactSecrets
 from bot.support import SupportService
+from bot.training import TrainingService
 
 log = logging.getLogger("bot")
 
@@ -38,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("run", help="run the Discord bot (the default)")
     commands.add_parser("chat", help="ask the support service questions from stdin, one per line")
+    validate = commands.add_parser("validate", help="check a JSONL fine-tuning dataset; exit 0 when trainable")
+    validate.add_argument("file", type=Path, help="the JSONL chat dataset")
+    validate.add_argument("--base-model", help="the model to fine-tune (default: FINETUNE_BASE_MODEL)")
+    validate.add_argument("--epochs", type=int, help="epochs for the cost estimate (default: from the size)")
     args = parser.parse_args(argv)
 
     load_dotenv(find_dotenv(usecwd=True))
@@ -45,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
         if args.command == "chat":
             return asyncio.run(chat(settings, sys.stdin, sys.stdout))
+        if args.command == "validate":
+            return validate_file(args.file, args.base_model or settings.finetune_base_model, args.epochs, settings)
         if not settings.discord_token:
             raise ConfigError(NO_TOKEN)
         setup_logging(settings)
@@ -54,6 +62,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def validate_file(path: Path, base_model: str, epochs: int | None, settings: Settings) -> int:
+    """Print the dataset report; 0 when the file can be trained on, 1 when not."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        print(f"error: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return 1
+    report = validate_dataset(
+        raw, token_limit=settings.finetune_max_tokens, encoding=encoding_for(base_model), epochs=epochs
+    )
+    print(report.render(path.name))
+    return 0 if report.ok else 1
 
 
 def setup_logging(settings: Settings, *, level: str | None = None) -> None:
@@ -78,6 +100,7 @@ class Services:
     db: Database
     llm: LLM
     support: SupportService
+    training: TrainingService
 
 
 @asynccontextmanager
@@ -86,17 +109,32 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     system_prompt = await asyncio.to_thread(read_prompt, settings.support_prompt_file, "SUPPORT_PROMPT_FILE")
     db = await Database.open(settings.database_path)
     llm = LLM.from_settings(settings, record_usage=db.record_usage)
+    finetune = FineTuningAPI.from_settings(settings)
     try:
         support = SupportService(db, llm, default_model=settings.support_model, system_prompt=system_prompt)
-        yield Services(db, llm, support)
+        training = TrainingService(
+            db,
+            finetune,
+            llm,
+            support,
+            sample_dataset=settings.sample_dataset_file,
+            token_limit=settings.finetune_max_tokens,
+            max_dataset_bytes=int(settings.max_dataset_mb * 1_000_000),
+            poll_interval=settings.job_poll_seconds,
+        )
+        yield Services(db, llm, support, training)
     finally:
+        await finetune.close()
         await llm.close()
         await db.close()
 
 
 async def run_bot(settings: Settings) -> int:
     async with open_services(settings) as services:
-        async with SupportBot(settings, db=services.db, llm=services.llm, support=services.support) as bot:
+        bot = SupportBot(
+            settings, db=services.db, llm=services.llm, support=services.support, training=services.training
+        )
+        async with bot:
             try:
                 await bot.start(settings.discord_token)
             except discord.LoginFailure:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
+from typing import TypeVar
 
 import discord
 from discord import app_commands
@@ -15,13 +17,16 @@ from bot.db import Database
 from bot.errors import UserError
 from bot.llm import LLM
 from bot.support import SupportService
+from bot.text import split_message
+from bot.training import TrainingService
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # A text-only bot: discord.py's warnings about missing voice libraries are noise here.
 discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
 
-EXTENSIONS = ("cogs.support",)
+EXTENSIONS = ("cogs.support", "cogs.training")
 COMMANDS_HASH_KEY = "global_commands_hash"
 SOMETHING_WENT_WRONG = "Something went wrong on my side. Please try again; the team has been told."
 
@@ -45,10 +50,11 @@ class SupportTree(app_commands.CommandTree["SupportBot"]):
 async def send_ephemeral(interaction: discord.Interaction, message: str) -> None:
     """Reply privately whether or not the interaction was already acknowledged."""
     try:
-        if interaction.response.is_done():
-            await interaction.followup.send(message, ephemeral=True)
-        else:
-            await interaction.response.send_message(message, ephemeral=True)
+        for chunk in split_message(message):
+            if interaction.response.is_done():
+                await interaction.followup.send(chunk, ephemeral=True)
+            else:
+                await interaction.response.send_message(chunk, ephemeral=True)
     except discord.HTTPException:
         log.warning("could not tell the user about an error (interaction expired or gone)")
 
@@ -77,12 +83,45 @@ def is_staff(member: discord.abc.User, settings: Settings) -> bool:
     )
 
 
+def admin_only() -> Callable[[T], T]:
+    """Server-side check: Discord's default_member_permissions can be overridden by server owners."""
+
+    def predicate(interaction: discord.Interaction[SupportBot]) -> bool:
+        if interaction.guild is None:
+            raise app_commands.CheckFailure("This command works in a server, not in DMs.")
+        if not is_admin(interaction.user, interaction.client.settings):
+            raise app_commands.CheckFailure("Only admins (Manage Server or an ADMIN_ROLES role) can use this command.")
+        return True
+
+    return app_commands.check(predicate)
+
+
+def staff_only() -> Callable[[T], T]:
+    def predicate(interaction: discord.Interaction[SupportBot]) -> bool:
+        if interaction.guild is None:
+            raise app_commands.CheckFailure("This command works in a server, not in DMs.")
+        if not is_staff(interaction.user, interaction.client.settings):
+            raise app_commands.CheckFailure("Only staff (a STAFF_ROLES role) and admins can use this command.")
+        return True
+
+    return app_commands.check(predicate)
+
+
 def _has_role(member: discord.Member, wanted: frozenset[str]) -> bool:
     return any(str(role.id) in wanted or role.name.casefold() in wanted for role in member.roles)
 
 
 class SupportBot(commands.Bot):
-    def __init__(self, settings: Settings, *, db: Database, llm: LLM, support: SupportService, **options) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        db: Database,
+        llm: LLM,
+        support: SupportService,
+        training: TrainingService,
+        **options,
+    ) -> None:
         intents = discord.Intents.default()
         intents.message_content = True
         super().__init__(
@@ -97,6 +136,7 @@ class SupportBot(commands.Bot):
         self.db = db
         self.llm = llm
         self.support = support
+        self.training = training
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:

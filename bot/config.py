@@ -30,6 +30,12 @@ class Settings:
     support_model: str = DEFAULT_SUPPORT_MODEL
     bartender_model: str = DEFAULT_BARTENDER_MODEL
     finetune_base_model: str = DEFAULT_FINETUNE_BASE_MODEL
+    finetune_base_url: str | None = None
+    finetune_api_key: str | None = None
+    finetune_max_tokens: int = 65_536
+    job_poll_seconds: float = 30.0
+    sample_dataset_file: Path = Path("data/sample_dataset.jsonl")
+    max_dataset_mb: float = 50.0
     command_guilds: tuple[int, ...] = ()
     model_timeout: float = 60.0
     model_max_retries: int = 2
@@ -50,6 +56,7 @@ class Settings:
 
         discord_token = text("DISCORD_TOKEN")
         openai_api_key = text("OPENAI_API_KEY")
+        finetune_api_key = text("FINETUNE_API_KEY")
         return cls(
             discord_token=discord_token,
             openai_api_key=openai_api_key,
@@ -63,11 +70,17 @@ class Settings:
             support_model=text("SUPPORT_MODEL", DEFAULT_SUPPORT_MODEL),
             bartender_model=text("BARTENDER_MODEL", DEFAULT_BARTENDER_MODEL),
             finetune_base_model=text("FINETUNE_BASE_MODEL", DEFAULT_FINETUNE_BASE_MODEL),
+            finetune_base_url=text("FINETUNE_BASE_URL"),
+            finetune_api_key=finetune_api_key,
+            finetune_max_tokens=int(_number("FINETUNE_MAX_TOKENS", text("FINETUNE_MAX_TOKENS"), 65_536, minimum=1)),
+            job_poll_seconds=_number("JOB_POLL_SECONDS", text("JOB_POLL_SECONDS"), 30.0, minimum=0.01),
+            sample_dataset_file=Path(text("SAMPLE_DATASET_FILE", "data/sample_dataset.jsonl")),
+            max_dataset_mb=_number("MAX_DATASET_MB", text("MAX_DATASET_MB"), 50.0, minimum=0.001),
             command_guilds=_ids("COMMAND_GUILDS", text("COMMAND_GUILDS")),
             model_timeout=_number("MODEL_TIMEOUT", text("MODEL_TIMEOUT"), 60.0, minimum=1),
             model_max_retries=int(_number("MODEL_MAX_RETRIES", text("MODEL_MAX_RETRIES"), 2, minimum=0)),
             log_level=_log_level(text("LOG_LEVEL", "INFO")),
-            secrets=tuple(s for s in (discord_token, openai_api_key) if s),
+            secrets=tuple(s for s in (discord_token, openai_api_key, finetune_api_key) if s),
         )
 
 

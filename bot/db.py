@@ -42,7 +42,36 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX usage_by_time ON usage (at);
     """,
+    # 2: examples staff taught, and fine-tuning jobs followed to the end
+    """
+    CREATE TABLE examples (
+        id         INTEGER PRIMARY KEY,
+        question   TEXT NOT NULL,
+        answer     TEXT NOT NULL,
+        author_id  INTEGER,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE training_jobs (
+        id               TEXT PRIMARY KEY,
+        run_id           TEXT NOT NULL UNIQUE,
+        base_model       TEXT NOT NULL,
+        training_file    TEXT NOT NULL,
+        started_by       INTEGER NOT NULL,
+        channel_id       INTEGER,
+        status           TEXT NOT NULL,
+        reported_status  TEXT,
+        fine_tuned_model TEXT,
+        error            TEXT,
+        trained_tokens   INTEGER,
+        created_at       TEXT NOT NULL,
+        updated_at       TEXT NOT NULL,
+        finished_at      TEXT
+    );
+    CREATE INDEX training_jobs_by_time ON training_jobs (created_at);
+    """,
 )
+
+FINISHED_STATUSES = ("succeeded", "failed", "cancelled")
 
 
 class DatabaseError(Exception):
@@ -67,6 +96,37 @@ class UsageTotal:
     prompt_tokens: int
     completion_tokens: int
     calls: int
+
+
+@dataclass(frozen=True)
+class Example:
+    id: int
+    question: str
+    answer: str
+    author_id: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    id: str
+    run_id: str
+    base_model: str
+    training_file: str
+    started_by: int
+    channel_id: int | None
+    status: str
+    reported_status: str | None
+    fine_tuned_model: str | None
+    error: str | None
+    trained_tokens: int | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
 
 
 @dataclass(frozen=True)
@@ -217,3 +277,96 @@ class Database:
         ) as cursor:
             rows = await cursor.fetchall()
         return [UsageTotal(*row) for row in rows]
+
+    # -- taught examples -------------------------------------------------------------
+
+    async def add_example(self, question: str, answer: str, *, author_id: int | None) -> Example:
+        created_at = utcnow()
+        async with self.transaction() as conn:
+            cursor = await conn.execute(
+                "INSERT INTO examples (question, answer, author_id, created_at) VALUES (?, ?, ?, ?)",
+                (question, answer, author_id, created_at.isoformat()),
+            )
+        return Example(cursor.lastrowid, question, answer, author_id, created_at)
+
+    async def examples(self) -> list[Example]:
+        """Oldest first."""
+        async with self._conn.execute(
+            "SELECT id, question, answer, author_id, created_at FROM examples ORDER BY id"
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [Example(i, q, a, author, datetime.fromisoformat(at)) for i, q, a, author, at in rows]
+
+    # -- fine-tuning jobs --------------------------------------------------------------
+
+    _JOB_COLUMNS = (
+        "id, run_id, base_model, training_file, started_by, channel_id, status, reported_status, "
+        "fine_tuned_model, error, trained_tokens, created_at, updated_at, finished_at"
+    )
+
+    async def add_training_job(
+        self, *, job_id: str, run_id: str, base_model: str, training_file: str, started_by: int,
+        channel_id: int | None, status: str,
+    ) -> None:
+        now = utcnow().isoformat()
+        async with self.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO training_jobs (id, run_id, base_model, training_file, started_by, channel_id, status, "
+                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (job_id, run_id, base_model, training_file, started_by, channel_id, status, now, now),
+            )
+
+    async def training_job(self, job_id: str | None = None) -> TrainingJob | None:
+        """The job with that ID, or the latest one when no ID is given."""
+        if job_id is None:
+            query, args = f"SELECT {self._JOB_COLUMNS} FROM training_jobs ORDER BY created_at DESC, rowid DESC LIMIT 1", ()
+        else:
+            query, args = f"SELECT {self._JOB_COLUMNS} FROM training_jobs WHERE id = ?", (job_id,)
+        async with self._conn.execute(query, args) as cursor:
+            row = await cursor.fetchone()
+        return _training_job(row) if row else None
+
+    async def jobs_to_follow(self) -> list[TrainingJob]:
+        """Jobs still running, and finished ones whose final status was not yet reported."""
+        placeholders = ", ".join("?" * len(FINISHED_STATUSES))
+        async with self._conn.execute(
+            f"SELECT {self._JOB_COLUMNS} FROM training_jobs "
+            f"WHERE status NOT IN ({placeholders}) OR reported_status IS NOT status ORDER BY created_at",
+            FINISHED_STATUSES,
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [_training_job(row) for row in rows]
+
+    async def update_training_job(
+        self, job_id: str, *, status: str, fine_tuned_model: str | None, error: str | None,
+        trained_tokens: int | None, finished_at: datetime | None, promote_by: str | None = None,
+    ) -> None:
+        """Record a job's new state; on success make its model live in the same transaction."""
+        async with self.transaction() as conn:
+            await conn.execute(
+                "UPDATE training_jobs SET status = ?, fine_tuned_model = ?, error = ?, trained_tokens = ?, "
+                "finished_at = ?, updated_at = ? WHERE id = ?",
+                (
+                    status, fine_tuned_model, error, trained_tokens,
+                    finished_at.isoformat() if finished_at else None, utcnow().isoformat(), job_id,
+                ),
+            )
+            if promote_by is not None and fine_tuned_model:
+                await conn.execute(
+                    "INSERT INTO support_models (model, activated_at, activated_by, reason) VALUES (?, ?, ?, ?)",
+                    (fine_tuned_model, utcnow().isoformat(), promote_by, f"fine-tuning job {job_id} succeeded"),
+                )
+
+    async def mark_job_reported(self, job_id: str, status: str) -> None:
+        async with self.transaction() as conn:
+            await conn.execute("UPDATE training_jobs SET reported_status = ? WHERE id = ?", (status, job_id))
+
+
+def _training_job(row: tuple) -> TrainingJob:
+    *head, created_at, updated_at, finished_at = row
+    return TrainingJob(
+        *head,
+        created_at=datetime.fromisoformat(created_at),
+        updated_at=datetime.fromisoformat(updated_at),
+        finished_at=datetime.fromisoformat(finished_at) if finished_at else None,
+    )

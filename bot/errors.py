@@ -21,3 +21,11 @@ class ModelError(UserError):
     def __init__(self, message: str, *, kind: str) -> None:
         super().__init__(message)
         self.kind = kind
+
+
+class TrainingError(UserError):
+    """Fine-tuning cannot go on; the message says why in plain words."""
+
+
+class DatasetError(UserError):
+    """A dataset failed validation; the message is the report, with line numbers."""

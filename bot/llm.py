@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 import openai
@@ -12,7 +14,7 @@ from openai.types.chat import ChatCompletion
 
 from bot.config import Settings
 from bot.db import Usage
-from bot.errors import ModelError
+from bot.errors import ModelError, TrainingError
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,12 @@ class Reply:
     model: str
     prompt_tokens: int
     completion_tokens: int
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    id: str
+    shutdown_date: str | None = None  # as the provider reports it, e.g. "2027-01-14"
 
 
 @dataclass(frozen=True)
@@ -114,6 +122,17 @@ class LLM:
             if prompt_tokens or completion_tokens:
                 await self._account(model, prompt_tokens, completion_tokens, caller)
 
+    async def model_info(self, model: str) -> ModelInfo | None:
+        """What the chat endpoint says of a model, or None when it does not serve it."""
+        client = self._require_client()
+        try:
+            found = await client.models.retrieve(model)
+        except openai.NotFoundError:
+            return None
+        except (openai.OpenAIError, ValueError) as exc:
+            raise _friendly(exc, model) from exc
+        return ModelInfo(found.id, _date(found.shutdown_date))
+
     def _require_client(self) -> openai.AsyncOpenAI:
         if self._client is None:
             raise ModelError(NOT_CONFIGURED, kind="not_configured")
@@ -149,3 +168,176 @@ def _friendly(exc: Exception, model: str) -> ModelError:
     level = logging.ERROR if message is MISCONFIGURED else logging.WARNING
     log.log(level, "model call to %s failed (%s): %s", model, kind, exc)
     return ModelError(message, kind=kind)
+
+
+# -- fine-tuning ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RemoteJob:
+    """A fine-tuning job as the provider reports it."""
+
+    id: str
+    status: str
+    base_model: str
+    fine_tuned_model: str | None = None
+    trained_tokens: int | None = None
+    error: str | None = None
+    finished_at: datetime | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    created_at: datetime
+    message: str
+
+
+class FineTuningAPI:
+    """Files and fine-tuning jobs, on their own endpoint (FINETUNE_BASE_URL) when one is configured."""
+
+    def __init__(self, client: openai.AsyncOpenAI | None, *, poll_interval: float) -> None:
+        self._client = client
+        self._poll_interval = poll_interval
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FineTuningAPI:
+        api_key = settings.finetune_api_key or settings.openai_api_key
+        if not api_key:
+            return cls(None, poll_interval=settings.job_poll_seconds)
+        client = openai.AsyncOpenAI(
+            api_key=api_key,
+            base_url=settings.finetune_base_url or settings.openai_base_url,
+            timeout=settings.model_timeout,
+            max_retries=settings.model_max_retries,
+        )
+        return cls(client, poll_interval=settings.job_poll_seconds)
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+
+    async def upload(self, data: bytes, filename: str) -> str:
+        """Upload a training file and wait until the provider has processed it; returns its ID."""
+        client = self._require_client()
+        try:
+            uploaded = await client.files.create(file=(filename, data, "application/jsonl"), purpose="fine-tune")
+            while uploaded.status not in ("processed", "error", "deleted"):
+                await asyncio.sleep(self._poll_interval)
+                uploaded = await client.files.retrieve(uploaded.id)
+        except (openai.OpenAIError, ValueError) as exc:
+            raise _training_error(exc, "upload the training file") from exc
+        if uploaded.status != "processed":
+            details = getattr(uploaded, "status_details", None) or uploaded.status
+            raise TrainingError(f"The provider could not process the training file: {details}")
+        return uploaded.id
+
+    async def create_job(
+        self, *, base_model: str, training_file: str, run_id: str, epochs: int | None, suffix: str | None
+    ) -> RemoteJob:
+        """Create the job exactly once: after a timeout, look for it by run ID before trying again."""
+        client = self._require_client().with_options(max_retries=0)
+        options: dict[str, Any] = {"metadata": {"run_id": run_id}}
+        if epochs:
+            options["method"] = {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": epochs}}}
+        if suffix:
+            options["suffix"] = suffix
+        for attempt in range(3):
+            try:
+                job = await client.fine_tuning.jobs.create(model=base_model, training_file=training_file, **options)
+                return _remote_job(job)
+            except (openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError) as exc:
+                log.warning("creating fine-tuning job %s failed (%s); checking whether it exists", run_id, exc)
+                existing = await self._find_by_run_id(client, run_id)
+                if existing is not None:
+                    return existing
+                if attempt == 2:
+                    raise _training_error(exc, "start the fine-tuning job") from exc
+                await asyncio.sleep(self._poll_interval)
+            except (openai.OpenAIError, ValueError) as exc:
+                raise _training_error(exc, "start the fine-tuning job") from exc
+        raise AssertionError("unreachable")
+
+    async def _find_by_run_id(self, client: openai.AsyncOpenAI, run_id: str) -> RemoteJob | None:
+        try:
+            page = await client.fine_tuning.jobs.list(metadata={"run_id": run_id}, limit=10)
+        except (openai.OpenAIError, ValueError) as exc:
+            log.warning("could not look up fine-tuning job %s: %s", run_id, exc)
+            return None
+        for job in page.data:
+            if (job.metadata or {}).get("run_id") == run_id:
+                return _remote_job(job)
+        return None
+
+    async def retrieve(self, job_id: str) -> RemoteJob:
+        client = self._require_client()
+        try:
+            return _remote_job(await client.fine_tuning.jobs.retrieve(job_id))
+        except (openai.OpenAIError, ValueError) as exc:
+            raise _training_error(exc, f"look up job {job_id}") from exc
+
+    async def events(self, job_id: str, limit: int = 5) -> list[JobEvent]:
+        """The latest events, oldest first."""
+        client = self._require_client()
+        try:
+            page = await client.fine_tuning.jobs.list_events(job_id, limit=limit)
+        except (openai.OpenAIError, ValueError) as exc:
+            raise _training_error(exc, f"read the events of job {job_id}") from exc
+        events = [JobEvent(datetime.fromtimestamp(e.created_at, timezone.utc), e.message) for e in page.data]
+        return sorted(events, key=lambda e: e.created_at)
+
+    async def cancel(self, job_id: str) -> RemoteJob:
+        client = self._require_client()
+        try:
+            return _remote_job(await client.fine_tuning.jobs.cancel(job_id))
+        except (openai.OpenAIError, ValueError) as exc:
+            raise _training_error(exc, f"cancel job {job_id}") from exc
+
+    def _require_client(self) -> openai.AsyncOpenAI:
+        if self._client is None:
+            raise TrainingError("Fine-tuning needs an API key: set OPENAI_API_KEY (or FINETUNE_API_KEY).")
+        return self._client
+
+
+def _remote_job(job: Any) -> RemoteJob:
+    error = None
+    if job.error and (job.error.message or job.error.code):
+        error = job.error.message or job.error.code
+    return RemoteJob(
+        id=job.id,
+        status=job.status,
+        base_model=job.model,
+        fine_tuned_model=job.fine_tuned_model,
+        trained_tokens=job.trained_tokens,
+        error=error,
+        finished_at=datetime.fromtimestamp(job.finished_at, timezone.utc) if job.finished_at else None,
+        metadata=dict(job.metadata or {}),
+    )
+
+
+def _training_error(exc: Exception, action: str) -> TrainingError:
+    """A provider's refusal as a plain sentence; its codes stay in the log."""
+    log.warning("could not %s: %s", action, exc)
+    body = getattr(exc, "body", None)
+    details = body.get("error", body) if isinstance(body, dict) else None
+    code = (details.get("code") if isinstance(details, dict) else None) or getattr(exc, "code", None)
+    provider_says = details.get("message") if isinstance(details, dict) else None
+    if code == "daily_rate_limit_exceeded":
+        return TrainingError("The provider's daily limit for fine-tuning jobs is reached. Try again tomorrow.")
+    if isinstance(exc, openai.RateLimitError):
+        return TrainingError("The provider is rate-limiting fine-tuning requests right now. Try again in a few minutes.")
+    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+        return TrainingError(f"The provider refused the API key when trying to {action}. Check FINETUNE_API_KEY / OPENAI_API_KEY.")
+    if isinstance(exc, openai.NotFoundError) and provider_says and "model" not in provider_says.lower():
+        return TrainingError(f"Fine-tuning is not available at this endpoint (could not {action}). Check FINETUNE_BASE_URL.")
+    if isinstance(exc, openai.APIStatusError) and provider_says:
+        return TrainingError(f"The provider refused to {action}: {provider_says}")
+    return TrainingError(f"Could not {action}: the provider did not answer. Try again in a few minutes.")
+
+
+def _date(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, timezone.utc).date().isoformat()
+    return str(value)

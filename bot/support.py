@@ -13,12 +13,12 @@ class SupportService:
     def __init__(self, db: Database, llm: LLM, *, default_model: str, system_prompt: str) -> None:
         self._db = db
         self._llm = llm
-        self._default_model = default_model
+        self.default_model = default_model
         self.system_prompt = system_prompt
 
     async def live_model(self) -> str:
         """The promoted fine-tune when there is one, else the configured SUPPORT_MODEL."""
-        return await self._db.live_support_model() or self._default_model
+        return await self._db.live_support_model() or self.default_model
 
     async def answer(self, question: str, *, user_id: int | None = None, guild_id: int | None = None) -> str:
         question = question.strip()

@@ -11,8 +11,9 @@ import pytest_asyncio
 from bot.client import SupportBot
 from bot.config import Settings
 from bot.db import Database
-from bot.llm import LLM
+from bot.llm import LLM, FineTuningAPI
 from bot.support import SupportService
+from bot.training import TrainingService
 from discord_fakes import APP_ID, STAFF_ROLE, FakeDiscord
 from fake_openai import FakeOpenAI
 
@@ -61,6 +62,8 @@ def settings(tmp_path, fake_openai) -> Settings:
         staff_roles=frozenset({str(STAFF_ROLE)}),
         model_timeout=2,
         model_max_retries=1,
+        job_poll_seconds=0.01,
+        sample_dataset_file=ROOT / "data" / "sample_dataset.jsonl",
         secrets=("sk-test",),
     )
 
@@ -85,9 +88,30 @@ def support(settings, db, llm) -> SupportService:
 
 
 @pytest_asyncio.fixture
-async def discord_bot(settings, db, llm, support):
+async def finetune(settings):
+    api = FineTuningAPI.from_settings(settings)
+    yield api
+    await api.close()
+
+
+@pytest.fixture
+def training(settings, db, llm, support, finetune) -> TrainingService:
+    return TrainingService(
+        db,
+        finetune,
+        llm,
+        support,
+        sample_dataset=settings.sample_dataset_file,
+        token_limit=settings.finetune_max_tokens,
+        max_dataset_bytes=int(settings.max_dataset_mb * 1_000_000),
+        poll_interval=settings.job_poll_seconds,
+    )
+
+
+@pytest_asyncio.fixture
+async def discord_bot(settings, db, llm, support, training):
     """The real bot with its cogs loaded, logged in to a fake Discord."""
-    bot = SupportBot(settings, db=db, llm=llm, support=support, application_id=APP_ID)
+    bot = SupportBot(settings, db=db, llm=llm, support=support, training=training, application_id=APP_ID)
     fake = FakeDiscord(bot)
     await fake.start()
     yield fake

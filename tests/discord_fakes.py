@@ -68,6 +68,15 @@ OTHER_BOT = FakeUser(400_000_000_000_000_006, "otherbot", bot=True)
 BOT_USER = FakeUser(BOT_ID, "supportbot", bot=True)
 
 
+@dataclass(frozen=True)
+class FakeFile:
+    """An attachment a user uploads with a slash command."""
+
+    filename: str
+    data: bytes
+    content_type: str = "application/jsonl"
+
+
 @dataclass
 class Call:
     """One request the bot made to Discord."""
@@ -87,17 +96,20 @@ class FakeDiscord:
         self.calls: list[Call] = []
         self._ids = itertools.count(700_000_000_000_000_001)
         self._failures: list[tuple[str, re.Pattern[str], int]] = []
+        self.cdn: dict[str, bytes] = {}
 
     # -- set-up ------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Log in without a network: install the recorders, create the bot user and guild, run setup_hook."""
         self.bot.http.request = self._http_request  # type: ignore[method-assign]
+        self.bot.http.get_from_cdn = self._cdn_get  # type: ignore[method-assign]
         self._adapter_token = webhook_async.async_context.set(_RecordingWebhookAdapter(self))
         await self.bot._async_setup_hook()
         self.state.user = discord.ClientUser(state=self.state, data=BOT_USER.payload())
         self.state._add_guild_from_data(self._guild_payload())
         await self.bot.setup_hook()
+        self.bot._ready.set()  # as after the gateway's READY
 
     async def close(self) -> None:
         await self.settle()
@@ -225,7 +237,28 @@ class FakeDiscord:
     ) -> int:
         """A user runs a slash command; returns the interaction ID once it has been handled."""
         interaction_id = next(self._ids)
-        options_payload = [{"name": k, "type": _option_type(v), "value": v} for k, v in options.items()]
+        options_payload, resolved = [], {}
+        for key, value in options.items():
+            if value is None:
+                continue
+            if isinstance(value, FakeFile):
+                attachment_id = str(next(self._ids))
+                url = f"https://cdn.discordapp.com/attachments/1/{attachment_id}/{value.filename}"
+                self.cdn[url] = value.data
+                resolved[attachment_id] = {
+                    "id": attachment_id,
+                    "filename": value.filename,
+                    "size": len(value.data),
+                    "url": url,
+                    "proxy_url": url,
+                    "content_type": value.content_type,
+                }
+                options_payload.append({"name": key, "type": 11, "value": attachment_id})
+            else:
+                options_payload.append({"name": key, "type": _option_type(value), "value": value})
+        command, *sub = name.split(" ")
+        if sub:  # "model use" is the subcommand "use" of the group "model"
+            options_payload = [{"name": sub[0], "type": 1, "options": options_payload}]
         data: dict[str, Any] = {
             "id": str(interaction_id),
             "application_id": str(APP_ID),
@@ -234,7 +267,13 @@ class FakeDiscord:
             "version": 1,
             "attachment_size_limit": 10 * 1024 * 1024,
             "locale": "en-US",
-            "data": {"id": str(next(self._ids)), "name": name, "type": 1, "options": options_payload},
+            "data": {
+                "id": str(next(self._ids)),
+                "name": command,
+                "type": 1,
+                "options": options_payload,
+                "resolved": {"attachments": resolved},
+            },
         }
         if channel_id is None:
             dm = _dm_channel_id(user)
@@ -259,6 +298,10 @@ class FakeDiscord:
         if MANAGERS_ROLE in user.roles:
             permissions |= MANAGE_GUILD
         return permissions
+
+    async def _cdn_get(self, url: str) -> bytes:
+        self.record("GET", url, None, None)
+        return self.cdn[url]
 
     async def settle(self) -> None:
         """Wait for every event handler and command the events started, and what they started."""

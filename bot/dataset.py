@@ -1,0 +1,237 @@
+"""Parse and validate JSONL chat fine-tuning datasets; count tokens and estimate the billed total."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+
+import bpe_openai
+
+MIN_EXAMPLES = 10  # the provider's minimum
+RECOMMENDED_EXAMPLES = 50
+MAX_ERRORS_SHOWN = 20
+
+TOP_LEVEL_KEYS = frozenset({"messages", "tools", "functions", "parallel_tool_calls"})
+MESSAGE_KEYS = frozenset({"role", "content", "name", "weight", "tool_calls", "function_call", "tool_call_id"})
+ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+
+# The cookbook's default-epoch rule: aim for about 3 passes, bounded by example count.
+TARGET_EPOCHS = 3
+MIN_TARGET_EXAMPLES = 100
+MAX_TARGET_EXAMPLES = 25_000
+MIN_DEFAULT_EPOCHS = 1
+MAX_DEFAULT_EPOCHS = 25
+
+
+@dataclass(frozen=True)
+class Problem:
+    line: int | None  # None for a problem with the whole file
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}" if self.line is not None else self.message
+
+
+@dataclass
+class DatasetReport:
+    examples: int = 0
+    errors: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    tokens: int = 0  # all examples, as counted
+    billed_tokens_per_epoch: int = 0  # each example capped at the token limit
+    epochs: int = 0
+    token_limit: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def estimated_billed_tokens(self) -> int:
+        return self.epochs * self.billed_tokens_per_epoch
+
+    def summary(self) -> str:
+        return (
+            f"{self.examples:,} examples, {self.tokens:,} tokens; {self.epochs} epochs "
+            f"≈ {self.estimated_billed_tokens:,} billed training tokens"
+        )
+
+    def render(self, name: str = "dataset") -> str:
+        """The report as shown to a person: verdict, summary, errors (the first 20) and warnings."""
+        lines = [f"{name} is ready to train: {self.summary()}." if self.ok else f"{name} can't be used for training."]
+        if self.errors:
+            lines.append(f"Errors ({len(self.errors):,}):")
+            lines += [f"- {p}" for p in self.errors[:MAX_ERRORS_SHOWN]]
+            if len(self.errors) > MAX_ERRORS_SHOWN:
+                lines.append(f"… and {len(self.errors) - MAX_ERRORS_SHOWN:,} more.")
+        if self.warnings:
+            lines.append("Warnings:")
+            lines += [f"- {p}" for p in self.warnings]
+        return "\n".join(lines)
+
+
+def encoding_for(model: str) -> str:
+    """The tokenizer a model family uses: cl100k for gpt-3.5 and gpt-4 (not 4o/4.1), o200k otherwise."""
+    base = model.removeprefix("ft:")
+    return "cl100k_base" if re.match(r"gpt-(3\.5|4(?![o.]))", base) else "o200k_base"
+
+
+@cache
+def _token_counter(encoding: str) -> Callable[[str], int]:
+    encoder = bpe_openai.get_encoding(encoding)
+
+    # System prompts and roles repeat in nearly every example: count each distinct string once.
+    @cache
+    def count(text: str) -> int:
+        return len(encoder.encode_ordinary(text))
+
+    return count
+
+
+def count_example_tokens(messages: list[dict], count: Callable[[str], int]) -> int:
+    """The cookbook's count: 3 per message, the encoded values, 1 more per name, 3 to prime the reply."""
+    total = 3
+    for message in messages:
+        total += 3
+        for key, value in message.items():
+            if key == "weight":
+                continue
+            total += count(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+            if key == "name":
+                total += 1
+    return total
+
+
+def default_epochs(examples: int) -> int:
+    if examples <= 0:
+        return TARGET_EPOCHS
+    if examples * TARGET_EPOCHS < MIN_TARGET_EXAMPLES:
+        return min(MAX_DEFAULT_EPOCHS, MIN_TARGET_EXAMPLES // examples)
+    if examples * TARGET_EPOCHS > MAX_TARGET_EXAMPLES:
+        return max(MIN_DEFAULT_EPOCHS, MAX_TARGET_EXAMPLES // examples)
+    return TARGET_EPOCHS
+
+
+def example_problems(example: object) -> list[str]:
+    """What is wrong with one parsed example, in the order a reader would fix it."""
+    if not isinstance(example, dict):
+        return ["not a JSON object"]
+    problems = [f"unknown key '{key}'" for key in example if key not in TOP_LEVEL_KEYS]
+    messages = example.get("messages")
+    if messages is None:
+        return [*problems, "'messages' is missing"]
+    if not isinstance(messages, list):
+        return [*problems, "'messages' is not a list"]
+    if not messages:
+        return [*problems, "'messages' is empty"]
+    has_assistant = False
+    for number, message in enumerate(messages, start=1):
+        if not isinstance(message, dict):
+            problems.append(f"message {number} is not an object")
+            continue
+        problems += [f"message {number} has unknown key '{key}'" for key in message if key not in MESSAGE_KEYS]
+        role = message.get("role")
+        if role is None:
+            problems.append(f"message {number} has no 'role'")
+        elif role not in ROLES:
+            problems.append(f"message {number} has unknown role {role!r}")
+        has_assistant = has_assistant or role == "assistant"
+        content = message.get("content")
+        calls_tools = role == "assistant" and bool(message.get("tool_calls") or message.get("function_call"))
+        if content is None and not calls_tools:
+            problems.append(f"message {number} ({role or 'no role'}) has no 'content'")
+        elif content is not None and not isinstance(content, str):
+            problems.append(f"message {number} ({role}) has content that is not a string")
+        if "weight" in message and (message["weight"] not in (0, 1) or isinstance(message["weight"], bool)):
+            problems.append(f"message {number} has weight {message['weight']!r}; only 0 or 1 is allowed")
+    if not has_assistant:
+        problems.append("no assistant message")
+    return problems
+
+
+def validate_dataset(raw: bytes, *, token_limit: int, encoding: str = "o200k_base", epochs: int | None = None) -> DatasetReport:
+    """Check a JSONL chat dataset line by line; CPU-bound, so call it off the event loop."""
+    report = DatasetReport(token_limit=token_limit)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        report.errors.append(Problem(line, f"not UTF-8 (byte {raw[exc.start]:#04x} at byte offset {exc.start:,}); save the file as UTF-8"))
+        return report
+    if not text.strip():
+        report.errors.append(Problem(None, "the file is empty"))
+        return report
+
+    count = _token_counter(encoding)
+    seen: dict[str, int] = {}
+    duplicates: list[tuple[int, int]] = []
+    answers_by_question: dict[str, dict[str, int]] = defaultdict(dict)
+    without_system = 0
+    loads = json.loads
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        report.examples += 1
+        try:
+            example = loads(line)
+        except ValueError as exc:
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+            report.errors.append(Problem(number, f"not valid JSON ({reason})"))
+            continue
+        problems = example_problems(example)
+        if problems:
+            report.errors += [Problem(number, p) for p in problems]
+            continue
+        messages = example["messages"]
+        tokens = count_example_tokens(messages, count)
+        if tokens > token_limit:
+            report.errors.append(Problem(number, f"{tokens:,} tokens, over the base model's limit of {token_limit:,}"))
+        report.tokens += tokens
+        report.billed_tokens_per_epoch += min(tokens, token_limit)
+        if not any(m.get("role") == "system" for m in messages):
+            without_system += 1
+        key = line.strip()
+        if key in seen:
+            duplicates.append((seen[key], number))
+        else:
+            seen[key] = number
+        question, answer = _last_exchange(messages)
+        if question is not None and answer is not None:
+            answers_by_question[_normalise(question)].setdefault(answer, number)
+
+    if report.examples < MIN_EXAMPLES:
+        report.errors.append(Problem(None, f"only {report.examples} examples; fine-tuning needs at least {MIN_EXAMPLES}"))
+    elif report.examples < RECOMMENDED_EXAMPLES:
+        report.warnings.append(
+            Problem(None, f"{report.examples} examples; {RECOMMENDED_EXAMPLES} or more usually train noticeably better")
+        )
+    if without_system:
+        report.warnings.append(Problem(None, f"{without_system:,} examples have no system message"))
+    report.warnings += [Problem(later, f"repeats line {first} exactly") for first, later in duplicates]
+    for answers in answers_by_question.values():
+        if len(answers) > 1:
+            lines = sorted(answers.values())
+            report.warnings.append(
+                Problem(lines[0], f"the same question has different answers on lines {', '.join(map(str, lines))}")
+            )
+    report.epochs = epochs or default_epochs(report.examples)
+    return report
+
+
+def _last_exchange(messages: list[dict]) -> tuple[str | None, str | None]:
+    """The last user question and the assistant answer after it."""
+    question = answer = None
+    for message in messages:
+        if message.get("role") == "user":
+            question, answer = message.get("content"), None
+        elif message.get("role") == "assistant" and question is not None:
+            answer = message.get("content")
+    return question, answer
+
+
+def _normalise(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", text.casefold()).split())

@@ -1,0 +1,281 @@
+"""TrainingService: dataset -> validation -> upload -> job -> following it -> promotion of the new model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from bot.dataset import DatasetReport, encoding_for, validate_dataset
+from bot.db import Database, SupportModelChange, TrainingJob, utcnow
+from bot.errors import DatasetError, UserError
+from bot.llm import LLM, FineTuningAPI, JobEvent, RemoteJob
+from bot.support import SupportService
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class TrainingRequest:
+    base_model: str
+    started_by: int
+    channel_id: int | None
+    epochs: int | None = None
+    suffix: str | None = None
+
+
+@dataclass(frozen=True)
+class JobUpdate:
+    """A status change to announce where the job was started."""
+
+    job: TrainingJob
+    promoted_model: str | None = None
+    previous_model: str | None = None
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    job: TrainingJob
+    events: list[JobEvent]
+    live_model: str
+    live_model_shutdown: str | None
+
+
+@dataclass(frozen=True)
+class LiveModel:
+    model: str
+    shutdown_date: str | None
+    history: list[SupportModelChange]
+
+
+Notify = Callable[[JobUpdate], Awaitable[None]]
+
+
+class TrainingService:
+    def __init__(
+        self,
+        db: Database,
+        finetune: FineTuningAPI,
+        llm: LLM,
+        support: SupportService,
+        *,
+        sample_dataset: Path,
+        token_limit: int,
+        max_dataset_bytes: int,
+        poll_interval: float,
+    ) -> None:
+        self._db = db
+        self._finetune = finetune
+        self._llm = llm
+        self._support = support
+        self._sample_dataset = sample_dataset
+        self._token_limit = token_limit
+        self._max_dataset_bytes = max_dataset_bytes
+        self.poll_interval = poll_interval
+        self._starting = asyncio.Lock()
+
+    # -- starting a run ----------------------------------------------------------------
+
+    async def train(self, dataset: bytes | None, filename: str | None, request: TrainingRequest, progress: Progress) -> RemoteJob:
+        """Validate, upload and start one job, telling `progress` each step; the shop's examples when no file."""
+        async with self._starting:  # two /train at once must not both pass the running-job check
+            running = await self.running_job()
+            if running is not None:
+                raise UserError(f"Job `{running.id}` is still {running.status}. Wait for it to finish or `/cancel` it first.")
+            if dataset is None:
+                dataset, filename = await self.dataset_from_examples(), "shop-examples.jsonl"
+            filename = filename or "dataset.jsonl"
+            if len(dataset) > self._max_dataset_bytes:
+                raise DatasetError(
+                    f"{filename} is {len(dataset) / 1e6:.1f} MB; the limit is {self._max_dataset_bytes / 1e6:.0f} MB."
+                )
+            report = await self.validate(dataset, base_model=request.base_model, epochs=request.epochs)
+            if not report.ok:
+                raise DatasetError(report.render(filename))
+            await progress(report.render(filename) + "\nUploading…")
+            file_id = await self._finetune.upload(dataset, filename)
+            run_id = uuid.uuid4().hex
+            job = await self._finetune.create_job(
+                base_model=request.base_model,
+                training_file=file_id,
+                run_id=run_id,
+                epochs=request.epochs or report.epochs,
+                suffix=request.suffix,
+            )
+            await self._db.add_training_job(
+                job_id=job.id,
+                run_id=run_id,
+                base_model=request.base_model,
+                training_file=file_id,
+                started_by=request.started_by,
+                channel_id=request.channel_id,
+                status=job.status,
+            )
+            log.info("started fine-tuning job %s on %s (%s examples)", job.id, request.base_model, report.examples)
+            return job
+
+    async def validate(self, dataset: bytes, *, base_model: str, epochs: int | None = None) -> DatasetReport:
+        return await asyncio.to_thread(
+            validate_dataset, dataset, token_limit=self._token_limit, encoding=encoding_for(base_model), epochs=epochs
+        )
+
+    async def dataset_from_examples(self) -> bytes:
+        """The sample dataset's Q&A plus every taught example, each with the live support system prompt."""
+        pairs = await asyncio.to_thread(_sample_pairs, self._sample_dataset)
+        pairs += [(e.question, e.answer) for e in await self._db.examples()]
+        system = self._support.system_prompt
+        lines = (
+            json.dumps(
+                {"messages": [
+                    {"role": "system", "content": system},
+                    {"role": "user", "content": question},
+                    {"role": "assistant", "content": answer},
+                ]},
+                ensure_ascii=False,
+            )
+            for question, answer in pairs
+        )
+        return ("\n".join(lines) + "\n").encode("utf-8")
+
+    async def running_job(self) -> TrainingJob | None:
+        latest = await self._db.training_job()
+        return latest if latest is not None and not latest.finished else None
+
+    # -- following jobs ----------------------------------------------------------------
+
+    async def follow(self, notify: Notify) -> None:
+        """Follow every unfinished job until cancelled; survives restarts because the jobs are in the database."""
+        while True:
+            try:
+                await self.check_jobs(notify)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("checking fine-tuning jobs failed; trying again in %ss", self.poll_interval)
+            await asyncio.sleep(self.poll_interval)
+
+    async def check_jobs(self, notify: Notify) -> None:
+        """One pass: fetch each followed job, record and announce any change, promote on success."""
+        for job in await self._db.jobs_to_follow():
+            if not job.finished:
+                try:
+                    remote = await self._finetune.retrieve(job.id)
+                except UserError as exc:
+                    log.warning("could not check job %s: %s", job.id, exc.message)
+                    continue
+                job = await self._record(job, remote)
+            if job.reported_status != job.status:
+                await self._announce(job, notify)
+
+    async def _record(self, job: TrainingJob, remote: RemoteJob) -> TrainingJob:
+        if (remote.status, remote.fine_tuned_model, remote.error) == (job.status, job.fine_tuned_model, job.error):
+            return job
+        promote = remote.status == "succeeded" and bool(remote.fine_tuned_model)
+        await self._db.update_training_job(
+            job.id,
+            status=remote.status,
+            fine_tuned_model=remote.fine_tuned_model,
+            error=remote.error,
+            trained_tokens=remote.trained_tokens,
+            finished_at=remote.finished_at,
+            promote_by=str(job.started_by) if promote else None,
+        )
+        if promote:
+            log.info("job %s succeeded; %s is now the live support model", job.id, remote.fine_tuned_model)
+        return await self._db.training_job(job.id) or job
+
+    async def _announce(self, job: TrainingJob, notify: Notify) -> None:
+        update = JobUpdate(job)
+        if job.status == "succeeded":
+            history = await self._db.support_model_history(2)
+            previous = history[1].model if len(history) > 1 else self._support.default_model
+            update = JobUpdate(job, promoted_model=job.fine_tuned_model, previous_model=previous)
+        try:
+            await notify(update)
+        except Exception:
+            log.exception("could not announce job %s status %s", job.id, job.status)
+        # Marked even when the post failed: a channel that is gone must not be retried forever.
+        await self._db.mark_job_reported(job.id, job.status)
+
+    # -- status, cancel, the live model ------------------------------------------------
+
+    async def status(self, job_id: str | None = None) -> JobStatus:
+        job = await self._db.training_job(job_id)
+        if job is None:
+            raise UserError(f"No fine-tuning job `{job_id}` was started from here." if job_id else "No fine-tuning job was started yet. Use `/train`.")
+        events: list[JobEvent] = []
+        try:
+            if not job.finished:
+                job = await self._record(job, await self._finetune.retrieve(job.id))
+            events = await self._finetune.events(job.id)
+        except UserError as exc:
+            log.warning("status of job %s is from the database only: %s", job.id, exc.message)
+        live = await self.live_model()
+        return JobStatus(job, events, live.model, live.shutdown_date)
+
+    async def cancel(self, job_id: str) -> TrainingJob:
+        job = await self._db.training_job(job_id)
+        if job is None:
+            raise UserError(f"No fine-tuning job `{job_id}` was started from here.")
+        if job.finished:
+            raise UserError(f"Job `{job_id}` has already {job.status}.")
+        remote = await self._finetune.cancel(job_id)
+        return await self._record(job, remote)
+
+    async def live_model(self) -> LiveModel:
+        model = await self._support.live_model()
+        shutdown = None
+        if self._llm.available:
+            try:
+                info = await self._llm.model_info(model)
+                shutdown = info.shutdown_date if info else None
+            except UserError:
+                pass  # the date is a courtesy; the answer stands without it
+        return LiveModel(model, shutdown, await self._db.support_model_history())
+
+    async def use_model(self, model: str, *, by: str) -> LiveModel:
+        """Make any model the endpoint serves live for support."""
+        model = model.strip()
+        if await self._llm.model_info(model) is None:
+            raise UserError(f"The model endpoint has no model `{model}`; nothing was changed.")
+        await self._db.set_support_model(model, by=by, reason="set with /model use")
+        return await self.live_model()
+
+    async def rollback(self, *, by: str) -> LiveModel:
+        """Return to the model that was live before the current one (the configured default at the start)."""
+        history = await self._db.support_model_history(2)
+        if not history:
+            raise UserError(f"`{self._support.default_model}` has been live all along; there is nothing to roll back to.")
+        previous = history[1].model if len(history) > 1 else self._support.default_model
+        await self._db.set_support_model(previous, by=by, reason=f"rollback from {history[0].model}")
+        return await self.live_model()
+
+
+def _sample_pairs(path: Path) -> list[tuple[str, str]]:
+    """Question/answer pairs from the shipped sample dataset (training format)."""
+    if not path.exists():
+        return []
+    pairs = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        messages = json.loads(line)["messages"]
+        question = next(m["content"] for m in messages if m["role"] == "user")
+        answer = next(m["content"] for m in reversed(messages) if m["role"] == "assistant")
+        pairs.append((question, answer))
+    return pairs
+
+
+def elapsed(since: datetime, until: datetime | None = None) -> str:
+    seconds = int(((until or utcnow()) - since).total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    minutes = rest // 60
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {seconds % 60:02d}s"
+

@@ -1,0 +1,216 @@
+"""Training: /train, /status, /cancel, /model, and posting job updates where /train ran."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Optional
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+from discord.utils import format_dt
+
+from bot.client import SupportBot, admin_only
+from bot.errors import UserError
+from bot.text import split_message
+from bot.training import JobStatus, JobUpdate, LiveModel, TrainingRequest, elapsed
+
+log = logging.getLogger(__name__)
+
+
+class Training(commands.Cog):
+    def __init__(self, bot: SupportBot) -> None:
+        self.bot = bot
+        self.training = bot.training
+        self._follower: asyncio.Task[None] | None = None
+
+    async def cog_load(self) -> None:
+        self._follower = asyncio.create_task(self._follow(), name="training-follower")
+
+    async def cog_unload(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
+
+    async def _follow(self) -> None:
+        await self.bot.wait_until_ready()
+        await self.training.follow(self.post_update)
+
+    # -- commands ----------------------------------------------------------------------
+
+    @app_commands.command()
+    @app_commands.default_permissions(manage_guild=True)
+    @app_commands.guild_only()
+    @app_commands.describe(
+        dataset="A JSONL chat dataset; without one, the shop's sample and taught examples are used",
+        base_model="The model to fine-tune (default: FINETUNE_BASE_MODEL)",
+        epochs="Passes over the data (default: chosen from the dataset's size)",
+        suffix="Up to 64 characters added to the fine-tuned model's name",
+    )
+    @admin_only()
+    async def train(
+        self,
+        interaction: discord.Interaction[SupportBot],
+        dataset: Optional[discord.Attachment] = None,
+        base_model: Optional[str] = None,
+        epochs: Optional[app_commands.Range[int, 1, 25]] = None,
+        suffix: Optional[app_commands.Range[str, 1, 64]] = None,
+    ) -> None:
+        """Fine-tune the support model on a dataset or on the shop's examples."""
+        await interaction.response.defer(thinking=True)
+        raw = await read_attachment(dataset, self.bot.settings.max_dataset_mb) if dataset else None
+        request = TrainingRequest(
+            base_model=(base_model or self.bot.settings.finetune_base_model).strip(),
+            started_by=interaction.user.id,
+            channel_id=interaction.channel_id,
+            epochs=epochs,
+            suffix=suffix,
+        )
+
+        async def progress(text: str) -> None:
+            await send_chunks(interaction, text)
+
+        job = await self.training.train(raw, dataset.filename if dataset else None, request, progress)
+        await interaction.followup.send(
+            f"Started fine-tuning job `{job.id}` on `{request.base_model}`. "
+            "I'll post here as it moves along; `/status` shows the details."
+        )
+
+    @app_commands.command()
+    @app_commands.default_permissions(manage_guild=True)
+    @app_commands.guild_only()
+    @app_commands.describe(job_id="A job ID (default: the latest job)")
+    @admin_only()
+    async def status(self, interaction: discord.Interaction[SupportBot], job_id: Optional[str] = None) -> None:
+        """Show a fine-tuning job's progress and which model answers support."""
+        await interaction.response.defer(thinking=True)
+        status = await self.training.status(job_id.strip() if job_id else None)
+        await send_chunks(interaction, render_status(status))
+
+    @app_commands.command()
+    @app_commands.default_permissions(manage_guild=True)
+    @app_commands.guild_only()
+    @app_commands.describe(job_id="The job to cancel")
+    @admin_only()
+    async def cancel(self, interaction: discord.Interaction[SupportBot], job_id: str) -> None:
+        """Cancel a running fine-tuning job."""
+        await interaction.response.defer(thinking=True)
+        job = await self.training.cancel(job_id.strip())
+        await interaction.followup.send(f"Job `{job.id}` is now {job.status}.")
+
+    model = app_commands.Group(
+        name="model",
+        description="The model that answers support questions",
+        default_permissions=discord.Permissions(manage_guild=True),
+        guild_only=True,
+    )
+
+    @model.command(name="show")
+    @admin_only()
+    async def model_show(self, interaction: discord.Interaction[SupportBot]) -> None:
+        """Show the live support model and the models live before it."""
+        await interaction.response.defer(thinking=True)
+        await send_chunks(interaction, render_live_model(await self.training.live_model()))
+
+    @model.command(name="use")
+    @app_commands.describe(model_id="A model ID the model endpoint serves")
+    @admin_only()
+    async def model_use(self, interaction: discord.Interaction[SupportBot], model_id: str) -> None:
+        """Make a model live for support answers, after checking that it exists."""
+        await interaction.response.defer(thinking=True)
+        live = await self.training.use_model(model_id, by=str(interaction.user.id))
+        await send_chunks(interaction, f"Support now answers with `{live.model}`.\n\n{render_live_model(live)}")
+
+    @model.command(name="rollback")
+    @admin_only()
+    async def model_rollback(self, interaction: discord.Interaction[SupportBot]) -> None:
+        """Go back to the model that was live before the current one."""
+        await interaction.response.defer(thinking=True)
+        live = await self.training.rollback(by=str(interaction.user.id))
+        await send_chunks(interaction, f"Rolled back: support now answers with `{live.model}`.\n\n{render_live_model(live)}")
+
+    # -- job updates -------------------------------------------------------------------
+
+    async def post_update(self, update: JobUpdate) -> None:
+        """Post a status change in the channel where /train ran, pinging only the admin who ran it."""
+        job = update.job
+        if job.channel_id is None:
+            return
+        channel = self.bot.get_channel(job.channel_id) or await self.bot.fetch_channel(job.channel_id)
+        await channel.send(  # type: ignore[union-attr]
+            f"<@{job.started_by}> {render_update(update)}",
+            allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.started_by)]),
+        )
+
+
+async def read_attachment(attachment: discord.Attachment, max_mb: float) -> bytes:
+    if attachment.size > max_mb * 1_000_000:
+        raise UserError(f"{attachment.filename} is {attachment.size / 1e6:.1f} MB; the limit is {max_mb:g} MB.")
+    if attachment.size == 0:
+        raise UserError(f"{attachment.filename} is empty.")
+    try:
+        return await attachment.read()
+    except discord.HTTPException:
+        raise UserError(f"I couldn't download {attachment.filename}; please attach it again.") from None
+
+
+async def send_chunks(interaction: discord.Interaction, text: str) -> None:
+    for chunk in split_message(text):
+        await interaction.followup.send(chunk)
+
+
+def render_update(update: JobUpdate) -> str:
+    job = update.job
+    if job.status == "succeeded":
+        return (
+            f"Fine-tuning job `{job.id}` succeeded: `{update.promoted_model}` now answers support "
+            f"(before: `{update.previous_model}`; `/model rollback` goes back)."
+        )
+    if job.status == "failed":
+        reason = (job.error or "the provider gave no reason").rstrip(".")
+        return f"Fine-tuning job `{job.id}` failed: {reason}."
+    if job.status == "cancelled":
+        return f"Fine-tuning job `{job.id}` was cancelled."
+    return f"Fine-tuning job `{job.id}` is now **{job.status.replace('_', ' ')}**."
+
+
+def render_status(status: JobStatus) -> str:
+    job = status.job
+    lines = [
+        f"**Job `{job.id}`**: {job.status.replace('_', ' ')}",
+        f"Base model: `{job.base_model}` · started by <@{job.started_by}> {format_dt(job.created_at, 'R')}"
+        f" · elapsed {elapsed(job.created_at, job.finished_at)}",
+    ]
+    if job.trained_tokens:
+        lines.append(f"Trained tokens: {job.trained_tokens:,}")
+    if job.fine_tuned_model:
+        lines.append(f"Fine-tuned model: `{job.fine_tuned_model}`")
+    if job.error:
+        lines.append(f"Error: {job.error}")
+    if status.events:
+        lines.append("Latest events:")
+        lines += [f"- {format_dt(e.created_at, 'T')} {e.message}" for e in status.events]
+    lines.append(_live_line(status.live_model, status.live_model_shutdown))
+    return "\n".join(lines)
+
+
+def render_live_model(live: LiveModel) -> str:
+    lines = [_live_line(live.model, live.shutdown_date)]
+    if live.history:
+        lines.append("History (newest first):")
+        lines += [
+            f"- `{c.model}` {format_dt(c.activated_at, 'R')}"
+            + (f" by <@{c.activated_by}>" if c.activated_by and c.activated_by.isdigit() else "")
+            + f": {c.reason}"
+            for c in live.history
+        ]
+    return "\n".join(lines)
+
+
+def _live_line(model: str, shutdown: str | None) -> str:
+    line = f"Live support model: `{model}`"
+    return line + (f" (the provider shuts it down on {shutdown})" if shutdown else "")
+
+
+async def setup(bot: SupportBot) -> None:
+    await bot.add_cog(Training(bot))

@@ -1,0 +1,159 @@
+"""Dataset validation: every check reported with its line number, token counts and the estimate."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import bpe_openai
+import pytest
+
+from bot.dataset import count_example_tokens, default_epochs, encoding_for, validate_dataset
+from conftest import ROOT
+
+LIMIT = 65_536
+
+
+def example(question: str = "배송은 얼마나 걸리나요?", answer: str = "1~2일 걸립니다.", system: str | None = "상담원입니다.") -> dict:
+    messages = [{"role": "system", "content": system}] if system else []
+    return {"messages": [*messages, {"role": "user", "content": question}, {"role": "assistant", "content": answer}]}
+
+
+def jsonl(*rows: object) -> bytes:
+    return "\n".join(r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in rows).encode()
+
+
+def valid_rows(n: int) -> list[dict]:
+    return [example(f"질문 {i}", f"답변 {i}") for i in range(n)]
+
+
+def errors_of(raw: bytes, **options) -> list[str]:
+    return [str(p) for p in validate_dataset(raw, token_limit=options.pop("token_limit", LIMIT), **options).errors]
+
+
+def test_sample_dataset_is_trainable():
+    """The shipped sample validates cleanly, with tokens, epochs and the billed estimate."""
+    report = validate_dataset((ROOT / "data" / "sample_dataset.jsonl").read_bytes(), token_limit=LIMIT)
+    assert report.ok and report.examples == 24
+    assert report.epochs == 4  # the cookbook: 100 // 24
+    assert report.estimated_billed_tokens == 4 * report.tokens > 0
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ('{"messages": [', "line 11: not valid JSON"),
+        ("[1, 2]", "line 11: not a JSON object"),
+        ({**example(), "prompt": "x"}, "line 11: unknown key 'prompt'"),
+        ({}, "line 11: 'messages' is missing"),
+        ({"messages": "hi"}, "line 11: 'messages' is not a list"),
+        ({"messages": [{"content": "hi"}, {"role": "assistant", "content": "a"}]}, "line 11: message 1 has no 'role'"),
+        ({"messages": [{"role": "user"}, {"role": "assistant", "content": "a"}]}, "line 11: message 1 (user) has no 'content'"),
+        ({"messages": [{"role": "user", "content": "q", "mood": "x"}, {"role": "assistant", "content": "a"}]}, "line 11: message 1 has unknown key 'mood'"),
+        ({"messages": [{"role": "customer", "content": "q"}, {"role": "assistant", "content": "a"}]}, "line 11: message 1 has unknown role 'customer'"),
+        ({"messages": [{"role": "user", "content": 5}, {"role": "assistant", "content": "a"}]}, "line 11: message 1 (user) has content that is not a string"),
+        ({"messages": [{"role": "user", "content": "q"}, {"role": "assistant"}]}, "line 11: message 2 (assistant) has no 'content'"),
+        ({"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "q"}]}, "line 11: no assistant message"),
+        ({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a", "weight": 2}]}, "line 11: message 2 has weight 2; only 0 or 1 is allowed"),
+    ],
+)
+def test_bad_example_is_reported_with_its_line(row, message):
+    """Each cookbook check names the line and what is wrong with it."""
+    errors = errors_of(jsonl(*valid_rows(10), row))
+    assert len(errors) == 1 and errors[0].startswith(message), errors
+
+
+def test_assistant_tool_call_without_content_is_valid():
+    """An assistant message may carry tool calls instead of content."""
+    call = {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}
+    row = {"messages": [{"role": "user", "content": "q"}, call, {"role": "tool", "tool_call_id": "c1", "content": "ok"}, {"role": "assistant", "content": "done"}]}
+    assert errors_of(jsonl(*valid_rows(10), row)) == []
+
+
+def test_example_over_the_token_limit_is_an_error():
+    """An example longer than the base model's limit is named with its token count."""
+    errors = errors_of(jsonl(*valid_rows(10), example(answer="아주 긴 답변 " * 50)), token_limit=100)
+    assert len(errors) == 1 and errors[0].startswith("line 11:") and "over the base model's limit of 100" in errors[0]
+
+
+def test_every_bad_line_is_reported_and_the_report_shows_the_first_twenty():
+    """Many bad lines: all counted, twenty shown, the rest summarised."""
+    report = validate_dataset(jsonl(*["not json"] * 35, *valid_rows(10)), token_limit=LIMIT)
+    assert len(report.errors) == 35
+    text = report.render("data.jsonl")
+    assert "line 20: not valid JSON" in text and "line 21:" not in text and "… and 15 more." in text
+
+
+def test_empty_file_is_an_error():
+    """An empty (or blank) file says so."""
+    assert errors_of(b"") == ["the file is empty"]
+    assert errors_of(b"\n \n") == ["the file is empty"]
+
+
+def test_non_utf8_file_names_the_line_and_byte_offset():
+    """A file in another encoding is refused with where the bad byte is."""
+    raw = jsonl(*valid_rows(2)) + b"\n" + json.dumps(example("배송?")).encode("utf-8").replace(b"\\", b"") + "\n{\"q\": \"배송\"}".encode("cp949")
+    [error] = errors_of(raw)
+    assert error.startswith("line 4: not UTF-8") and "byte offset" in error
+
+
+def test_fewer_than_ten_examples_is_an_error():
+    """The provider's minimum of 10 examples is enforced before upload."""
+    assert errors_of(jsonl(*valid_rows(9))) == ["only 9 examples; fine-tuning needs at least 10"]
+
+
+def test_fewer_than_fifty_examples_is_a_warning():
+    """Between 10 and 49 examples trains, with a warning."""
+    report = validate_dataset(jsonl(*valid_rows(12)), token_limit=LIMIT)
+    assert report.ok and any("50 or more" in str(w) for w in report.warnings)
+
+
+def test_blank_lines_are_allowed_and_line_numbers_count_them():
+    """Blank lines are skipped but still count for line numbers."""
+    raw = jsonl(*valid_rows(10)) + b"\n\n\n" + b"oops"
+    assert errors_of(raw) == ["line 13: not valid JSON (Expecting value)"]
+
+
+def test_missing_system_message_duplicates_and_conflicting_answers_are_warnings():
+    """No system message, exact duplicates, and one question with two answers are warned about."""
+    rows = [*valid_rows(10), example("환불은 언제 되나요?", "3일 안에 됩니다.", system=None), example("환불은 언제 되나요?", "3일 안에 됩니다.", system=None), example("환불은 언제 되나요", "일주일 걸려요.")]
+    report = validate_dataset(jsonl(*rows), token_limit=LIMIT)
+    warnings = [str(w) for w in report.warnings]
+    assert report.ok
+    assert "2 examples have no system message" in warnings
+    assert "line 12: repeats line 11 exactly" in warnings
+    assert "line 11: the same question has different answers on lines 11, 13" in warnings
+
+
+def test_token_count_follows_the_cookbook():
+    """3 per message, the encoded values, 1 per name, 3 to prime the reply; with the real tokenizer."""
+    encoder = bpe_openai.get_encoding("o200k_base")
+    messages = [{"role": "user", "content": "구독 안내", "name": "kim"}, {"role": "assistant", "content": "월 29,000원입니다."}]
+    expected = 3 + sum(3 + sum(len(encoder.encode(v)) for v in m.values()) for m in messages) + 1
+    assert count_example_tokens(messages, lambda text: len(encoder.encode(text))) == expected
+
+
+def test_epochs_follow_the_cookbook_defaults():
+    """About three passes, more for tiny sets, fewer for huge ones; a given value wins."""
+    assert (default_epochs(10), default_epochs(24), default_epochs(1000), default_epochs(20000)) == (10, 4, 3, 1)
+    assert validate_dataset(jsonl(*valid_rows(10)), token_limit=LIMIT, epochs=2).epochs == 2
+
+
+def test_tokenizer_follows_the_model_family():
+    """gpt-4 and gpt-3.5 count with cl100k, newer models with o200k."""
+    assert encoding_for("gpt-4-0613") == "cl100k_base"
+    assert encoding_for("gpt-4.1-mini-2025-04-14") == encoding_for("ft:gpt-4o-mini:x::y") == "o200k_base"
+
+
+@pytest.mark.parametrize(("content", "code"), [("sample", 0), ("bad", 1)])
+def test_validate_cli_exit_code_says_whether_the_file_trains(tmp_path, content, code):
+    """`python -m bot validate FILE` prints the report and exits 0 when trainable, 1 when not."""
+    path = ROOT / "data" / "sample_dataset.jsonl" if content == "sample" else tmp_path / "bad.jsonl"
+    if content == "bad":
+        path.write_bytes(jsonl(*valid_rows(10), "{oops"))
+    result = subprocess.run([sys.executable, "-m", "bot", "validate", str(path)], cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=60)
+    assert result.returncode == code, result.stderr
+    assert ("ready to train" in result.stdout) == (code == 0)
+    if code:
+        assert "line 11: not valid JSON" in result.stdout

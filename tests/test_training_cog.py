@@ -1,0 +1,200 @@
+"""/train, /status, /cancel and /model through Discord, with the follower posting job updates."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from discord_fakes import ADMIN, CUSTOMER, GENERAL_CHANNEL, MANAGER, STAFF, FakeFile
+
+from conftest import ROOT
+
+SAMPLE = (ROOT / "data" / "sample_dataset.jsonl").read_bytes()
+ADMIN_COMMANDS = [("train", {}), ("status", {}), ("cancel", {"job_id": "ftjob-1"}), ("model show", {}), ("model use", {"model_id": "gpt-4.1-2025-04-14"}), ("model rollback", {})]
+
+
+async def wait_until(condition, timeout: float = 5.0) -> None:
+    """Let the background follower run until `condition()` holds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out waiting"
+        await asyncio.sleep(0.01)
+
+
+def posts(discord_bot, channel_id=GENERAL_CHANNEL) -> list[dict]:
+    return discord_bot.sent_messages(channel_id)
+
+
+async def test_train_with_attachment_is_followed_to_promotion(discord_bot, fake_openai):
+    """An admin's dataset becomes a job; its progress is posted once per status and support switches models."""
+    interaction = await discord_bot.slash("train", user=ADMIN, dataset=FakeFile("shop.jsonl", SAMPLE))
+
+    texts = discord_bot.interaction_texts(interaction)
+    [job_id] = fake_openai.jobs
+    assert "shop.jsonl is ready to train: 24 examples" in texts[0]
+    assert texts[-1].startswith(f"Started fine-tuning job `{job_id}` on `gpt-4.1-mini-2025-04-14`")
+
+    await wait_until(lambda: any("succeeded" in p["content"] for p in posts(discord_bot)))
+    contents = [p["content"] for p in posts(discord_bot)]
+    model = fake_openai.jobs[job_id]["fine_tuned_model"]
+    assert contents == [
+        f"<@{ADMIN.id}> Fine-tuning job `{job_id}` is now **queued**.",
+        f"<@{ADMIN.id}> Fine-tuning job `{job_id}` is now **running**.",
+        f"<@{ADMIN.id}> Fine-tuning job `{job_id}` succeeded: `{model}` now answers support "
+        "(before: `gpt-5-mini`; `/model rollback` goes back).",
+    ]
+    assert all(p["allowed_mentions"] == {"parse": [], "users": [ADMIN.id]} for p in posts(discord_bot))
+
+    await discord_bot.send_message("배송은 얼마나 걸리나요?")
+    assert fake_openai.chat_requests()[-1]["model"] == model
+
+
+async def test_train_without_attachment_uses_the_shops_examples(discord_bot, fake_openai, db):
+    """/train alone trains on the sample dataset plus what staff taught."""
+    await db.add_example("선물 포장 되나요?", "네, 2,000원에 됩니다.", author_id=STAFF.id)
+    await discord_bot.slash("train", user=MANAGER)
+
+    [uploaded] = fake_openai.files.values()
+    assert uploaded["filename"] == "shop-examples.jsonl"
+    assert uploaded["bytes"].decode().count("\n") == 25 and "선물 포장 되나요?" in uploaded["bytes"].decode()
+
+
+async def test_invalid_dataset_gets_a_report_and_nothing_is_uploaded(discord_bot, fake_openai):
+    """Bad lines are listed by number; no file is uploaded and no job is started."""
+    bad = SAMPLE + b'{"messages": "oops"}\nnot json\n'
+    interaction = await discord_bot.slash("train", user=ADMIN, dataset=FakeFile("bad.jsonl", bad))
+
+    text = "\n".join(discord_bot.interaction_texts(interaction))
+    assert "bad.jsonl can't be used for training." in text
+    assert "line 25: 'messages' is not a list" in text and "line 26: not valid JSON" in text
+    assert fake_openai.requests == []
+
+
+async def test_too_few_examples_are_refused(discord_bot, fake_openai):
+    """Fewer than 10 examples is reported before anything is uploaded."""
+    few = b"\n".join(SAMPLE.splitlines()[:5])
+    interaction = await discord_bot.slash("train", user=ADMIN, dataset=FakeFile("few.jsonl", few))
+
+    assert "only 5 examples; fine-tuning needs at least 10" in "\n".join(discord_bot.interaction_texts(interaction))
+    assert fake_openai.files == {}
+
+
+async def test_non_utf8_dataset_is_refused_with_the_byte_offset(discord_bot, fake_openai):
+    """A file saved in another encoding is refused, saying where."""
+    raw = SAMPLE.decode().encode("cp949", errors="replace")
+    interaction = await discord_bot.slash("train", user=ADMIN, dataset=FakeFile("ansi.jsonl", raw))
+
+    text = "\n".join(discord_bot.interaction_texts(interaction))
+    assert "line 1: not UTF-8" in text and "byte offset" in text
+    assert fake_openai.files == {}
+
+
+@pytest.mark.parametrize(("name", "options"), ADMIN_COMMANDS)
+@pytest.mark.parametrize("user", [CUSTOMER, STAFF], ids=["customer", "staff"])
+async def test_non_admins_are_refused_every_admin_command(discord_bot, fake_openai, db, name, options, user):
+    """Even if a server owner shows them the command, non-admins are refused privately and nothing changes."""
+    interaction = await discord_bot.slash(name, user=user, **options)
+
+    assert discord_bot.ephemeral_texts(interaction) == ["Only admins (Manage Server or an ADMIN_ROLES role) can use this command."]
+    assert fake_openai.requests == []
+    assert await db.live_support_model() is None
+
+
+async def test_admin_commands_are_hidden_by_default_and_not_in_dms(discord_bot):
+    """The registered commands ask Discord to show them to Manage Server only, and never in DMs."""
+    [sync] = discord_bot.command_syncs()
+    registered = {c["name"]: c for c in sync.payload}
+    for name in ("train", "status", "cancel", "model"):
+        assert int(registered[name]["default_member_permissions"]) == 1 << 5  # Manage Server
+        assert registered[name]["dm_permission"] is False
+
+
+async def test_admin_command_in_a_dm_is_refused(discord_bot, fake_openai):
+    """Training commands never run in a DM."""
+    interaction = await discord_bot.slash("status", user=ADMIN, channel_id=None)
+
+    [text] = discord_bot.ephemeral_texts(interaction)
+    assert "server" in text
+
+
+async def test_second_train_is_refused_with_the_running_jobs_id(discord_bot, fake_openai):
+    """While a job runs, /train names it instead of starting another."""
+    fake_openai.job_script = ["queued", "running", "running", "running", "running"] * 50
+    await discord_bot.slash("train", user=ADMIN, dataset=FakeFile("shop.jsonl", SAMPLE))
+    [job_id] = fake_openai.jobs
+    interaction = await discord_bot.slash("train", user=ADMIN, dataset=FakeFile("shop.jsonl", SAMPLE))
+
+    assert any(job_id in t and "still" in t for t in discord_bot.interaction_texts(interaction))
+    assert len(fake_openai.jobs) == 1
+
+
+async def test_failed_job_posts_the_providers_error(discord_bot, fake_openai):
+    """A failed job is announced with the provider's message."""
+    fake_openai.fail_job_next("The job failed due to an invalid training file.")
+    await discord_bot.slash("train", user=ADMIN, dataset=FakeFile("shop.jsonl", SAMPLE))
+
+    await wait_until(lambda: any("failed" in p["content"] for p in posts(discord_bot)))
+    assert posts(discord_bot)[-1]["content"].endswith("failed: The job failed due to an invalid training file.")
+
+
+async def test_cancel_cancels_a_running_job_and_announces_it_once(discord_bot, fake_openai):
+    """/cancel stops the job; the channel hears about it once."""
+    fake_openai.job_script = ["queued"] * 1000
+    await discord_bot.slash("train", user=ADMIN, dataset=FakeFile("shop.jsonl", SAMPLE))
+    [job_id] = fake_openai.jobs
+    interaction = await discord_bot.slash("cancel", user=ADMIN, job_id=job_id)
+
+    assert discord_bot.interaction_texts(interaction) == [f"Job `{job_id}` is now cancelled."]
+    await wait_until(lambda: any("cancelled" in p["content"] for p in posts(discord_bot)))
+    await asyncio.sleep(0.1)
+    assert sum("cancelled" in p["content"] for p in posts(discord_bot)) == 1
+
+
+async def test_status_shows_the_job_and_the_live_model(discord_bot, fake_openai):
+    """/status gives status, base model, who started it, events and the live model with its shutdown date."""
+    fake_openai.model_extras["gpt-5-mini"] = {"shutdown_date": "2027-01-14"}
+    fake_openai.job_script = ["queued", "running"] + ["running"] * 1000
+    await discord_bot.slash("train", user=ADMIN, dataset=FakeFile("shop.jsonl", SAMPLE))
+    [job_id] = fake_openai.jobs
+    interaction = await discord_bot.slash("status", user=ADMIN)
+
+    text = "\n".join(discord_bot.interaction_texts(interaction))
+    assert f"**Job `{job_id}`**: running" in text
+    assert "Base model: `gpt-4.1-mini-2025-04-14`" in text and f"started by <@{ADMIN.id}>" in text
+    assert "Latest events:" in text
+    assert "Live support model: `gpt-5-mini` (the provider shuts it down on 2027-01-14)" in text
+
+
+async def test_status_of_unknown_job_says_so(discord_bot):
+    """Asking for a job that was never started gives a clear line."""
+    interaction = await discord_bot.slash("status", user=ADMIN, job_id="ftjob-nope")
+
+    assert discord_bot.interaction_texts(interaction) == ["No fine-tuning job `ftjob-nope` was started from here."]
+
+
+async def test_model_use_and_rollback(discord_bot, fake_openai):
+    """/model use switches support to a served model; /model rollback goes back."""
+    used = await discord_bot.slash("model use", user=ADMIN, model_id="gpt-4.1-2025-04-14")
+    assert discord_bot.interaction_texts(used)[0].startswith("Support now answers with `gpt-4.1-2025-04-14`.")
+    await discord_bot.send_message("hello?")
+    assert fake_openai.chat_requests()[-1]["model"] == "gpt-4.1-2025-04-14"
+
+    rolled = await discord_bot.slash("model rollback", user=ADMIN)
+    assert discord_bot.interaction_texts(rolled)[0].startswith("Rolled back: support now answers with `gpt-5-mini`.")
+
+
+async def test_model_use_refuses_an_unknown_model(discord_bot, db):
+    """A model the endpoint does not serve is refused and nothing changes."""
+    interaction = await discord_bot.slash("model use", user=ADMIN, model_id="gpt-3.5-turbo")
+
+    assert discord_bot.interaction_texts(interaction) == ["The model endpoint has no model `gpt-3.5-turbo`; nothing was changed."]
+    assert await db.live_support_model() is None
+
+
+async def test_model_show_lists_the_history(discord_bot):
+    """/model show gives the live model and the earlier ones."""
+    await discord_bot.slash("model use", user=ADMIN, model_id="gpt-4.1-2025-04-14")
+    interaction = await discord_bot.slash("model show", user=ADMIN)
+
+    text = discord_bot.interaction_texts(interaction)[0]
+    assert text.startswith("Live support model: `gpt-4.1-2025-04-14`") and "set with /model use" in text

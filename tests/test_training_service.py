@@ -1,0 +1,234 @@
+"""TrainingService against the fake provider and a real database: start once, follow, promote, survive restarts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from bot.db import Database
+from bot.errors import DatasetError, TrainingError, UserError
+from bot.llm import FineTuningAPI
+from bot.support import SupportService
+from bot.training import JobUpdate, TrainingRequest, TrainingService
+from conftest import ROOT, SUPPORT_PROMPT
+
+SAMPLE = (ROOT / "data" / "sample_dataset.jsonl").read_bytes()
+REQUEST = TrainingRequest(base_model="gpt-4.1-mini-2025-04-14", started_by=42, channel_id=7)
+
+
+class Announcements:
+    """Collects what the service asks to be posted."""
+
+    def __init__(self) -> None:
+        self.updates: list[JobUpdate] = []
+
+    async def __call__(self, update: JobUpdate) -> None:
+        self.updates.append(update)
+
+    @property
+    def statuses(self) -> list[str]:
+        return [u.job.status for u in self.updates]
+
+
+async def no_progress(text: str) -> None:
+    pass
+
+
+async def follow_to_end(training: TrainingService, notify: Announcements, rounds: int = 10) -> None:
+    for _ in range(rounds):
+        await training.check_jobs(notify)
+
+
+def service_with(settings, db, llm, finetune) -> TrainingService:
+    support = SupportService(db, llm, default_model=settings.support_model, system_prompt=SUPPORT_PROMPT)
+    return TrainingService(
+        db, finetune, llm, support,
+        sample_dataset=settings.sample_dataset_file,
+        token_limit=settings.finetune_max_tokens,
+        max_dataset_bytes=10_000_000,
+        poll_interval=0.01,
+    )
+
+
+async def test_valid_dataset_is_uploaded_and_job_created_once(training, fake_openai):
+    """The file goes up as fine-tune data and one job starts on the requested base model with a run ID."""
+    progress: list[str] = []
+
+    async def record(text: str) -> None:
+        progress.append(text)
+
+    job = await training.train(SAMPLE, "sample.jsonl", REQUEST, record)
+
+    [uploaded] = fake_openai.files.values()
+    assert uploaded["bytes"] == SAMPLE and uploaded["purpose"] == "fine-tune"
+    assert list(fake_openai.jobs) == [job.id]
+    created = fake_openai.jobs[job.id]
+    assert created["model"] == "gpt-4.1-mini-2025-04-14" and created["metadata"]["run_id"]
+    assert "ready to train" in progress[0] and "24 examples" in progress[0]
+
+
+async def test_job_is_followed_to_success_and_promoted(training, support, fake_openai):
+    """Each status is announced once; on success the fine-tuned model answers support."""
+    notify = Announcements()
+    job = await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+    await follow_to_end(training, notify)
+
+    assert notify.statuses == ["queued", "running", "succeeded"]
+    final = notify.updates[-1]
+    assert final.promoted_model == fake_openai.jobs[job.id]["fine_tuned_model"]
+    assert final.previous_model == "gpt-5-mini"
+    await support.answer("배송은 얼마나 걸리나요?")
+    assert fake_openai.chat_requests()[-1]["model"] == final.promoted_model
+
+
+async def test_failed_job_reports_the_providers_error_and_promotes_nothing(training, support, fake_openai):
+    """A failed job's announcement carries the provider's message; the live model stays."""
+    fake_openai.fail_job_next("Training file has 3 examples with invalid roles.")
+    notify = Announcements()
+    await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+    await follow_to_end(training, notify)
+
+    assert notify.statuses[-1] == "failed"
+    assert notify.updates[-1].job.error == "Training file has 3 examples with invalid roles."
+    assert await support.live_model() == "gpt-5-mini"
+
+
+async def test_unknown_status_is_reported_as_it_is(training, fake_openai):
+    """A status the bot does not know (paused) is shown, not treated as failure."""
+    fake_openai.job_script = ["queued", "paused"]
+    notify = Announcements()
+    await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+    await follow_to_end(training, notify)
+
+    assert notify.statuses == ["paused"]
+    assert (await training.running_job()).status == "paused"
+
+
+async def test_invalid_dataset_uploads_nothing(training, fake_openai):
+    """A dataset with errors raises the report and never reaches the provider."""
+    with pytest.raises(DatasetError) as caught:
+        await training.train(SAMPLE + b"{broken\n", "bad.jsonl", REQUEST, no_progress)
+    assert "line 25: not valid JSON" in caught.value.message
+    assert fake_openai.requests == []
+
+
+async def test_second_run_is_refused_while_a_job_is_running(training, fake_openai):
+    """Only one job at a time; the refusal names the running job."""
+    job = await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+    with pytest.raises(UserError, match=job.id):
+        await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+    assert len(fake_openai.jobs) == 1
+
+
+async def test_timeout_on_create_does_not_make_two_jobs(settings, db, llm, fake_openai):
+    """When creating the job times out after the provider made it, the job is found by its run ID."""
+    finetune = FineTuningAPI.from_settings(replace(settings, model_timeout=0.3))
+    training = service_with(settings, db, llm, finetune)
+    fake_openai.stall_after_handling_next(2, path="/v1/fine_tuning/jobs", method="POST")
+    try:
+        job = await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+    finally:
+        await finetune.close()
+
+    assert list(fake_openai.jobs) == [job.id]
+    creates = [r for r in fake_openai.requests if r.method == "POST" and r.path == "/v1/fine_tuning/jobs"]
+    assert len(creates) == 1
+
+
+async def test_server_error_on_create_is_retried_once_created(settings, db, llm, finetune, training, fake_openai):
+    """A 500 before the job exists is retried and makes exactly one job."""
+    fake_openai.fail_next(500, path="/v1/fine_tuning/jobs", method="POST")
+    job = await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+    assert list(fake_openai.jobs) == [job.id]
+
+
+async def test_restart_mid_job_resumes_and_announces_success_once(settings, llm, finetune, fake_openai):
+    """Closing and reopening the database mid-job loses nothing and posts each status once."""
+    db = await Database.open(settings.database_path)
+    training = service_with(settings, db, llm, finetune)
+    before = Announcements()
+    await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+    await training.check_jobs(before)
+    await db.close()
+
+    db = await Database.open(settings.database_path)
+    try:
+        after = Announcements()
+        await follow_to_end(service_with(settings, db, llm, finetune), after)
+        assert before.statuses == ["queued"]
+        assert after.statuses == ["running", "succeeded"]
+        assert await db.live_support_model() == after.updates[-1].promoted_model
+    finally:
+        await db.close()
+
+
+async def test_dataset_from_examples_uses_sample_and_taught_examples_with_live_prompt(training, db):
+    """Without an attachment, the sample and every taught example become training lines."""
+    await db.add_example("선물 포장 되나요?", "네, 주문서에서 선물 포장(2,000원)을 고르시면 됩니다.", author_id=5)
+    lines = [json.loads(line) for line in (await training.dataset_from_examples()).decode().splitlines()]
+
+    assert len(lines) == 25
+    assert all(line["messages"][0] == {"role": "system", "content": SUPPORT_PROMPT} for line in lines)
+    assert lines[-1]["messages"][1:] == [
+        {"role": "user", "content": "선물 포장 되나요?"},
+        {"role": "assistant", "content": "네, 주문서에서 선물 포장(2,000원)을 고르시면 됩니다."},
+    ]
+
+
+async def test_daily_limit_is_a_plain_sentence(training, fake_openai):
+    """The provider's daily_rate_limit_exceeded becomes a sentence, not a code."""
+    fake_openai.fail_next(429, code="daily_rate_limit_exceeded", message="Daily rate limit exceeded.", path="/v1/fine_tuning/jobs", method="POST")
+    with pytest.raises(TrainingError) as caught:
+        await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+    assert caught.value.message == "The provider's daily limit for fine-tuning jobs is reached. Try again tomorrow."
+
+
+async def test_model_not_available_for_fine_tuning_is_a_plain_sentence(training, fake_openai):
+    """A base model the provider cannot fine-tune is explained with the provider's words."""
+    with pytest.raises(TrainingError) as caught:
+        await training.train(SAMPLE, "sample.jsonl", replace(REQUEST, base_model="gpt-5-mini"), no_progress)
+    assert "not available for fine-tuning" in caught.value.message and "_" not in caught.value.message.split(":")[0]
+
+
+async def test_cancel_marks_the_job_cancelled(training, fake_openai):
+    """Cancelling a running job records it as cancelled and frees the way for a new run."""
+    job = await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+    cancelled = await training.cancel(job.id)
+    assert cancelled.status == "cancelled" and fake_openai.jobs[job.id]["status"] == "cancelled"
+    assert await training.running_job() is None
+
+
+async def test_use_model_checks_the_model_exists(training, support, fake_openai):
+    """An unknown model is refused and nothing changes; a served one becomes live."""
+    with pytest.raises(UserError, match="no model `nope`"):
+        await training.use_model("nope", by="1")
+    assert await support.live_model() == "gpt-5-mini"
+    live = await training.use_model("gpt-4.1-2025-04-14", by="1")
+    assert live.model == "gpt-4.1-2025-04-14" == await support.live_model()
+
+
+async def test_rollback_returns_to_the_previous_model(training, support):
+    """Rollback goes back one step; past the first change, to the configured default."""
+    await training.use_model("gpt-4.1-2025-04-14", by="1")
+    await training.use_model("gpt-4o-mini-2024-07-18", by="1")
+    assert (await training.rollback(by="1")).model == "gpt-4.1-2025-04-14"
+
+
+async def test_rollback_from_the_first_model_returns_to_the_default(training, support):
+    """With one change made, rollback returns to SUPPORT_MODEL."""
+    await training.use_model("gpt-4.1-2025-04-14", by="1")
+    assert (await training.rollback(by="1")).model == "gpt-5-mini" == await support.live_model()
+
+
+async def test_rollback_with_no_history_changes_nothing(training, support):
+    """Nothing was ever changed: rollback says so."""
+    with pytest.raises(UserError, match="nothing to roll back"):
+        await training.rollback(by="1")
+
+
+async def test_provider_reported_shutdown_date_is_shown(training, fake_openai):
+    """When the endpoint reports a shutdown date for the live model, it is part of the status."""
+    fake_openai.model_extras["gpt-5-mini"] = {"shutdown_date": "2027-01-14"}
+    assert (await training.live_model()).shutdown_date == "2027-01-14"
