@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections import defaultdict
@@ -81,26 +82,30 @@ def encoding_for(model: str) -> str:
 
 
 @cache
-def _token_counter(encoding: str) -> Callable[[str], int]:
-    encoder = bpe_openai.get_encoding(encoding)
-
-    # System prompts and roles repeat in nearly every example: count each distinct string once.
-    @cache
-    def count(text: str) -> int:
-        return len(encoder.encode_ordinary(text))
-
-    return count
+def _encoder(encoding: str) -> Callable[[str], list[int]]:
+    return bpe_openai.get_encoding(encoding).encode_ordinary
 
 
-def count_example_tokens(messages: list[dict], count: Callable[[str], int]) -> int:
-    """The cookbook's count: 3 per message, the encoded values, 1 more per name, 3 to prime the reply."""
+def count_example_tokens(messages: list[dict], encode: Callable[[str], list[int]], repeated: dict[str, int]) -> int:
+    """The cookbook's count: 3 per message, the encoded values, 1 more per name, 3 to prime the reply.
+
+    Roles, names and system prompts repeat in nearly every example: they are counted once and
+    remembered in `repeated`; the rest is counted as it comes, so memory stays flat.
+    """
     total = 3
     for message in messages:
         total += 3
         for key, value in message.items():
             if key == "weight":
                 continue
-            total += count(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            if key == "content" and message.get("role") not in ("system", "developer"):
+                total += len(encode(text))
+            else:
+                count = repeated.get(text)
+                if count is None:
+                    count = repeated[text] = len(encode(text))
+                total += count
             if key == "name":
                 total += 1
     return total
@@ -156,28 +161,33 @@ def example_problems(example: object) -> list[str]:
 def validate_dataset(raw: bytes, *, token_limit: int, encoding: str = "o200k_base", epochs: int | None = None) -> DatasetReport:
     """Check a JSONL chat dataset line by line; CPU-bound, so call it off the event loop."""
     report = DatasetReport(token_limit=token_limit)
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        report.errors.append(Problem(line, f"not UTF-8 (byte {raw[exc.start]:#04x} at byte offset {exc.start:,}); save the file as UTF-8"))
-        return report
-    if not text.strip():
+    if not raw.strip():
         report.errors.append(Problem(None, "the file is empty"))
         return report
 
-    count = _token_counter(encoding)
-    seen: dict[str, int] = {}
+    encode = _encoder(encoding)
+    repeated: dict[str, int] = {}
+    # Hashes, not the lines themselves: duplicates are found without a second copy of the file.
+    first_line_of: dict[int, int] = {}
     duplicates: list[tuple[int, int]] = []
-    answers_by_question: dict[str, dict[str, int]] = defaultdict(dict)
+    answers_by_question: dict[str, dict[int, int]] = defaultdict(dict)
     without_system = 0
-    loads = json.loads
-    for number, line in enumerate(text.split("\n"), start=1):
+    offset = 0
+    for number, raw_line in enumerate(io.BytesIO(raw.removeprefix(b"\xef\xbb\xbf")), start=1):
+        line_offset, offset = offset, offset + len(raw_line)
+        try:
+            line = raw_line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            at = line_offset + exc.start
+            report.errors.append(
+                Problem(number, f"not UTF-8 (byte {raw_line[exc.start]:#04x} at byte offset {at:,}); save the file as UTF-8")
+            )
+            return report
         if not line.strip():
             continue
         report.examples += 1
         try:
-            example = loads(line)
+            example = json.loads(line)
         except ValueError as exc:
             reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
             report.errors.append(Problem(number, f"not valid JSON ({reason})"))
@@ -187,22 +197,25 @@ def validate_dataset(raw: bytes, *, token_limit: int, encoding: str = "o200k_bas
             report.errors += [Problem(number, p) for p in problems]
             continue
         messages = example["messages"]
-        tokens = count_example_tokens(messages, count)
+        tokens = count_example_tokens(messages, encode, repeated)
         if tokens > token_limit:
             report.errors.append(Problem(number, f"{tokens:,} tokens, over the base model's limit of {token_limit:,}"))
         report.tokens += tokens
         report.billed_tokens_per_epoch += min(tokens, token_limit)
         if not any(m.get("role") == "system" for m in messages):
             without_system += 1
-        key = line.strip()
-        if key in seen:
-            duplicates.append((seen[key], number))
+        line_hash = hash(line.strip())
+        if line_hash in first_line_of:
+            duplicates.append((first_line_of[line_hash], number))
         else:
-            seen[key] = number
+            first_line_of[line_hash] = number
         question, answer = _last_exchange(messages)
         if question is not None and answer is not None:
-            answers_by_question[_normalise(question)].setdefault(answer, number)
+            answers_by_question[_normalise(question)].setdefault(hash(answer), number)
 
+    if report.examples == 0:
+        report.errors.append(Problem(None, "the file is empty"))
+        return report
     if report.examples < MIN_EXAMPLES:
         report.errors.append(Problem(None, f"only {report.examples} examples; fine-tuning needs at least {MIN_EXAMPLES}"))
     elif report.examples < RECOMMENDED_EXAMPLES:

@@ -131,7 +131,7 @@ def test_token_count_follows_the_cookbook():
     encoder = bpe_openai.get_encoding("o200k_base")
     messages = [{"role": "user", "content": "구독 안내", "name": "kim"}, {"role": "assistant", "content": "월 29,000원입니다."}]
     expected = 3 + sum(3 + sum(len(encoder.encode(v)) for v in m.values()) for m in messages) + 1
-    assert count_example_tokens(messages, lambda text: len(encoder.encode(text))) == expected
+    assert count_example_tokens(messages, encoder.encode, {}) == expected
 
 
 def test_epochs_follow_the_cookbook_defaults():
