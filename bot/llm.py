@@ -223,7 +223,8 @@ class FineTuningAPI:
         try:
             uploaded = await client.files.create(file=(filename, data, "application/jsonl"), purpose="fine-tune")
             while uploaded.status not in ("processed", "error", "deleted"):
-                await asyncio.sleep(self._poll_interval)
+                # An admin is waiting on this one: processing takes seconds, so poll faster than jobs.
+                await asyncio.sleep(min(self._poll_interval, 2.0))
                 uploaded = await client.files.retrieve(uploaded.id)
         except (openai.OpenAIError, ValueError) as exc:
             raise _training_error(exc, "upload the training file") from exc
