@@ -22,9 +22,11 @@ from bot.config import Settings
 from bot.db import Database, DatabaseError
 from bot.errors import ConfigError, UserError
 from bot.dataset import encoding_for, validate_dataset
-from bot.llm import LLM, FineTuningAPI
+from bot.llm import LLM, Caller, FineTuningAPI
 from bot.logs import RedactSecrets
+from bot.retrieval import EmbeddingRetriever, LocalRetriever, Retriever
 from bot.support import SupportService
+from bot.teaching import TeachingService
 from bot.training import TrainingService
 
 log = logging.getLogger("bot")
@@ -72,7 +74,11 @@ def validate_file(path: Path, base_model: str, epochs: int | None, settings: Set
         print(f"error: cannot read {path}: {exc.strerror}", file=sys.stderr)
         return 1
     report = validate_dataset(
-        raw, token_limit=settings.finetune_max_tokens, encoding=encoding_for(base_model), epochs=epochs
+        raw,
+        token_limit=settings.finetune_max_tokens,
+        encoding=encoding_for(base_model),
+        epochs=epochs,
+        confusable_threshold=confusable_threshold(settings),
     )
     print(report.render(path.name))
     return 0 if report.ok else 1
@@ -101,6 +107,7 @@ class Services:
     llm: LLM
     support: SupportService
     training: TrainingService
+    teaching: TeachingService
 
 
 @asynccontextmanager
@@ -111,28 +118,66 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     llm = LLM.from_settings(settings, record_usage=db.record_usage)
     finetune = FineTuningAPI.from_settings(settings)
     try:
-        support = SupportService(db, llm, default_model=settings.support_model, system_prompt=system_prompt)
+        retriever = make_retriever(settings, llm, db)
+        teaching = TeachingService(db, retriever, system_prompt=system_prompt)
+        await teaching.start(settings.sample_dataset_file)
+        support = SupportService(
+            db,
+            llm,
+            retriever,
+            default_model=settings.support_model,
+            system_prompt=system_prompt,
+            guidance_examples=settings.guidance_examples,
+        )
         training = TrainingService(
             db,
             finetune,
             llm,
             support,
-            sample_dataset=settings.sample_dataset_file,
             token_limit=settings.finetune_max_tokens,
             max_dataset_bytes=int(settings.max_dataset_mb * 1_000_000),
             poll_interval=settings.job_poll_seconds,
+            confusable_threshold=confusable_threshold(settings),
         )
-        yield Services(db, llm, support, training)
+        yield Services(db, llm, support, training, teaching)
     finally:
         await finetune.close()
         await llm.close()
         await db.close()
 
 
+def make_retriever(settings: Settings, llm: LLM, db: Database) -> Retriever:
+    """The provider's embeddings when EMBEDDING_MODEL is set and a key exists; the local matcher otherwise."""
+    if settings.embedding_model and llm.available:
+        model = settings.embedding_model
+
+        async def embed(texts: list[str]) -> list[list[float]]:
+            return await llm.embed(texts, model=model, caller=Caller("embeddings"))
+
+        return EmbeddingRetriever(
+            embed, db, model=model,
+            exact_threshold=settings.match_threshold, fallback_threshold=settings.fallback_threshold,
+        )
+    if settings.embedding_model:
+        log.warning("EMBEDDING_MODEL is set but there is no API key; matching taught examples locally")
+    return LocalRetriever(exact_threshold=settings.match_threshold, fallback_threshold=settings.fallback_threshold)
+
+
+def confusable_threshold(settings: Settings) -> float:
+    """Datasets are checked with the local matcher, so its threshold applies."""
+    local_threshold = None if settings.embedding_model else settings.match_threshold
+    return LocalRetriever(exact_threshold=local_threshold).exact_threshold
+
+
 async def run_bot(settings: Settings) -> int:
     async with open_services(settings) as services:
         bot = SupportBot(
-            settings, db=services.db, llm=services.llm, support=services.support, training=services.training
+            settings,
+            db=services.db,
+            llm=services.llm,
+            support=services.support,
+            training=services.training,
+            teaching=services.teaching,
         )
         async with bot:
             try:

@@ -18,6 +18,7 @@ from bot.errors import UserError
 from bot.llm import LLM
 from bot.support import SupportService
 from bot.text import split_message
+from bot.teaching import TeachingService
 from bot.training import TrainingService
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ T = TypeVar("T")
 # A text-only bot: discord.py's warnings about missing voice libraries are noise here.
 discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
 
-EXTENSIONS = ("cogs.support", "cogs.training")
+EXTENSIONS = ("cogs.support", "cogs.training", "cogs.teaching")
 COMMANDS_HASH_KEY = "global_commands_hash"
 SOMETHING_WENT_WRONG = "Something went wrong on my side. Please try again; the team has been told."
 
@@ -83,28 +84,41 @@ def is_staff(member: discord.abc.User, settings: Settings) -> bool:
     )
 
 
-def admin_only() -> Callable[[T], T]:
+def require_admin(interaction: discord.Interaction[SupportBot]) -> bool:
     """Server-side check: Discord's default_member_permissions can be overridden by server owners."""
+    if interaction.guild is None:
+        raise app_commands.CheckFailure("This command works in a server, not in DMs.")
+    if not is_admin(interaction.user, interaction.client.settings):
+        raise app_commands.CheckFailure("Only admins (Manage Server or an ADMIN_ROLES role) can use this command.")
+    return True
 
-    def predicate(interaction: discord.Interaction[SupportBot]) -> bool:
-        if interaction.guild is None:
-            raise app_commands.CheckFailure("This command works in a server, not in DMs.")
-        if not is_admin(interaction.user, interaction.client.settings):
-            raise app_commands.CheckFailure("Only admins (Manage Server or an ADMIN_ROLES role) can use this command.")
-        return True
 
-    return app_commands.check(predicate)
+def require_staff(interaction: discord.Interaction[SupportBot]) -> bool:
+    if interaction.guild is None:
+        raise app_commands.CheckFailure("This command works in a server, not in DMs.")
+    if not is_staff(interaction.user, interaction.client.settings):
+        raise app_commands.CheckFailure("Only staff (a STAFF_ROLES role) and admins can use this command.")
+    return True
+
+
+def admin_only() -> Callable[[T], T]:
+    return app_commands.check(require_admin)
 
 
 def staff_only() -> Callable[[T], T]:
-    def predicate(interaction: discord.Interaction[SupportBot]) -> bool:
-        if interaction.guild is None:
-            raise app_commands.CheckFailure("This command works in a server, not in DMs.")
-        if not is_staff(interaction.user, interaction.client.settings):
-            raise app_commands.CheckFailure("Only staff (a STAFF_ROLES role) and admins can use this command.")
-        return True
+    return app_commands.check(require_staff)
 
-    return app_commands.check(predicate)
+
+async def read_attachment(attachment: discord.Attachment, max_mb: float) -> bytes:
+    """An attachment's bytes, refusing empty and oversized files before downloading them."""
+    if attachment.size > max_mb * 1_000_000:
+        raise UserError(f"{attachment.filename} is {attachment.size / 1e6:.1f} MB; the limit is {max_mb:g} MB.")
+    if attachment.size == 0:
+        raise UserError(f"{attachment.filename} is empty.")
+    try:
+        return await attachment.read()
+    except discord.HTTPException:
+        raise UserError(f"I couldn't download {attachment.filename}; please attach it again.") from None
 
 
 def _has_role(member: discord.Member, wanted: frozenset[str]) -> bool:
@@ -120,6 +134,7 @@ class SupportBot(commands.Bot):
         llm: LLM,
         support: SupportService,
         training: TrainingService,
+        teaching: TeachingService,
         **options,
     ) -> None:
         intents = discord.Intents.default()
@@ -137,6 +152,7 @@ class SupportBot(commands.Bot):
         self.llm = llm
         self.support = support
         self.training = training
+        self.teaching = teaching
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:

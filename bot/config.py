@@ -36,6 +36,10 @@ class Settings:
     job_poll_seconds: float = 30.0
     sample_dataset_file: Path = Path("data/sample_dataset.jsonl")
     max_dataset_mb: float = 50.0
+    embedding_model: str | None = None
+    match_threshold: float | None = None
+    fallback_threshold: float | None = None
+    guidance_examples: int = 3
     command_guilds: tuple[int, ...] = ()
     model_timeout: float = 60.0
     model_max_retries: int = 2
@@ -76,6 +80,10 @@ class Settings:
             job_poll_seconds=_number("JOB_POLL_SECONDS", text("JOB_POLL_SECONDS"), 30.0, minimum=0.01),
             sample_dataset_file=Path(text("SAMPLE_DATASET_FILE", "data/sample_dataset.jsonl")),
             max_dataset_mb=_number("MAX_DATASET_MB", text("MAX_DATASET_MB"), 50.0, minimum=0.001),
+            embedding_model=text("EMBEDDING_MODEL"),
+            match_threshold=_fraction("MATCH_THRESHOLD", text("MATCH_THRESHOLD")),
+            fallback_threshold=_fraction("FALLBACK_THRESHOLD", text("FALLBACK_THRESHOLD")),
+            guidance_examples=int(_number("GUIDANCE_EXAMPLES", text("GUIDANCE_EXAMPLES"), 3, minimum=0)),
             command_guilds=_ids("COMMAND_GUILDS", text("COMMAND_GUILDS")),
             model_timeout=_number("MODEL_TIMEOUT", text("MODEL_TIMEOUT"), 60.0, minimum=1),
             model_max_retries=int(_number("MODEL_MAX_RETRIES", text("MODEL_MAX_RETRIES"), 2, minimum=0)),
@@ -113,6 +121,16 @@ def _number(name: str, raw: str | None, default: float, *, minimum: float) -> fl
         raise ConfigError(f"{name} must be a number; got {raw!r}.") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum:g}; got {raw!r}.")
+    return value
+
+
+def _fraction(name: str, raw: str | None) -> float | None:
+    """A similarity threshold between 0 and 1, or None for the matcher's own default."""
+    if raw is None:
+        return None
+    value = _number(name, raw, 0.0, minimum=0)
+    if value > 1:
+        raise ConfigError(f"{name} must be between 0 and 1; got {raw!r}.")
     return value
 
 

@@ -15,6 +15,7 @@ import bpe_openai
 MIN_EXAMPLES = 10  # the provider's minimum
 RECOMMENDED_EXAMPLES = 50
 MAX_ERRORS_SHOWN = 20
+CONFUSABLE_CHECK_LIMIT = 10_000  # all-pairs matching beyond this would dominate validation time
 
 TOP_LEVEL_KEYS = frozenset({"messages", "tools", "functions", "parallel_tool_calls"})
 MESSAGE_KEYS = frozenset({"role", "content", "name", "weight", "tool_calls", "function_call", "tool_call_id"})
@@ -158,7 +159,14 @@ def example_problems(example: object) -> list[str]:
     return problems
 
 
-def validate_dataset(raw: bytes, *, token_limit: int, encoding: str = "o200k_base", epochs: int | None = None) -> DatasetReport:
+def validate_dataset(
+    raw: bytes,
+    *,
+    token_limit: int,
+    encoding: str = "o200k_base",
+    epochs: int | None = None,
+    confusable_threshold: float | None = None,
+) -> DatasetReport:
     """Check a JSONL chat dataset line by line; CPU-bound, so call it off the event loop."""
     report = DatasetReport(token_limit=token_limit)
     if not raw.strip():
@@ -172,6 +180,7 @@ def validate_dataset(raw: bytes, *, token_limit: int, encoding: str = "o200k_bas
     duplicates: list[tuple[int, int]] = []
     answers_by_question: dict[str, dict[int, int]] = defaultdict(dict)
     without_system = 0
+    exchanges: list[tuple[int, str, str]] | None = [] if confusable_threshold is not None else None
     offset = 0
     for number, raw_line in enumerate(io.BytesIO(raw.removeprefix(b"\xef\xbb\xbf")), start=1):
         line_offset, offset = offset, offset + len(raw_line)
@@ -212,6 +221,13 @@ def validate_dataset(raw: bytes, *, token_limit: int, encoding: str = "o200k_bas
         question, answer = _last_exchange(messages)
         if question is not None and answer is not None:
             answers_by_question[_normalise(question)].setdefault(hash(answer), number)
+            if exchanges is not None:
+                exchanges.append((number, question, answer))
+                if len(exchanges) > CONFUSABLE_CHECK_LIMIT:
+                    exchanges = None
+                    report.warnings.append(
+                        Problem(None, f"over {CONFUSABLE_CHECK_LIMIT:,} examples: confusable questions were not checked")
+                    )
 
     if report.examples == 0:
         report.errors.append(Problem(None, "the file is empty"))
@@ -231,8 +247,36 @@ def validate_dataset(raw: bytes, *, token_limit: int, encoding: str = "o200k_bas
             report.warnings.append(
                 Problem(lines[0], f"the same question has different answers on lines {', '.join(map(str, lines))}")
             )
+    if exchanges and confusable_threshold is not None:
+        report.warnings += confusable_pairs(exchanges, confusable_threshold)
     report.epochs = epochs or default_epochs(report.examples)
     return report
+
+
+def confusable_pairs(exchanges: list[tuple[int, str, str]], threshold: float) -> list[Problem]:
+    """Questions so alike that the matcher could give one's answer to the other, though their answers differ."""
+    from bot.retrieval import Entry, LocalIndex
+
+    index = LocalIndex([Entry(line, question, answer) for line, question, answer in exchanges])
+    found: list[Problem] = []
+    reported: set[tuple[int, int]] = set()
+    for line, question, answer in exchanges:
+        for match in index.search(question, k=3):
+            other = match.entry
+            pair = (min(line, other.id), max(line, other.id))
+            if other.id == line or pair in reported or match.score < threshold or not match.covered:
+                continue
+            if _normalise(other.answer) == _normalise(answer) or _normalise(other.question) == _normalise(question):
+                continue  # the same answer is no confusion; the same question is reported above
+            reported.add(pair)
+            found.append(
+                Problem(
+                    pair[0],
+                    f"confusable with line {pair[1]}: “{question}” and “{other.question}” are "
+                    f"{match.score:.0%} alike but have different answers",
+                )
+            )
+    return found
 
 
 def _last_exchange(messages: list[dict]) -> tuple[str | None, str | None]:

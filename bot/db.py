@@ -69,6 +69,25 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX training_jobs_by_time ON training_jobs (created_at);
     """,
+    # 3: who taught, replaced, removed or imported what; cached embedding vectors of examples
+    """
+    ALTER TABLE examples ADD COLUMN updated_at TEXT;
+    CREATE TABLE audit_log (
+        id         INTEGER PRIMARY KEY,
+        at         TEXT NOT NULL,
+        actor_id   INTEGER,
+        action     TEXT NOT NULL,
+        example_id INTEGER,
+        detail     TEXT NOT NULL
+    );
+    CREATE TABLE example_vectors (
+        example_id  INTEGER NOT NULL REFERENCES examples (id) ON DELETE CASCADE,
+        model       TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        vector      BLOB NOT NULL,
+        PRIMARY KEY (example_id, model)
+    );
+    """,
 )
 
 FINISHED_STATUSES = ("succeeded", "failed", "cancelled")
@@ -105,6 +124,15 @@ class Example:
     answer: str
     author_id: int | None
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    at: datetime
+    actor_id: int | None
+    action: str
+    example_id: int | None
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -280,22 +308,108 @@ class Database:
 
     # -- taught examples -------------------------------------------------------------
 
-    async def add_example(self, question: str, answer: str, *, author_id: int | None) -> Example:
+    _EXAMPLE_COLUMNS = "id, question, answer, author_id, created_at"
+
+    async def add_example(self, question: str, answer: str, *, author_id: int | None, action: str = "teach") -> Example:
+        """Store an example and its audit entry together."""
         created_at = utcnow()
         async with self.transaction() as conn:
             cursor = await conn.execute(
                 "INSERT INTO examples (question, answer, author_id, created_at) VALUES (?, ?, ?, ?)",
                 (question, answer, author_id, created_at.isoformat()),
             )
+            await _audit(conn, author_id, action, cursor.lastrowid, question)
         return Example(cursor.lastrowid, question, answer, author_id, created_at)
+
+    async def replace_answer(self, example_id: int, answer: str, *, author_id: int | None) -> Example | None:
+        async with self.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE examples SET answer = ?, author_id = ?, updated_at = ? WHERE id = ?",
+                (answer, author_id, utcnow().isoformat(), example_id),
+            )
+            if cursor.rowcount == 0:
+                return None
+            await _audit(conn, author_id, "replace", example_id, answer)
+        return await self.example(example_id)
+
+    async def remove_example(self, example_id: int, *, actor_id: int | None) -> Example | None:
+        example = await self.example(example_id)
+        if example is None:
+            return None
+        async with self.transaction() as conn:
+            await conn.execute("DELETE FROM examples WHERE id = ?", (example_id,))
+            await _audit(conn, actor_id, "remove", example_id, f"{example.question} -> {example.answer}")
+        return example
+
+    async def import_examples(
+        self, new: list[tuple[str, str]], replaced: list[tuple[int, str]], *, actor_id: int | None, source: str
+    ) -> None:
+        """Add and replace many examples in one transaction: all of them or none."""
+        now = utcnow().isoformat()
+        async with self.transaction() as conn:
+            for question, answer in new:
+                cursor = await conn.execute(
+                    "INSERT INTO examples (question, answer, author_id, created_at) VALUES (?, ?, ?, ?)",
+                    (question, answer, actor_id, now),
+                )
+                await _audit(conn, actor_id, "import", cursor.lastrowid, question)
+            for example_id, answer in replaced:
+                await conn.execute(
+                    "UPDATE examples SET answer = ?, author_id = ?, updated_at = ? WHERE id = ?",
+                    (answer, actor_id, now, example_id),
+                )
+                await _audit(conn, actor_id, "import-replace", example_id, answer)
+            await _audit(conn, actor_id, "import-file", None, f"{source}: {len(new)} added, {len(replaced)} replaced")
+
+    async def example(self, example_id: int) -> Example | None:
+        async with self._conn.execute(f"SELECT {self._EXAMPLE_COLUMNS} FROM examples WHERE id = ?", (example_id,)) as cursor:
+            row = await cursor.fetchone()
+        return _example(row) if row else None
 
     async def examples(self) -> list[Example]:
         """Oldest first."""
+        async with self._conn.execute(f"SELECT {self._EXAMPLE_COLUMNS} FROM examples ORDER BY id") as cursor:
+            rows = await cursor.fetchall()
+        return [_example(row) for row in rows]
+
+    async def find_examples(self, search: str | None, *, offset: int, limit: int) -> tuple[list[Example], int]:
+        """A page of examples whose question or answer contains `search`, and how many match in all."""
+        where, args = "", ()
+        if search:
+            pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where, args = "WHERE question LIKE ? ESCAPE '\\' OR answer LIKE ? ESCAPE '\\'", (pattern, pattern)
+        async with self._conn.execute(f"SELECT COUNT(*) FROM examples {where}", args) as cursor:
+            (total,) = await cursor.fetchone()
         async with self._conn.execute(
-            "SELECT id, question, answer, author_id, created_at FROM examples ORDER BY id"
+            f"SELECT {self._EXAMPLE_COLUMNS} FROM examples {where} ORDER BY id LIMIT ? OFFSET ?", (*args, limit, offset)
         ) as cursor:
             rows = await cursor.fetchall()
-        return [Example(i, q, a, author, datetime.fromisoformat(at)) for i, q, a, author, at in rows]
+        return [_example(row) for row in rows], total
+
+    async def audit_log(self, limit: int = 50) -> list[AuditEntry]:
+        """Newest first."""
+        async with self._conn.execute(
+            "SELECT at, actor_id, action, example_id, detail FROM audit_log ORDER BY id DESC LIMIT ?", (limit,)
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [AuditEntry(datetime.fromisoformat(at), actor, action, example_id, detail) for at, actor, action, example_id, detail in rows]
+
+    # -- embedding vectors ---------------------------------------------------------------
+
+    async def cached_vectors(self, model: str) -> dict[int, tuple[str, bytes]]:
+        async with self._conn.execute(
+            "SELECT example_id, fingerprint, vector FROM example_vectors WHERE model = ?", (model,)
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return {example_id: (fingerprint, vector) for example_id, fingerprint, vector in rows}
+
+    async def save_vectors(self, model: str, vectors: list[tuple[int, str, bytes]]) -> None:
+        async with self.transaction() as conn:
+            await conn.executemany(
+                "INSERT INTO example_vectors (example_id, model, fingerprint, vector) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (example_id, model) DO UPDATE SET fingerprint = excluded.fingerprint, vector = excluded.vector",
+                [(example_id, model, fingerprint, vector) for example_id, fingerprint, vector in vectors],
+            )
 
     # -- fine-tuning jobs --------------------------------------------------------------
 
@@ -360,6 +474,18 @@ class Database:
     async def mark_job_reported(self, job_id: str, status: str) -> None:
         async with self.transaction() as conn:
             await conn.execute("UPDATE training_jobs SET reported_status = ? WHERE id = ?", (status, job_id))
+
+
+async def _audit(conn: aiosqlite.Connection, actor_id: int | None, action: str, example_id: int | None, detail: str) -> None:
+    await conn.execute(
+        "INSERT INTO audit_log (at, actor_id, action, example_id, detail) VALUES (?, ?, ?, ?, ?)",
+        (utcnow().isoformat(), actor_id, action, example_id, detail),
+    )
+
+
+def _example(row: tuple) -> Example:
+    example_id, question, answer, author_id, created_at = row
+    return Example(example_id, question, answer, author_id, datetime.fromisoformat(created_at))
 
 
 def _training_job(row: tuple) -> TrainingJob:

@@ -122,6 +122,17 @@ class LLM:
             if prompt_tokens or completion_tokens:
                 await self._account(model, prompt_tokens, completion_tokens, caller)
 
+    async def embed(self, texts: list[str], *, model: str, caller: Caller) -> list[list[float]]:
+        """One vector per text, in order."""
+        client = self._require_client()
+        try:
+            response = await client.embeddings.create(model=model, input=texts, encoding_format="float")
+        except (openai.OpenAIError, ValueError) as exc:
+            raise _friendly(exc, model) from exc
+        tokens = response.usage.prompt_tokens if response.usage else 0
+        await self._account(model, tokens, 0, caller)
+        return [item.embedding for item in sorted(response.data, key=lambda item: item.index)]
+
     async def model_info(self, model: str) -> ModelInfo | None:
         """What the chat endpoint says of a model, or None when it does not serve it."""
         client = self._require_client()

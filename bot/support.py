@@ -1,38 +1,81 @@
-"""SupportService: a customer's question in, the live support model's answer out."""
+"""SupportService: a customer's question in, an answer out: taught answers first, then the live model."""
 
 from __future__ import annotations
 
+import logging
+
 from bot.db import Database
-from bot.errors import UserError
+from bot.errors import ModelError, UserError
 from bot.llm import LLM, UNAVAILABLE, Caller
+from bot.retrieval import Match, Retriever
+
+log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 4000
+FOLLOW_UP = "Thanks for your question! I don't have a ready answer for it, so a staff member will follow up with you here."
+GUIDANCE_HEADER = (
+    "Answers the shop has taught for similar questions. When one answers the customer's question, "
+    "reply with its wording; do not mix in other knowledge:"
+)
 
 
 class SupportService:
-    def __init__(self, db: Database, llm: LLM, *, default_model: str, system_prompt: str) -> None:
+    def __init__(
+        self,
+        db: Database,
+        llm: LLM,
+        retriever: Retriever,
+        *,
+        default_model: str,
+        system_prompt: str,
+        guidance_examples: int = 3,
+    ) -> None:
         self._db = db
         self._llm = llm
+        self._retriever = retriever
         self.default_model = default_model
         self.system_prompt = system_prompt
+        self._guidance_examples = guidance_examples
 
     async def live_model(self) -> str:
         """The promoted fine-tune when there is one, else the configured SUPPORT_MODEL."""
         return await self._db.live_support_model() or self.default_model
 
     async def answer(self, question: str, *, user_id: int | None = None, guild_id: int | None = None) -> str:
+        """A taught answer verbatim when the question is one staff taught; otherwise the live model, guided."""
         question = question.strip()
         if not question:
             raise UserError("Please write your question after the command or mention, and I'll answer it.")
         if len(question) > MAX_QUESTION_CHARS:
             raise UserError(f"That message is too long for me; please keep it under {MAX_QUESTION_CHARS:,} characters.")
-        messages = [
-            {"role": "system", "content": self.system_prompt},
-            {"role": "user", "content": question},
-        ]
+        matches = await self._matches(question)
+        best = matches[0] if matches else None
+        if best is not None and best.covered and best.score >= self._retriever.exact_threshold:
+            log.debug("answered %r with taught example #%s (%.2f)", question, best.entry.id, best.score)
+            return best.entry.answer
+        if not self._llm.available:
+            if best is not None and best.covered and best.score >= self._retriever.fallback_threshold:
+                return best.entry.answer
+            return FOLLOW_UP
         reply = await self._llm.chat(
-            messages,
+            self._prompt(question, matches),
             model=await self.live_model(),
             caller=Caller("support", user_id=user_id, guild_id=guild_id),
         )
         return reply.text or UNAVAILABLE
+
+    async def _matches(self, question: str) -> list[Match]:
+        try:
+            return await self._retriever.search(question, k=max(1, self._guidance_examples))
+        except ModelError as exc:
+            # Without matches the model still answers; the cause is already logged.
+            log.warning("matching taught examples failed (%s); answering without them", exc.kind)
+            return []
+
+    def _prompt(self, question: str, matches: list[Match]) -> list[dict[str, str]]:
+        system = self.system_prompt
+        guidance = [m for m in matches[: self._guidance_examples] if m.score >= self._retriever.fallback_threshold / 2]
+        if guidance:
+            shown = "\n\n".join(f"Q: {m.entry.question}\nA: {m.entry.answer}" for m in guidance)
+            system = f"{system}\n\n{GUIDANCE_HEADER}\n\n{shown}"
+        return [{"role": "system", "content": system}, {"role": "user", "content": question}]

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from bot.dataset import DatasetReport, encoding_for, validate_dataset
 from bot.db import Database, SupportModelChange, TrainingJob, utcnow
 from bot.errors import DatasetError, UserError
 from bot.llm import LLM, FineTuningAPI, JobEvent, RemoteJob
 from bot.support import SupportService
+from bot.teaching import training_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -66,19 +65,19 @@ class TrainingService:
         llm: LLM,
         support: SupportService,
         *,
-        sample_dataset: Path,
         token_limit: int,
         max_dataset_bytes: int,
         poll_interval: float,
+        confusable_threshold: float | None = None,
     ) -> None:
         self._db = db
         self._finetune = finetune
         self._llm = llm
         self._support = support
-        self._sample_dataset = sample_dataset
         self._token_limit = token_limit
         self._max_dataset_bytes = max_dataset_bytes
         self.poll_interval = poll_interval
+        self._confusable_threshold = confusable_threshold
         self._starting = asyncio.Lock()
 
     # -- starting a run ----------------------------------------------------------------
@@ -123,26 +122,18 @@ class TrainingService:
 
     async def validate(self, dataset: bytes, *, base_model: str, epochs: int | None = None) -> DatasetReport:
         return await asyncio.to_thread(
-            validate_dataset, dataset, token_limit=self._token_limit, encoding=encoding_for(base_model), epochs=epochs
+            validate_dataset,
+            dataset,
+            token_limit=self._token_limit,
+            encoding=encoding_for(base_model),
+            epochs=epochs,
+            confusable_threshold=self._confusable_threshold,
         )
 
     async def dataset_from_examples(self) -> bytes:
-        """The sample dataset's Q&A plus every taught example, each with the live support system prompt."""
-        pairs = await asyncio.to_thread(_sample_pairs, self._sample_dataset)
-        pairs += [(e.question, e.answer) for e in await self._db.examples()]
-        system = self._support.system_prompt
-        lines = (
-            json.dumps(
-                {"messages": [
-                    {"role": "system", "content": system},
-                    {"role": "user", "content": question},
-                    {"role": "assistant", "content": answer},
-                ]},
-                ensure_ascii=False,
-            )
-            for question, answer in pairs
-        )
-        return ("\n".join(lines) + "\n").encode("utf-8")
+        """Every example in the library (the seeded sample and what staff taught), with the live system prompt."""
+        pairs = [(e.question, e.answer) for e in await self._db.examples()]
+        return await asyncio.to_thread(training_jsonl, pairs, self._support.system_prompt)
 
     async def running_job(self) -> TrainingJob | None:
         latest = await self._db.training_job()
@@ -256,21 +247,6 @@ class TrainingService:
         previous = history[1].model if len(history) > 1 else self._support.default_model
         await self._db.set_support_model(previous, by=by, reason=f"rollback from {history[0].model}")
         return await self.live_model()
-
-
-def _sample_pairs(path: Path) -> list[tuple[str, str]]:
-    """Question/answer pairs from the shipped sample dataset (training format)."""
-    if not path.exists():
-        return []
-    pairs = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        messages = json.loads(line)["messages"]
-        question = next(m["content"] for m in messages if m["role"] == "user")
-        answer = next(m["content"] for m in reversed(messages) if m["role"] == "assistant")
-        pairs.append((question, answer))
-    return pairs
 
 
 def elapsed(since: datetime, until: datetime | None = None) -> str:

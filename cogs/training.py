@@ -11,7 +11,7 @@ from discord import app_commands
 from discord.ext import commands
 from discord.utils import format_dt
 
-from bot.client import SupportBot, admin_only
+from bot.client import SupportBot, admin_only, read_attachment
 from bot.errors import UserError
 from bot.text import split_message
 from bot.training import JobStatus, JobUpdate, LiveModel, TrainingRequest, elapsed
@@ -141,17 +141,6 @@ class Training(commands.Cog):
             f"<@{job.started_by}> {render_update(update)}",
             allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.started_by)]),
         )
-
-
-async def read_attachment(attachment: discord.Attachment, max_mb: float) -> bytes:
-    if attachment.size > max_mb * 1_000_000:
-        raise UserError(f"{attachment.filename} is {attachment.size / 1e6:.1f} MB; the limit is {max_mb:g} MB.")
-    if attachment.size == 0:
-        raise UserError(f"{attachment.filename} is empty.")
-    try:
-        return await attachment.read()
-    except discord.HTTPException:
-        raise UserError(f"I couldn't download {attachment.filename}; please attach it again.") from None
 
 
 async def send_chunks(interaction: discord.Interaction, text: str) -> None:

@@ -12,7 +12,9 @@ from bot.client import SupportBot
 from bot.config import Settings
 from bot.db import Database
 from bot.llm import LLM, FineTuningAPI
+from bot.retrieval import LocalRetriever
 from bot.support import SupportService
+from bot.teaching import TeachingService
 from bot.training import TrainingService
 from discord_fakes import APP_ID, STAFF_ROLE, FakeDiscord
 from fake_openai import FakeOpenAI
@@ -83,8 +85,21 @@ async def llm(settings, db):
 
 
 @pytest.fixture
-def support(settings, db, llm) -> SupportService:
-    return SupportService(db, llm, default_model=settings.support_model, system_prompt=SUPPORT_PROMPT)
+def retriever() -> LocalRetriever:
+    return LocalRetriever()
+
+
+@pytest_asyncio.fixture
+async def teaching(settings, db, retriever) -> TeachingService:
+    """The examples library, seeded with the shipped sample as on a shop's first start."""
+    service = TeachingService(db, retriever, system_prompt=SUPPORT_PROMPT)
+    await service.start(settings.sample_dataset_file)
+    return service
+
+
+@pytest.fixture
+def support(settings, db, llm, retriever, teaching) -> SupportService:
+    return SupportService(db, llm, retriever, default_model=settings.support_model, system_prompt=SUPPORT_PROMPT)
 
 
 @pytest_asyncio.fixture
@@ -101,17 +116,19 @@ def training(settings, db, llm, support, finetune) -> TrainingService:
         finetune,
         llm,
         support,
-        sample_dataset=settings.sample_dataset_file,
         token_limit=settings.finetune_max_tokens,
         max_dataset_bytes=int(settings.max_dataset_mb * 1_000_000),
         poll_interval=settings.job_poll_seconds,
+        confusable_threshold=LocalRetriever.exact_threshold,
     )
 
 
 @pytest_asyncio.fixture
-async def discord_bot(settings, db, llm, support, training):
+async def discord_bot(settings, db, llm, support, training, teaching):
     """The real bot with its cogs loaded, logged in to a fake Discord."""
-    bot = SupportBot(settings, db=db, llm=llm, support=support, training=training, application_id=APP_ID)
+    bot = SupportBot(
+        settings, db=db, llm=llm, support=support, training=training, teaching=teaching, application_id=APP_ID
+    )
     fake = FakeDiscord(bot)
     await fake.start()
     yield fake

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import json
 import re
@@ -85,6 +86,7 @@ class Call:
     path: str
     payload: dict[str, Any] | None
     files: list[discord.File] = field(default_factory=list)
+    reply: dict[str, Any] | None = None  # the message Discord answered with, for sends and edits
 
 
 class FakeDiscord:
@@ -195,6 +197,7 @@ class FakeDiscord:
         channel_id: int | None = SUPPORT_CHANNEL,
         mentions: tuple[FakeUser, ...] = (),
         message_type: int = 0,
+        reply_to: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """A MESSAGE_CREATE payload; channel_id=None makes it a DM."""
         in_guild = channel_id is not None
@@ -218,6 +221,10 @@ class FakeDiscord:
         if in_guild:
             data["guild_id"] = str(GUILD_ID)
             data["member"] = author.member_payload(0)
+        if reply_to is not None:
+            data["type"] = 19
+            data["message_reference"] = {"message_id": reply_to["id"], "channel_id": reply_to["channel_id"], "guild_id": str(GUILD_ID)}
+            data["referenced_message"] = reply_to
         return data
 
     async def send_message(self, content: str, **kwargs: Any) -> dict[str, Any]:
@@ -236,7 +243,6 @@ class FakeDiscord:
         **options: Any,
     ) -> int:
         """A user runs a slash command; returns the interaction ID once it has been handled."""
-        interaction_id = next(self._ids)
         options_payload, resolved = [], {}
         for key, value in options.items():
             if value is None:
@@ -259,37 +265,86 @@ class FakeDiscord:
         command, *sub = name.split(" ")
         if sub:  # "model use" is the subcommand "use" of the group "model"
             options_payload = [{"name": sub[0], "type": 1, "options": options_payload}]
-        data: dict[str, Any] = {
+        data = {
+            "id": str(next(self._ids)),
+            "name": command,
+            "type": 1,
+            "options": options_payload,
+            "resolved": {"attachments": resolved},
+        }
+        interaction_id = self._interaction(2, data, user=user, channel_id=channel_id)
+        await self.settle()
+        return interaction_id
+
+    def _interaction(self, kind: int, data: dict[str, Any], *, user: FakeUser, channel_id: int | None, **extra: Any) -> int:
+        interaction_id = next(self._ids)
+        payload: dict[str, Any] = {
             "id": str(interaction_id),
             "application_id": str(APP_ID),
-            "type": 2,
+            "type": kind,
             "token": f"token-{interaction_id}",
             "version": 1,
             "attachment_size_limit": 10 * 1024 * 1024,
             "locale": "en-US",
-            "data": {
-                "id": str(next(self._ids)),
-                "name": command,
-                "type": 1,
-                "options": options_payload,
-                "resolved": {"attachments": resolved},
-            },
+            "data": data,
+            **extra,
         }
         if channel_id is None:
             dm = _dm_channel_id(user)
-            data["channel"] = {"id": str(dm), "type": 1, "recipients": [user.payload()]}
-            data["channel_id"] = str(dm)
-            data["user"] = user.payload()
-            data["context"] = 1
+            payload.update(channel={"id": str(dm), "type": 1, "recipients": [user.payload()]}, channel_id=str(dm), user=user.payload(), context=1)
         else:
-            data["guild_id"] = str(GUILD_ID)
-            data["channel"] = {"id": str(channel_id), "type": 0, "guild_id": str(GUILD_ID), "name": "x", "position": 0}
-            data["channel_id"] = str(channel_id)
             member = user.member_payload(self._permissions_of(user))
             member["user"] = user.payload()
-            data["member"] = member
-            data["context"] = 0
-        self.state.parse_interaction_create(data)
+            payload.update(
+                guild_id=str(GUILD_ID),
+                channel={"id": str(channel_id), "type": 0, "guild_id": str(GUILD_ID), "name": "x", "position": 0},
+                channel_id=str(channel_id),
+                member=member,
+                context=0,
+            )
+        self.state.parse_interaction_create(payload)
+        return interaction_id
+
+    def modal_of(self, interaction_id: int) -> dict[str, Any]:
+        """The form a command opened (its callback of type 9)."""
+        [call] = [c for c in self.interaction_calls(interaction_id) if (c.payload or {}).get("type") == 9]
+        return call.payload["data"]
+
+    async def submit_modal(self, opened_by: int, values: list[str], *, user: FakeUser = CUSTOMER, channel_id: int | None = GENERAL_CHANNEL) -> int:
+        """The user fills in the form `opened_by` opened, field by field in order, and submits it."""
+        modal = self.modal_of(opened_by)
+        rows = [row["components"][0] for row in modal["components"]]
+        components = [
+            {"type": 1, "components": [{"type": 4, "custom_id": field["custom_id"], "value": value}]}
+            for field, value in zip(rows, values, strict=True)
+        ]
+        interaction_id = self._interaction(5, {"custom_id": modal["custom_id"], "components": components}, user=user, channel_id=channel_id)
+        await self.settle()
+        return interaction_id
+
+    async def click(self, label: str, *, user: FakeUser = CUSTOMER, channel_id: int | None = GENERAL_CHANNEL) -> int:
+        """The user clicks the newest button with that label."""
+        for call in reversed(self.calls):
+            message = call.reply or {}
+            for row in message.get("components", []):
+                for button in row.get("components", []):
+                    if button.get("label") == label:
+                        data = {"custom_id": button["custom_id"], "component_type": 2}
+                        interaction_id = self._interaction(3, data, user=user, channel_id=channel_id, message=message)
+                        await self.settle()
+                        return interaction_id
+        raise AssertionError(f"no button labelled {label!r} was sent")
+
+    async def message_command(self, name: str, target: dict[str, Any], *, user: FakeUser = CUSTOMER) -> int:
+        """The user runs a right-click message command on `target` (a message payload)."""
+        data = {
+            "id": str(next(self._ids)),
+            "name": name,
+            "type": 3,
+            "target_id": target["id"],
+            "resolved": {"messages": {target["id"]: target}},
+        }
+        interaction_id = self._interaction(2, data, user=user, channel_id=int(target["channel_id"]))
         await self.settle()
         return interaction_id
 
@@ -310,7 +365,7 @@ class FakeDiscord:
             pending = [
                 t
                 for t in asyncio.all_tasks()
-                if t is not current and not t.done() and t.get_name().startswith(("discord.py", "CommandTree"))
+                if t is not current and not t.done() and t.get_name().startswith(("discord.py", "CommandTree", "discord-ui"))
             ]
             if not pending:
                 return
@@ -366,7 +421,9 @@ class FakeDiscord:
     def record(self, method: str, path: str, payload: Any, files: Any) -> None:
         # Round-trip through JSON so tests see what would go over the wire.
         wire = json.loads(discord.utils._to_json(payload)) if payload is not None else None
-        self.calls.append(Call(method, path, wire, list(files or [])))
+        # Read the files now: discord.py closes them once the request is sent.
+        kept = [discord.File(io.BytesIO(_file_bytes(f)), filename=f.filename) for f in files or []]
+        self.calls.append(Call(method, path, wire, kept))
         for failure in self._failures:
             fail_method, pattern, status = failure
             if fail_method == method and pattern.search(path):
@@ -381,14 +438,22 @@ class FakeDiscord:
         self.record(route.method, path, payload, files)
         await asyncio.sleep(0)
         if route.method == "POST" and re.fullmatch(r"/channels/\d+/messages", path):
-            return self.message_reply(int(path.split("/")[2]), payload or {})
+            return self._answered(self.message_reply(int(path.split("/")[2]), payload or {}))
         if re.fullmatch(r"/channels/\d+/messages/\d+", path) and route.method == "PATCH":
             return self.message_reply(int(path.split("/")[2]), payload or {}, message_id=int(path.split("/")[4]))
         if route.method == "PUT" and path.endswith("/commands"):
-            return [dict(c, id=str(next(self._ids)), application_id=str(APP_ID), version="1") for c in payload or []]
+            # Discord answers with the commands as stored: IDs added, context menus with an empty description.
+            return [
+                {"description": "", **c, "id": str(next(self._ids)), "application_id": str(APP_ID), "version": "1"}
+                for c in payload or []
+            ]
         if route.method == "POST" and path == "/users/@me/channels":
             return {"id": str(next(self._ids)), "type": 1, "recipients": []}
         return None
+
+    def _answered(self, reply: dict[str, Any]) -> dict[str, Any]:
+        self.calls[-1].reply = reply
+        return reply
 
     def message_reply(self, channel_id: int, payload: dict[str, Any], message_id: int | None = None) -> dict[str, Any]:
         """The message object Discord answers a successful send or edit with."""
@@ -405,6 +470,7 @@ class FakeDiscord:
             "mention_roles": [],
             "attachments": [],
             "embeds": payload.get("embeds") or [],
+            "components": payload.get("components") or [],
             "pinned": False,
             "type": 0,
             "flags": payload.get("flags", 0),
@@ -435,8 +501,13 @@ class _RecordingWebhookAdapter(webhook_async.AsyncWebhookAdapter):
                 "resource": resource,
             }
         if route.method in ("POST", "PATCH") and path.startswith("/webhooks/"):
-            return self.fake.message_reply(0, payload or {})
+            return self.fake._answered(self.fake.message_reply(GENERAL_CHANNEL, payload or {}))
         return None
+
+
+def _file_bytes(file: discord.File) -> bytes:
+    file.reset()
+    return file.fp.read()
 
 
 def _payload_from_form(form: Any) -> dict[str, Any] | None:

@@ -157,3 +157,18 @@ def test_validate_cli_exit_code_says_whether_the_file_trains(tmp_path, content, 
     assert ("ready to train" in result.stdout) == (code == 0)
     if code:
         assert "line 11: not valid JSON" in result.stdout
+
+
+def test_confusable_questions_with_different_answers_are_warned_about():
+    """Two questions the matcher would mix up, with different answers, are listed with both questions."""
+    rows = [*valid_rows(10), example("구독 안내 부탁드려요.", "월 29,000원입니다."), example("구독 안내 좀 해주세요", "홈페이지에서 신청하세요.")]
+    report = validate_dataset(jsonl(*rows), token_limit=LIMIT, confusable_threshold=0.7)
+
+    assert report.ok
+    assert any(str(w).startswith("line 11: confusable with line 12: “구독 안내 부탁드려요.” and “구독 안내 좀 해주세요”") for w in report.warnings)
+
+
+def test_sample_dataset_has_no_confusable_pairs():
+    """The shipped sample keeps its two subscription intents apart."""
+    report = validate_dataset((ROOT / "data" / "sample_dataset.jsonl").read_bytes(), token_limit=LIMIT, confusable_threshold=0.7)
+    assert not any("confusable" in str(w) for w in report.warnings)

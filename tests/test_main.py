@@ -61,11 +61,12 @@ async def test_chat_answers_each_piped_line(tmp_path, fake_openai):
         "OPENAI_BASE_URL": fake_openai.base_url,
         "DATABASE_PATH": str(tmp_path / "bot.db"),
         "SUPPORT_PROMPT_FILE": str(ROOT / "data" / "support_prompt.txt"),
+        "SAMPLE_DATASET_FILE": str(tmp_path / "none.jsonl"),
     }
-    code, out, err = await run_bot_cli(["chat"], env=env, cwd=tmp_path, stdin="배송은 얼마나 걸리나요?\n\nDo you ship abroad?\n".encode())
+    code, out, err = await run_bot_cli(["chat"], env=env, cwd=tmp_path, stdin="선물 포장 되나요?\n\nDo you ship abroad?\n".encode())
 
     assert code == 0, err
-    assert out.splitlines() == ["echo: 배송은 얼마나 걸리나요?", "echo: Do you ship abroad?"]
+    assert out.splitlines() == ["echo: 선물 포장 되나요?", "echo: Do you ship abroad?"]
     assert [r["model"] for r in fake_openai.chat_requests()] == ["gpt-5-mini", "gpt-5-mini"]
 
 
@@ -77,18 +78,18 @@ async def test_missing_prompt_file_names_the_setting(tmp_path):
     assert code != 0 and "SUPPORT_PROMPT_FILE" in err and "Traceback" not in err
 
 
-async def start_bot(settings, db, llm, support, training) -> FakeDiscord:
-    fake = FakeDiscord(SupportBot(settings, db=db, llm=llm, support=support, training=training, application_id=APP_ID))
+async def start_bot(settings, db, llm, support, training, teaching) -> FakeDiscord:
+    fake = FakeDiscord(SupportBot(settings, db=db, llm=llm, support=support, training=training, teaching=teaching, application_id=APP_ID))
     await fake.start()
     return fake
 
 
-async def test_global_commands_sync_only_when_changed(settings, db, llm, support, training):
+async def test_global_commands_sync_only_when_changed(settings, db, llm, support, training, teaching):
     """The first start syncs global commands; a restart with the same commands does not."""
-    first = await start_bot(settings, db, llm, support, training)
+    first = await start_bot(settings, db, llm, support, training, teaching)
     await first.close()
     await first.bot.close()
-    second = await start_bot(settings, db, llm, support, training)
+    second = await start_bot(settings, db, llm, support, training, teaching)
     await second.close()
     await second.bot.close()
 
@@ -96,9 +97,9 @@ async def test_global_commands_sync_only_when_changed(settings, db, llm, support
     assert second.command_syncs() == []
 
 
-async def test_command_guilds_get_commands_at_every_start(settings, db, llm, support, training):
+async def test_command_guilds_get_commands_at_every_start(settings, db, llm, support, training, teaching):
     """With COMMAND_GUILDS the commands are synced to those guilds at start-up."""
-    fake = await start_bot(replace(settings, command_guilds=(GUILD_ID,)), db, llm, support, training)
+    fake = await start_bot(replace(settings, command_guilds=(GUILD_ID,)), db, llm, support, training, teaching)
     await fake.close()
     await fake.bot.close()
 
@@ -126,16 +127,28 @@ def test_secrets_are_redacted_from_log_lines_and_tracebacks(caplog):
     assert "key is [redacted]" in stream.getvalue() and "bad key [redacted]" in stream.getvalue()
 
 
-async def test_failed_command_sync_is_logged_and_retried_next_start(settings, db, llm, support, training, caplog):
+async def test_failed_command_sync_is_logged_and_retried_next_start(settings, db, llm, support, training, teaching, caplog):
     """A sync Discord refuses does not stop the bot; the next start tries again."""
-    fake = FakeDiscord(SupportBot(settings, db=db, llm=llm, support=support, training=training, application_id=APP_ID))
+    fake = FakeDiscord(SupportBot(settings, db=db, llm=llm, support=support, training=training, teaching=teaching, application_id=APP_ID))
     fake.fail_next("PUT", r"/commands$", 403)
     await fake.start()
     await fake.close()
     await fake.bot.close()
-    again = await start_bot(settings, db, llm, support, training)
+    again = await start_bot(settings, db, llm, support, training, teaching)
     await again.close()
     await again.bot.close()
 
     assert "could not sync global commands" in caplog.text
     assert len(again.command_syncs()) == 1
+
+
+async def test_offline_chat_answers_from_the_sample_with_no_server(tmp_path):
+    """A fresh clone with no keys answers the sample's questions from its examples, and hands the rest to staff."""
+    from bot.support import FOLLOW_UP
+
+    env = {"DATABASE_PATH": str(tmp_path / "bot.db")}
+    code, out, err = await run_bot_cli(["chat"], env=env, cwd=ROOT, stdin="구독 방법 좀 알려 주세요\n사장님 이름이 뭐예요?\n".encode())
+
+    assert code == 0, err
+    subscribe = "홈페이지 상단 메뉴의 '구독' 탭을 누르거나 haru.bar/subscribe 로 들어가 원하는 시작 월을 고르고 결제하시면 됩니다. 로그인이 필요해요."
+    assert out.splitlines() == [subscribe, FOLLOW_UP]

@@ -45,7 +45,7 @@ async def test_train_with_attachment_is_followed_to_promotion(discord_bot, fake_
     ]
     assert all(p["allowed_mentions"] == {"parse": [], "users": [ADMIN.id]} for p in posts(discord_bot))
 
-    await discord_bot.send_message("배송은 얼마나 걸리나요?")
+    await discord_bot.send_message("Can I pay with a gift card?")
     assert fake_openai.chat_requests()[-1]["model"] == model
 
 
@@ -198,3 +198,11 @@ async def test_model_show_lists_the_history(discord_bot):
 
     text = discord_bot.interaction_texts(interaction)[0]
     assert text.startswith("Live support model: `gpt-4.1-2025-04-14`") and "set with /model use" in text
+
+
+async def test_train_warns_about_confusable_questions(discord_bot, fake_openai):
+    """/train's report lists questions the matcher could confuse."""
+    extra = '{"messages": [{"role": "user", "content": "구독 안내 좀 해주세요"}, {"role": "assistant", "content": "홈페이지에서 신청하세요."}]}\n'
+    interaction = await discord_bot.slash("train", user=ADMIN, dataset=FakeFile("shop.jsonl", SAMPLE + extra.encode()))
+
+    assert "confusable with line 25: “구독 안내 부탁드려요.” and “구독 안내 좀 해주세요”" in discord_bot.interaction_texts(interaction)[0]

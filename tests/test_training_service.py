@@ -10,6 +10,7 @@ import pytest
 from bot.db import Database
 from bot.errors import DatasetError, TrainingError, UserError
 from bot.llm import FineTuningAPI
+from bot.retrieval import LocalRetriever
 from bot.support import SupportService
 from bot.training import JobUpdate, TrainingRequest, TrainingService
 from conftest import ROOT, SUPPORT_PROMPT
@@ -42,10 +43,9 @@ async def follow_to_end(training: TrainingService, notify: Announcements, rounds
 
 
 def service_with(settings, db, llm, finetune) -> TrainingService:
-    support = SupportService(db, llm, default_model=settings.support_model, system_prompt=SUPPORT_PROMPT)
+    support = SupportService(db, llm, LocalRetriever(), default_model=settings.support_model, system_prompt=SUPPORT_PROMPT)
     return TrainingService(
         db, finetune, llm, support,
-        sample_dataset=settings.sample_dataset_file,
         token_limit=settings.finetune_max_tokens,
         max_dataset_bytes=10_000_000,
         poll_interval=0.01,
@@ -79,7 +79,7 @@ async def test_job_is_followed_to_success_and_promoted(training, support, fake_o
     final = notify.updates[-1]
     assert final.promoted_model == fake_openai.jobs[job.id]["fine_tuned_model"]
     assert final.previous_model == "gpt-5-mini"
-    await support.answer("배송은 얼마나 걸리나요?")
+    await support.answer("Can I pay with a gift card?")
     assert fake_openai.chat_requests()[-1]["model"] == final.promoted_model
 
 
@@ -164,7 +164,7 @@ async def test_restart_mid_job_resumes_and_announces_success_once(settings, llm,
         await db.close()
 
 
-async def test_dataset_from_examples_uses_sample_and_taught_examples_with_live_prompt(training, db):
+async def test_dataset_from_examples_uses_sample_and_taught_examples_with_live_prompt(training, teaching, db):
     """Without an attachment, the sample and every taught example become training lines."""
     await db.add_example("선물 포장 되나요?", "네, 주문서에서 선물 포장(2,000원)을 고르시면 됩니다.", author_id=5)
     lines = [json.loads(line) for line in (await training.dataset_from_examples()).decode().splitlines()]

@@ -1,0 +1,209 @@
+"""TeachingService: the library of taught examples (teach, replace, remove, list, import, export) and its index."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.dataset import MAX_ERRORS_SHOWN, Problem, example_problems
+from bot.db import Database, Example
+from bot.errors import DatasetError, UserError
+from bot.retrieval import Entry, Retriever, normalise_question
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 1000
+MAX_ANSWER_CHARS = 4000
+PAGE_SIZE = 10
+SAMPLE_SEEDED_KEY = "sample_examples_seeded"
+
+
+class AlreadyTaught(UserError):
+    """The question is taught already; the user may replace its answer."""
+
+    def __init__(self, existing: Example, new_answer: str) -> None:
+        super().__init__(f"“{existing.question}” is already taught (#{existing.id}).")
+        self.existing = existing
+        self.new_answer = new_answer
+
+
+@dataclass(frozen=True)
+class ExamplePage:
+    examples: list[Example]
+    page: int
+    pages: int
+    total: int
+    search: str | None
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    added: int
+    replaced: int
+
+
+class TeachingService:
+    def __init__(self, db: Database, retriever: Retriever, *, system_prompt: str) -> None:
+        self._db = db
+        self.retriever = retriever
+        self._system_prompt = system_prompt
+        self._by_question: dict[str, Example] = {}
+        self._changing = asyncio.Lock()  # a duplicate check and its insert must not interleave
+
+    async def start(self, sample_dataset: Path | None) -> None:
+        """On a new database, seed the shipped sample examples once; then index every example."""
+        if sample_dataset is not None and await self._db.get_meta(SAMPLE_SEEDED_KEY) is None:
+            raw = await asyncio.to_thread(_read_if_exists, sample_dataset)
+            if raw:
+                pairs = parse_examples(raw, source=sample_dataset.name)
+                await self._db.import_examples(pairs, [], actor_id=None, source=f"sample {sample_dataset.name}")
+                log.info("seeded %s sample examples from %s", len(pairs), sample_dataset)
+            await self._db.set_meta(SAMPLE_SEEDED_KEY, str(sample_dataset))
+        await self._reindex()
+
+    async def _reindex(self) -> None:
+        examples = await self._db.examples()
+        self._by_question = {normalise_question(e.question): e for e in examples}
+        await self.retriever.load(Entry(e.id, e.question, e.answer) for e in examples)
+
+    async def teach(self, question: str, answer: str, *, author_id: int) -> Example:
+        question, answer = check_example(question, answer)
+        async with self._changing:
+            existing = self._by_question.get(normalise_question(question))
+            if existing is not None:
+                raise AlreadyTaught(existing, answer)
+            example = await self._db.add_example(question, answer, author_id=author_id)
+            await self._reindex()
+        return example
+
+    async def replace(self, example_id: int, answer: str, *, author_id: int) -> Example:
+        _, answer = check_example("-", answer)
+        async with self._changing:
+            example = await self._db.replace_answer(example_id, answer, author_id=author_id)
+            if example is None:
+                raise UserError(f"Example #{example_id} no longer exists; nothing was changed.")
+            await self._reindex()
+        return example
+
+    async def remove(self, example_id: int, *, actor_id: int) -> Example:
+        async with self._changing:
+            example = await self._db.remove_example(example_id, actor_id=actor_id)
+            if example is None:
+                raise UserError(f"There is no example #{example_id}.")
+            await self._reindex()
+        return example
+
+    async def page(self, search: str | None = None, page: int = 1) -> ExamplePage:
+        search = (search or "").strip() or None
+        examples, total = await self._db.find_examples(search, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+        return ExamplePage(examples, page, max(1, math.ceil(total / PAGE_SIZE)), total, search)
+
+    async def export(self) -> bytes:
+        """Every example in the training format, with the live system prompt: ready for /train or validate."""
+        examples = await self._db.examples()
+        return await asyncio.to_thread(training_jsonl, [(e.question, e.answer) for e in examples], self._system_prompt)
+
+    async def import_file(self, raw: bytes, filename: str, *, actor_id: int) -> ImportResult:
+        """Add every line of a JSONL file, or none when any line is invalid; a taught question gets the new answer."""
+        pairs = await asyncio.to_thread(parse_examples, raw, source=filename)
+        async with self._changing:
+            new: dict[str, tuple[str, str]] = {}
+            replaced: dict[int, str] = {}
+            for question, answer in pairs:
+                existing = self._by_question.get(normalise_question(question))
+                if existing is not None:
+                    if existing.answer != answer:
+                        replaced[existing.id] = answer
+                else:
+                    new[normalise_question(question)] = (question, answer)  # a later line wins
+            await self._db.import_examples(list(new.values()), list(replaced.items()), actor_id=actor_id, source=filename)
+            await self._reindex()
+        return ImportResult(added=len(new), replaced=len(replaced))
+
+
+def check_example(question: str, answer: str) -> tuple[str, str]:
+    question, answer = question.strip(), answer.strip()
+    if not question:
+        raise UserError("The question is empty; write the customer's question.")
+    if not answer:
+        raise UserError("The answer is empty; write the answer customers should get.")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise UserError(f"The question is {len(question):,} characters; keep it under {MAX_QUESTION_CHARS:,}.")
+    if len(answer) > MAX_ANSWER_CHARS:
+        raise UserError(f"The answer is {len(answer):,} characters; keep it under {MAX_ANSWER_CHARS:,}.")
+    return question, answer
+
+
+def parse_examples(raw: bytes, *, source: str) -> list[tuple[str, str]]:
+    """Question/answer pairs from JSONL in the training format or as {"question", "answer"} lines.
+
+    Raises DatasetError listing every bad line (the first 20) when any line is invalid.
+    """
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise DatasetError(f"{source} can't be imported: line {line}: not UTF-8 (byte offset {exc.start:,}).") from None
+    pairs: list[tuple[str, str]] = []
+    problems: list[Problem] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError:
+            problems.append(Problem(number, "not valid JSON"))
+            continue
+        try:
+            pairs.append(check_example(*_question_and_answer(item)))
+        except (UserError, DatasetError) as exc:
+            problems.append(Problem(number, exc.message))
+    if problems:
+        shown = "\n".join(f"- {p}" for p in problems[:MAX_ERRORS_SHOWN])
+        more = f"\n… and {len(problems) - MAX_ERRORS_SHOWN:,} more." if len(problems) > MAX_ERRORS_SHOWN else ""
+        raise DatasetError(f"{source} can't be imported; nothing was saved. Fix these lines:\n{shown}{more}")
+    if not pairs:
+        raise DatasetError(f"{source} has no examples.")
+    return pairs
+
+
+def _question_and_answer(item: object) -> tuple[str, str]:
+    if isinstance(item, dict) and "messages" not in item and ("question" in item or "answer" in item):
+        question, answer = item.get("question"), item.get("answer")
+        if not isinstance(question, str) or not isinstance(answer, str):
+            raise DatasetError("'question' and 'answer' must both be text")
+        return question, answer
+    problems = example_problems(item)
+    if problems:
+        raise DatasetError("; ".join(problems))
+    messages = item["messages"]  # type: ignore[index]
+    users = [i for i, m in enumerate(messages) if m.get("role") == "user"]
+    if not users:
+        raise DatasetError("no user message")
+    answers = [m for m in messages[users[-1] + 1 :] if m.get("role") == "assistant" and isinstance(m.get("content"), str)]
+    if not answers:
+        raise DatasetError("no assistant answer after the last user message")
+    return messages[users[-1]]["content"], answers[0]["content"]
+
+
+def training_jsonl(pairs: list[tuple[str, str]], system_prompt: str) -> bytes:
+    lines = (
+        json.dumps(
+            {"messages": [
+                {"role": "system", "content": system_prompt},
+                {"role": "user", "content": question},
+                {"role": "assistant", "content": answer},
+            ]},
+            ensure_ascii=False,
+        )
+        for question, answer in pairs
+    )
+    return "".join(line + "\n" for line in lines).encode("utf-8")
+
+
+def _read_if_exists(path: Path) -> bytes | None:
+    return path.read_bytes() if path.exists() else None

@@ -1,0 +1,221 @@
+"""Teaching: /teach (direct or in a form), "Teach as answer" on a reply, and /examples."""
+
+from __future__ import annotations
+
+import io
+import logging
+from typing import Optional
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.client import SOMETHING_WENT_WRONG, SupportBot, read_attachment, require_staff, send_ephemeral, staff_only
+from bot.db import Example
+from bot.errors import UserError
+from bot.teaching import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS, AlreadyTaught, ExamplePage, TeachingService
+
+log = logging.getLogger(__name__)
+
+
+class Teaching(commands.Cog):
+    def __init__(self, bot: SupportBot) -> None:
+        self.bot = bot
+        self.teaching = bot.teaching
+        # Context menus can't be declared in a cog's body; this one is added to the tree by hand.
+        self.teach_as_answer = app_commands.ContextMenu(name="Teach as answer", callback=self.teach_from_message)
+        self.teach_as_answer.guild_only = True
+        self.teach_as_answer.default_permissions = discord.Permissions(manage_messages=True)
+        self.teach_as_answer.add_check(require_staff)
+
+    async def cog_load(self) -> None:
+        self.bot.tree.add_command(self.teach_as_answer)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.teach_as_answer.name, type=self.teach_as_answer.type)
+
+    @app_commands.command()
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_messages=True)
+    @app_commands.describe(
+        question="The customer's question (leave both empty to open a form)",
+        answer="The answer customers should get",
+    )
+    @staff_only()
+    async def teach(
+        self,
+        interaction: discord.Interaction[SupportBot],
+        question: Optional[app_commands.Range[str, 1, MAX_QUESTION_CHARS]] = None,
+        answer: Optional[app_commands.Range[str, 1, MAX_ANSWER_CHARS]] = None,
+    ) -> None:
+        """Teach the bot the answer to a customer question."""
+        if question and answer:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            await save_example(interaction, self.teaching, question, answer)
+        else:
+            await interaction.response.send_modal(TeachModal(self.teaching, question=question, answer=answer))
+
+    async def teach_from_message(self, interaction: discord.Interaction[SupportBot], message: discord.Message) -> None:
+        """Open the teaching form with the customer's question and this reply as the answer."""
+        question = None
+        reference = message.reference
+        if reference is not None and reference.message_id is not None:
+            replied = reference.resolved if isinstance(reference.resolved, discord.Message) else None
+            if replied is None:
+                try:
+                    replied = await message.channel.fetch_message(reference.message_id)
+                except discord.HTTPException:
+                    replied = None
+            question = replied.content if replied is not None else None
+        await interaction.response.send_modal(
+            TeachModal(self.teaching, question=question, answer=message.content or None)
+        )
+
+    examples = app_commands.Group(
+        name="examples",
+        description="The examples the bot answers from",
+        guild_only=True,
+        default_permissions=discord.Permissions(manage_messages=True),
+    )
+
+    @examples.command(name="list")
+    @app_commands.describe(search="Only examples whose question or answer contains this", page="Page number")
+    @staff_only()
+    async def examples_list(
+        self,
+        interaction: discord.Interaction[SupportBot],
+        search: Optional[str] = None,
+        page: app_commands.Range[int, 1, 10_000] = 1,
+    ) -> None:
+        """List taught examples with their IDs, 10 to a page."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await interaction.followup.send(render_page(await self.teaching.page(search, page)), ephemeral=True)
+
+    @examples.command(name="remove")
+    @app_commands.describe(example_id="The example's ID, from /examples list")
+    @staff_only()
+    async def examples_remove(self, interaction: discord.Interaction[SupportBot], example_id: int) -> None:
+        """Remove a taught example."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        removed = await self.teaching.remove(example_id, actor_id=interaction.user.id)
+        await interaction.followup.send(f"Removed #{removed.id}: “{removed.question}”.", ephemeral=True)
+
+    @examples.command(name="export")
+    @staff_only()
+    async def examples_export(self, interaction: discord.Interaction[SupportBot]) -> None:
+        """Download every example as JSONL in the training format (ready for /train)."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        data = await self.teaching.export()
+        count = data.count(b"\n")
+        await interaction.followup.send(
+            f"{count:,} examples in the training format; `/train dataset:` takes this file as it is.",
+            file=discord.File(io.BytesIO(data), filename="examples.jsonl"),
+            ephemeral=True,
+        )
+
+    @examples.command(name="import")
+    @app_commands.describe(file='JSONL: training-format lines or {"question": …, "answer": …} lines')
+    @staff_only()
+    async def examples_import(self, interaction: discord.Interaction[SupportBot], file: discord.Attachment) -> None:
+        """Add examples from a JSONL file; nothing is saved unless every line is valid."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        raw = await read_attachment(file, self.bot.settings.max_dataset_mb)
+        result = await self.teaching.import_file(raw, file.filename, actor_id=interaction.user.id)
+        await interaction.followup.send(
+            f"Imported {file.filename}: {result.added:,} examples added, {result.replaced:,} answers replaced.",
+            ephemeral=True,
+        )
+
+
+class TeachModal(discord.ui.Modal, title="Teach the bot an answer"):
+    question: discord.ui.TextInput = discord.ui.TextInput(
+        label="Customer question", max_length=MAX_QUESTION_CHARS, placeholder="구독 안내 부탁드려요."
+    )
+    answer: discord.ui.TextInput = discord.ui.TextInput(
+        label="Answer", style=discord.TextStyle.paragraph, max_length=MAX_ANSWER_CHARS
+    )
+
+    def __init__(self, teaching: TeachingService, *, question: str | None, answer: str | None) -> None:
+        super().__init__()
+        self.teaching = teaching
+        self.question.default = (question or "")[:MAX_QUESTION_CHARS] or None
+        self.answer.default = (answer or "")[:MAX_ANSWER_CHARS] or None
+
+    async def on_submit(self, interaction: discord.Interaction[SupportBot]) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await save_example(interaction, self.teaching, self.question.value, self.answer.value)
+
+    async def on_error(self, interaction: discord.Interaction[SupportBot], error: Exception) -> None:
+        await show_error(interaction, error)
+
+
+class ReplaceView(discord.ui.View):
+    """Asks whether a taught question's answer should be replaced; only the person teaching may answer."""
+
+    def __init__(self, teaching: TeachingService, duplicate: AlreadyTaught, author_id: int) -> None:
+        super().__init__(timeout=600)
+        self.teaching = teaching
+        self.duplicate = duplicate
+        self.author_id = author_id
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        return interaction.user.id == self.author_id
+
+    @discord.ui.button(label="Replace the answer", style=discord.ButtonStyle.danger)
+    async def replace(self, interaction: discord.Interaction[SupportBot], button: discord.ui.Button) -> None:
+        example = await self.teaching.replace(self.duplicate.existing.id, self.duplicate.new_answer, author_id=interaction.user.id)
+        self.stop()
+        await interaction.response.edit_message(content=f"Replaced the answer of #{example.id}.\n\n{render_example(example)}", view=None)
+
+    @discord.ui.button(label="Keep the current answer", style=discord.ButtonStyle.secondary)
+    async def keep(self, interaction: discord.Interaction[SupportBot], button: discord.ui.Button) -> None:
+        self.stop()
+        await interaction.response.edit_message(content=f"Kept the current answer of #{self.duplicate.existing.id}.", view=None)
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item) -> None:
+        await show_error(interaction, error)
+
+
+async def save_example(interaction: discord.Interaction[SupportBot], teaching: TeachingService, question: str, answer: str) -> None:
+    """Save, then confirm with what was saved; a taught question asks before replacing."""
+    try:
+        example = await teaching.teach(question, answer, author_id=interaction.user.id)
+    except AlreadyTaught as duplicate:
+        await interaction.followup.send(
+            f"“{duplicate.existing.question}” is already taught (#{duplicate.existing.id}) with this answer:\n"
+            f">>> {duplicate.existing.answer}\n\nReplace it with your new answer?",
+            view=ReplaceView(teaching, duplicate, interaction.user.id),
+            ephemeral=True,
+        )
+        return
+    await interaction.followup.send(f"Saved as #{example.id}.\n\n{render_example(example)}", ephemeral=True)
+
+
+async def show_error(interaction: discord.Interaction, error: Exception) -> None:
+    """Modals and views have their own error hooks; show the same messages the command tree does."""
+    if isinstance(error, UserError):
+        await send_ephemeral(interaction, error.message)
+    else:
+        log.error("teaching interaction failed", exc_info=error)
+        await send_ephemeral(interaction, SOMETHING_WENT_WRONG)
+
+
+def render_example(example: Example) -> str:
+    return f"**Q:** {example.question}\n**A:** {example.answer}"
+
+
+def render_page(page: ExamplePage) -> str:
+    if not page.examples:
+        return f"No examples match “{page.search}”." if page.search else "No examples are taught yet. Use `/teach`."
+    heading = f"{page.total:,} examples" + (f" matching “{page.search}”" if page.search else "")
+    lines = [f"{heading} · page {page.page} of {page.pages}"]
+    for example in page.examples:
+        answer = example.answer.replace("\n", " ")
+        lines.append(f"`#{example.id}` {example.question}\n  → {answer[:120] + '…' if len(answer) > 120 else answer}")
+    if page.page < page.pages:
+        lines.append(f"Next: `/examples list page:{page.page + 1}`" + (f" `search:{page.search}`" if page.search else ""))
+    return "\n".join(lines)[:2000]
+
+
+async def setup(bot: SupportBot) -> None:
+    await bot.add_cog(Teaching(bot))

@@ -1,0 +1,204 @@
+"""Teaching through Discord: /teach (direct and form), duplicates, "Teach as answer", /examples."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from discord_fakes import ADMIN, CUSTOMER, MANAGER, STAFF, SUPPORT_CHANNEL, FakeFile
+
+from bot.dataset import validate_dataset
+from conftest import SUPPORT_PROMPT
+
+SAMPLE_COUNT = 24
+
+
+async def test_teach_with_options_saves_and_confirms_what_was_saved(discord_bot, db):
+    """/teach question answer stores the example with its author before confirming it."""
+    interaction = await discord_bot.slash("teach", user=STAFF, question="선물 포장 되나요?", answer="네, 2,000원에 포장해 드려요.")
+
+    [example] = [e for e in await db.examples() if e.question == "선물 포장 되나요?"]
+    assert example.answer == "네, 2,000원에 포장해 드려요." and example.author_id == STAFF.id
+    assert discord_bot.ephemeral_texts(interaction) == [
+        f"Saved as #{example.id}.\n\n**Q:** 선물 포장 되나요?\n**A:** 네, 2,000원에 포장해 드려요."
+    ]
+
+
+async def test_teach_without_options_opens_a_form_that_saves(discord_bot, db):
+    """/teach alone opens a form with a question and a multi-line answer field."""
+    opened = await discord_bot.slash("teach", user=STAFF)
+    modal = discord_bot.modal_of(opened)
+    fields = [row["components"][0] for row in modal["components"]]
+    assert [(f["label"], f["style"], f["max_length"]) for f in fields] == [("Customer question", 1, 1000), ("Answer", 2, 4000)]
+
+    submitted = await discord_bot.submit_modal(opened, ["영수증 발급 되나요?", "마이페이지에서\n바로 출력할 수 있어요."], user=STAFF)
+
+    assert any(e.question == "영수증 발급 되나요?" and e.answer == "마이페이지에서\n바로 출력할 수 있어요." for e in await db.examples())
+    assert discord_bot.ephemeral_texts(submitted)[0].startswith("Saved as #")
+
+
+async def test_blank_form_fields_are_refused_and_nothing_is_saved(discord_bot, db):
+    """Whitespace-only answers get a clear error."""
+    opened = await discord_bot.slash("teach", user=STAFF)
+    submitted = await discord_bot.submit_modal(opened, ["영수증 발급 되나요?", "   "], user=STAFF)
+
+    assert discord_bot.ephemeral_texts(submitted) == ["The answer is empty; write the answer customers should get."]
+    assert len(await db.examples()) == SAMPLE_COUNT
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "error"),
+    [
+        ("q" * 1001, "a", "The question is 1,001 characters; keep it under 1,000."),
+        ("q", "a" * 4001, "The answer is 4,001 characters; keep it under 4,000."),
+    ],
+)
+async def test_overlong_fields_are_refused(discord_bot, db, question, answer, error):
+    """A question over 1,000 or an answer over 4,000 characters is refused."""
+    interaction = await discord_bot.slash("teach", user=STAFF, question=question, answer=answer)
+
+    assert discord_bot.ephemeral_texts(interaction) == [error]
+    assert len(await db.examples()) == SAMPLE_COUNT
+
+
+async def test_taught_question_asks_before_replacing_and_replace_updates_the_answer(discord_bot, db):
+    """The same question (other case, spacing, punctuation) asks first; Replace changes the answer, no duplicate."""
+    interaction = await discord_bot.slash("teach", user=STAFF, question="배송은  얼마나 걸리나요", answer="이틀이면 도착해요.")
+
+    [asked] = discord_bot.ephemeral_texts(interaction)
+    assert asked.startswith("“배송은 얼마나 걸리나요?” is already taught (#1) with this answer:")
+    assert len(await db.examples()) == SAMPLE_COUNT
+
+    await discord_bot.click("Replace the answer", user=STAFF)
+    assert (await db.example(1)).answer == "이틀이면 도착해요."
+    assert len(await db.examples()) == SAMPLE_COUNT
+
+
+async def test_keeping_the_current_answer_changes_nothing(discord_bot, db):
+    """Keep leaves the taught answer as it was."""
+    before = (await db.example(1)).answer
+    await discord_bot.slash("teach", user=STAFF, question="배송은 얼마나 걸리나요?", answer="다른 답")
+    await discord_bot.click("Keep the current answer", user=STAFF)
+
+    assert (await db.example(1)).answer == before
+
+
+async def test_only_the_teacher_can_answer_the_replace_question(discord_bot, db):
+    """Another member clicking Replace changes nothing."""
+    before = (await db.example(1)).answer
+    await discord_bot.slash("teach", user=STAFF, question="배송은 얼마나 걸리나요?", answer="다른 답")
+    await discord_bot.click("Replace the answer", user=CUSTOMER)
+
+    assert (await db.example(1)).answer == before
+
+
+@pytest.mark.parametrize(("name", "options"), [("teach", {"question": "q", "answer": "a"}), ("examples list", {}), ("examples remove", {"example_id": 1}), ("examples export", {})])
+async def test_non_staff_are_refused(discord_bot, db, name, options):
+    """Customers can't teach or manage examples, whatever Discord shows them."""
+    interaction = await discord_bot.slash(name, user=CUSTOMER, **options)
+
+    assert discord_bot.ephemeral_texts(interaction) == ["Only staff (a STAFF_ROLES role) and admins can use this command."]
+    assert len(await db.examples()) == SAMPLE_COUNT
+
+
+@pytest.mark.parametrize("member", [STAFF, ADMIN, MANAGER], ids=["staff role by id", "admin role by name", "manage server"])
+async def test_staff_and_admins_can_teach(discord_bot, db, member):
+    """Staff (STAFF_ROLES by ID) and admins (ADMIN_ROLES by name, or Manage Server) may teach."""
+    await discord_bot.slash("teach", user=member, question="쿠폰은 어디서 받나요?", answer="이벤트 페이지에서 받으세요.")
+
+    assert any(e.question == "쿠폰은 어디서 받나요?" for e in await db.examples())
+
+
+async def test_teach_as_answer_prefills_the_form_from_a_staff_reply(discord_bot):
+    """Right-click "Teach as answer" on a staff reply opens the form with the customer's question and that reply."""
+    question = discord_bot.message_payload("세트 상품도 따로 살 수 있나요?", author=CUSTOMER, channel_id=SUPPORT_CHANNEL)
+    reply = discord_bot.message_payload("네, 상품 페이지에서 낱개 옵션을 고르시면 됩니다.", author=STAFF, channel_id=SUPPORT_CHANNEL, reply_to=question)
+    opened = await discord_bot.message_command("Teach as answer", reply, user=STAFF)
+
+    fields = [row["components"][0] for row in discord_bot.modal_of(opened)["components"]]
+    assert [f.get("value") for f in fields] == ["세트 상품도 따로 살 수 있나요?", "네, 상품 페이지에서 낱개 옵션을 고르시면 됩니다."]
+
+
+async def test_teach_as_answer_is_refused_to_customers(discord_bot):
+    """Customers can't use the message command either."""
+    message = discord_bot.message_payload("hello", author=CUSTOMER, channel_id=SUPPORT_CHANNEL)
+    interaction = await discord_bot.message_command("Teach as answer", message, user=CUSTOMER)
+
+    assert discord_bot.ephemeral_texts(interaction) == ["Only staff (a STAFF_ROLES role) and admins can use this command."]
+
+
+async def test_examples_list_is_paged_and_searchable(discord_bot):
+    """/examples list shows IDs ten to a page; search narrows it."""
+    first = await discord_bot.slash("examples list", user=STAFF)
+    text = discord_bot.ephemeral_texts(first)[0]
+    assert text.startswith("24 examples · page 1 of 3") and "`#1` 배송은 얼마나 걸리나요?" in text and "`#11`" not in text
+
+    third = await discord_bot.slash("examples list", user=STAFF, page=3)
+    assert "`#21`" in discord_bot.ephemeral_texts(third)[0]
+
+    found = await discord_bot.slash("examples list", user=STAFF, search="구독")
+    assert discord_bot.ephemeral_texts(found)[0].startswith("8 examples matching “구독” · page 1 of 1")
+
+
+async def test_examples_remove_deletes_and_is_audited(discord_bot, db):
+    """Removing an example deletes it and records who did it."""
+    interaction = await discord_bot.slash("examples remove", user=STAFF, example_id=3)
+
+    assert discord_bot.ephemeral_texts(interaction) == ["Removed #3: “택배 송장번호는 어디서 확인하나요?”."]
+    assert await db.example(3) is None
+    latest = (await db.audit_log(1))[0]
+    assert (latest.action, latest.actor_id, latest.example_id) == ("remove", STAFF.id, 3)
+
+
+async def test_removing_a_missing_example_says_so(discord_bot):
+    """An unknown ID gets a clear line."""
+    interaction = await discord_bot.slash("examples remove", user=STAFF, example_id=999)
+
+    assert discord_bot.ephemeral_texts(interaction) == ["There is no example #999."]
+
+
+async def test_export_validates_and_imports_into_an_empty_library_unchanged(discord_bot, db, tmp_path, retriever):
+    """Export gives a training-format file that validates cleanly; importing it elsewhere gives the same examples."""
+    from bot.db import Database
+    from bot.teaching import TeachingService
+
+    await discord_bot.slash("teach", user=STAFF, question="선물 포장 되나요?", answer="네.\n2,000원입니다.")
+    interaction = await discord_bot.slash("examples export", user=STAFF)
+    [call] = [c for c in discord_bot.interaction_calls(interaction) if c.files]
+    exported = call.files[0].fp.read()
+
+    report = validate_dataset(exported, token_limit=65_536)
+    assert report.ok and report.examples == 25
+    assert json.loads(exported.splitlines()[0])["messages"][0] == {"role": "system", "content": SUPPORT_PROMPT}
+
+    other = await Database.open(tmp_path / "other.db")
+    try:
+        library = TeachingService(other, retriever, system_prompt=SUPPORT_PROMPT)
+        await library.start(None)
+        result = await library.import_file(exported, "examples.jsonl", actor_id=ADMIN.id)
+        assert (result.added, result.replaced) == (25, 0)
+        assert [(e.question, e.answer) for e in await other.examples()] == [(e.question, e.answer) for e in await db.examples()]
+    finally:
+        await other.close()
+
+
+async def test_import_adds_question_answer_lines_and_replaces_taught_answers(discord_bot, db):
+    """{"question","answer"} lines are added; a taught question gets the imported answer."""
+    lines = [{"question": "쿠폰은 어디서 받나요?", "answer": "이벤트 페이지에서요."}, {"question": "배송은 얼마나 걸리나요", "answer": "하루면 와요."}]
+    raw = "\n".join(json.dumps(line, ensure_ascii=False) for line in lines).encode()
+    interaction = await discord_bot.slash("examples import", user=STAFF, file=FakeFile("new.jsonl", raw))
+
+    assert discord_bot.ephemeral_texts(interaction) == ["Imported new.jsonl: 1 examples added, 1 answers replaced."]
+    assert (await db.example(1)).answer == "하루면 와요."
+    assert (await db.audit_log(1))[0].detail == "new.jsonl: 1 added, 1 replaced"
+
+
+async def test_import_with_a_bad_line_saves_nothing_and_names_the_lines(discord_bot, db):
+    """One invalid line keeps the whole file out, and every bad line is named."""
+    raw = '{"question": "좋은 질문", "answer": "좋은 답"}\nnot json\n{"question": "  ", "answer": "x"}\n'.encode()
+    interaction = await discord_bot.slash("examples import", user=STAFF, file=FakeFile("bad.jsonl", raw))
+
+    [text] = discord_bot.ephemeral_texts(interaction)
+    assert text.startswith("bad.jsonl can't be imported; nothing was saved.")
+    assert "- line 2: not valid JSON" in text and "- line 3: The question is empty" in text
+    assert len(await db.examples()) == SAMPLE_COUNT
