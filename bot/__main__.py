@@ -10,6 +10,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -17,11 +18,13 @@ import aiohttp
 import discord
 from dotenv import find_dotenv, load_dotenv
 
+from bot.bartender import BartenderService
 from bot.client import SupportBot
 from bot.config import Settings
 from bot.db import Database, DatabaseError
 from bot.errors import ConfigError, UserError
-from bot.dataset import encoding_for, validate_dataset
+from bot.dataset import validate_dataset
+from bot.tokens import encoding_for
 from bot.llm import LLM, Caller, FineTuningAPI
 from bot.logs import RedactSecrets
 from bot.retrieval import EmbeddingRetriever, LocalRetriever, Retriever
@@ -108,12 +111,14 @@ class Services:
     support: SupportService
     training: TrainingService
     teaching: TeachingService
+    bartender: BartenderService
 
 
 @asynccontextmanager
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     """Build the shared resources once; close them however the caller ends."""
     system_prompt = await asyncio.to_thread(read_prompt, settings.support_prompt_file, "SUPPORT_PROMPT_FILE")
+    persona = await asyncio.to_thread(read_prompt, settings.bartender_prompt_file, "BARTENDER_PROMPT_FILE")
     db = await Database.open(settings.database_path)
     llm = LLM.from_settings(settings, record_usage=db.record_usage)
     finetune = FineTuningAPI.from_settings(settings)
@@ -139,7 +144,16 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             poll_interval=settings.job_poll_seconds,
             confusable_threshold=confusable_threshold(settings),
         )
-        yield Services(db, llm, support, training, teaching)
+        bartender = BartenderService(
+            db,
+            llm,
+            persona=persona,
+            model=settings.bartender_model,
+            history_tokens=settings.bartender_history_tokens,
+            idle_after=timedelta(minutes=settings.bartender_idle_minutes),
+        )
+        await bartender.start()
+        yield Services(db, llm, support, training, teaching, bartender)
     finally:
         await finetune.close()
         await llm.close()
@@ -178,6 +192,7 @@ async def run_bot(settings: Settings) -> int:
             support=services.support,
             training=services.training,
             teaching=services.teaching,
+            bartender=services.bartender,
         )
         async with bot:
             try:

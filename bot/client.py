@@ -12,6 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.bartender import BartenderService
 from bot.config import Settings
 from bot.db import Database
 from bot.errors import UserError
@@ -27,7 +28,7 @@ T = TypeVar("T")
 # A text-only bot: discord.py's warnings about missing voice libraries are noise here.
 discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
 
-EXTENSIONS = ("cogs.support", "cogs.training", "cogs.teaching")
+EXTENSIONS = ("cogs.support", "cogs.training", "cogs.teaching", "cogs.bartender")
 COMMANDS_HASH_KEY = "global_commands_hash"
 SOMETHING_WENT_WRONG = "Something went wrong on my side. Please try again; the team has been told."
 
@@ -135,6 +136,7 @@ class SupportBot(commands.Bot):
         support: SupportService,
         training: TrainingService,
         teaching: TeachingService,
+        bartender: BartenderService,
         **options,
     ) -> None:
         intents = discord.Intents.default()
@@ -153,6 +155,7 @@ class SupportBot(commands.Bot):
         self.support = support
         self.training = training
         self.teaching = teaching
+        self.bartender = bartender
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:

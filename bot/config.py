@@ -14,6 +14,8 @@ from bot.errors import ConfigError
 DEFAULT_SUPPORT_MODEL = "gpt-5-mini"
 DEFAULT_BARTENDER_MODEL = "gpt-5-mini"
 DEFAULT_FINETUNE_BASE_MODEL = "gpt-4.1-mini-2025-04-14"
+# The shipped prompts and sample are found next to the code, wherever the bot is started from.
+SHIPPED_DATA = Path(__file__).resolve().parent.parent / "data"
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,7 @@ class Settings:
     openai_api_key: str | None = None
     openai_base_url: str | None = None
     database_path: Path = Path("data/bot.db")
-    support_prompt_file: Path = Path("data/support_prompt.txt")
+    support_prompt_file: Path = SHIPPED_DATA / "support_prompt.txt"
     support_channels: frozenset[str] = frozenset()
     bartender_channels: frozenset[str] = frozenset()
     admin_roles: frozenset[str] = frozenset()
@@ -34,8 +36,12 @@ class Settings:
     finetune_api_key: str | None = None
     finetune_max_tokens: int = 65_536
     job_poll_seconds: float = 30.0
-    sample_dataset_file: Path = Path("data/sample_dataset.jsonl")
+    sample_dataset_file: Path = SHIPPED_DATA / "sample_dataset.jsonl"
     max_dataset_mb: float = 50.0
+    bartender_prompt_file: Path = SHIPPED_DATA / "bartender_prompt.txt"
+    bartender_history_tokens: int = 2000
+    bartender_idle_minutes: float = 120.0
+    bartender_edit_seconds: float = 1.0
     embedding_model: str | None = None
     match_threshold: float | None = None
     fallback_threshold: float | None = None
@@ -66,7 +72,7 @@ class Settings:
             openai_api_key=openai_api_key,
             openai_base_url=text("OPENAI_BASE_URL"),
             database_path=Path(text("DATABASE_PATH", "data/bot.db")),
-            support_prompt_file=Path(text("SUPPORT_PROMPT_FILE", "data/support_prompt.txt")),
+            support_prompt_file=Path(text("SUPPORT_PROMPT_FILE", str(SHIPPED_DATA / "support_prompt.txt"))),
             support_channels=_names(text("SUPPORT_CHANNELS")),
             bartender_channels=_names(text("BARTENDER_CHANNELS")),
             admin_roles=_names(text("ADMIN_ROLES")),
@@ -78,8 +84,14 @@ class Settings:
             finetune_api_key=finetune_api_key,
             finetune_max_tokens=int(_number("FINETUNE_MAX_TOKENS", text("FINETUNE_MAX_TOKENS"), 65_536, minimum=1)),
             job_poll_seconds=_number("JOB_POLL_SECONDS", text("JOB_POLL_SECONDS"), 30.0, minimum=0.01),
-            sample_dataset_file=Path(text("SAMPLE_DATASET_FILE", "data/sample_dataset.jsonl")),
+            sample_dataset_file=Path(text("SAMPLE_DATASET_FILE", str(SHIPPED_DATA / "sample_dataset.jsonl"))),
             max_dataset_mb=_number("MAX_DATASET_MB", text("MAX_DATASET_MB"), 50.0, minimum=0.001),
+            bartender_prompt_file=Path(text("BARTENDER_PROMPT_FILE", str(SHIPPED_DATA / "bartender_prompt.txt"))),
+            bartender_history_tokens=int(
+                _number("BARTENDER_HISTORY_TOKENS", text("BARTENDER_HISTORY_TOKENS"), 2000, minimum=100)
+            ),
+            bartender_idle_minutes=_number("BARTENDER_IDLE_MINUTES", text("BARTENDER_IDLE_MINUTES"), 120.0, minimum=1),
+            bartender_edit_seconds=_number("BARTENDER_EDIT_SECONDS", text("BARTENDER_EDIT_SECONDS"), 1.0, minimum=0.2),
             embedding_model=text("EMBEDDING_MODEL"),
             match_threshold=_fraction("MATCH_THRESHOLD", text("MATCH_THRESHOLD")),
             fallback_threshold=_fraction("FALLBACK_THRESHOLD", text("FALLBACK_THRESHOLD")),

@@ -8,9 +8,8 @@ import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
 
-import bpe_openai
+from bot.tokens import encoder
 
 MIN_EXAMPLES = 10  # the provider's minimum
 RECOMMENDED_EXAMPLES = 50
@@ -74,17 +73,6 @@ class DatasetReport:
             lines.append("Warnings:")
             lines += [f"- {p}" for p in self.warnings]
         return "\n".join(lines)
-
-
-def encoding_for(model: str) -> str:
-    """The tokenizer a model family uses: cl100k for gpt-3.5 and gpt-4 (not 4o/4.1), o200k otherwise."""
-    base = model.removeprefix("ft:")
-    return "cl100k_base" if re.match(r"gpt-(3\.5|4(?![o.]))", base) else "o200k_base"
-
-
-@cache
-def _encoder(encoding: str) -> Callable[[str], list[int]]:
-    return bpe_openai.get_encoding(encoding).encode_ordinary
 
 
 def count_example_tokens(messages: list[dict], encode: Callable[[str], list[int]], repeated: dict[str, int]) -> int:
@@ -173,7 +161,7 @@ def validate_dataset(
         report.errors.append(Problem(None, "the file is empty"))
         return report
 
-    encode = _encoder(encoding)
+    encode = encoder(encoding)
     repeated: dict[str, int] = {}
     # Hashes, not the lines themselves: duplicates are found without a second copy of the file.
     first_line_of: dict[int, int] = {}

@@ -88,6 +88,32 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (example_id, model)
     );
     """,
+    # 4: bartender conversations: one open session per place, its turns as they happen
+    """
+    CREATE TABLE bartender_sessions (
+        id                 INTEGER PRIMARY KEY,
+        scope              TEXT NOT NULL,
+        user_id            INTEGER NOT NULL,
+        thread_id          INTEGER,
+        summary            TEXT NOT NULL DEFAULT '',
+        summarized_through INTEGER NOT NULL DEFAULT 0,
+        created_at         TEXT NOT NULL,
+        last_active_at     TEXT NOT NULL,
+        closed_at          TEXT,
+        closed_because     TEXT
+    );
+    CREATE UNIQUE INDEX bartender_sessions_open ON bartender_sessions (scope) WHERE closed_at IS NULL;
+    CREATE TABLE bartender_turns (
+        id           INTEGER PRIMARY KEY,
+        session_id   INTEGER NOT NULL REFERENCES bartender_sessions (id),
+        user_message TEXT NOT NULL,
+        reply        TEXT,
+        status       TEXT NOT NULL,
+        tokens       INTEGER NOT NULL,
+        created_at   TEXT NOT NULL
+    );
+    CREATE INDEX bartender_turns_by_session ON bartender_turns (session_id, id);
+    """,
 )
 
 FINISHED_STATUSES = ("succeeded", "failed", "cancelled")
@@ -124,6 +150,25 @@ class Example:
     answer: str
     author_id: int | None
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class BartenderSession:
+    id: int
+    scope: str
+    user_id: int
+    thread_id: int | None
+    summary: str
+    summarized_through: int
+    last_active_at: datetime
+
+
+@dataclass(frozen=True)
+class Turn:
+    id: int
+    user_message: str
+    reply: str
+    tokens: int
 
 
 @dataclass(frozen=True)
@@ -411,6 +456,95 @@ class Database:
                 [(example_id, model, fingerprint, vector) for example_id, fingerprint, vector in vectors],
             )
 
+    # -- bartender sessions --------------------------------------------------------------
+
+    _SESSION_COLUMNS = "id, scope, user_id, thread_id, summary, summarized_through, last_active_at"
+
+    async def open_session(self, scope: str) -> BartenderSession | None:
+        async with self._conn.execute(
+            f"SELECT {self._SESSION_COLUMNS} FROM bartender_sessions WHERE scope = ? AND closed_at IS NULL", (scope,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return _session(row) if row else None
+
+    async def start_session(self, scope: str, *, user_id: int, thread_id: int | None = None, close_because: str | None = None) -> BartenderSession:
+        """A new open session for `scope`; any open one is closed first (kept, not used)."""
+        now = utcnow().isoformat()
+        async with self.transaction() as conn:
+            await conn.execute(
+                "UPDATE bartender_sessions SET closed_at = ?, closed_because = ? WHERE scope = ? AND closed_at IS NULL",
+                (now, close_because or "replaced", scope),
+            )
+            cursor = await conn.execute(
+                "INSERT INTO bartender_sessions (scope, user_id, thread_id, created_at, last_active_at) VALUES (?, ?, ?, ?, ?)",
+                (scope, user_id, thread_id, now, now),
+            )
+        return BartenderSession(cursor.lastrowid, scope, user_id, thread_id, "", 0, datetime.fromisoformat(now))
+
+    async def close_session(self, scope: str, *, because: str) -> bool:
+        async with self.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE bartender_sessions SET closed_at = ?, closed_because = ? WHERE scope = ? AND closed_at IS NULL",
+                (utcnow().isoformat(), because, scope),
+            )
+        return cursor.rowcount > 0
+
+    async def bartender_threads(self) -> dict[int, int]:
+        """Thread ID -> the customer it belongs to, for every open thread session."""
+        async with self._conn.execute(
+            "SELECT thread_id, user_id FROM bartender_sessions WHERE thread_id IS NOT NULL AND closed_at IS NULL"
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return dict(rows)
+
+    async def start_turn(self, session_id: int, user_message: str, tokens: int) -> int:
+        """Record the customer's message before answering it, so a restart loses nothing."""
+        now = utcnow().isoformat()
+        async with self.transaction() as conn:
+            cursor = await conn.execute(
+                "INSERT INTO bartender_turns (session_id, user_message, status, tokens, created_at) VALUES (?, ?, 'pending', ?, ?)",
+                (session_id, user_message, tokens, now),
+            )
+            await conn.execute("UPDATE bartender_sessions SET last_active_at = ? WHERE id = ?", (now, session_id))
+        return cursor.lastrowid
+
+    async def finish_turn(self, turn_id: int, reply: str, tokens: int) -> None:
+        async with self.transaction() as conn:
+            await conn.execute(
+                "UPDATE bartender_turns SET reply = ?, status = 'done', tokens = ? WHERE id = ?", (reply, tokens, turn_id)
+            )
+
+    async def fail_turn(self, turn_id: int, partial_reply: str) -> None:
+        """Keep what was said, out of the history: a failed turn must not poison the next prompt."""
+        async with self.transaction() as conn:
+            await conn.execute(
+                "UPDATE bartender_turns SET reply = ?, status = 'failed' WHERE id = ?", (partial_reply, turn_id)
+            )
+
+    async def recent_turns(self, session_id: int, *, after: int, limit: int) -> list[Turn]:
+        """Finished turns newer than turn `after`, newest first."""
+        async with self._conn.execute(
+            "SELECT id, user_message, reply, tokens FROM bartender_turns "
+            "WHERE session_id = ? AND id > ? AND status = 'done' ORDER BY id DESC LIMIT ?",
+            (session_id, after, limit),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [Turn(*row) for row in rows]
+
+    async def save_summary(self, session_id: int, summary: str, through_turn: int) -> None:
+        async with self.transaction() as conn:
+            await conn.execute(
+                "UPDATE bartender_sessions SET summary = ?, summarized_through = ? WHERE id = ? AND summarized_through < ?",
+                (summary, through_turn, session_id, through_turn),
+            )
+
+    async def session(self, session_id: int) -> BartenderSession | None:
+        async with self._conn.execute(
+            f"SELECT {self._SESSION_COLUMNS} FROM bartender_sessions WHERE id = ?", (session_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return _session(row) if row else None
+
     # -- fine-tuning jobs --------------------------------------------------------------
 
     _JOB_COLUMNS = (
@@ -474,6 +608,11 @@ class Database:
     async def mark_job_reported(self, job_id: str, status: str) -> None:
         async with self.transaction() as conn:
             await conn.execute("UPDATE training_jobs SET reported_status = ? WHERE id = ?", (status, job_id))
+
+
+def _session(row: tuple) -> BartenderSession:
+    *head, last_active_at = row
+    return BartenderSession(*head, last_active_at=datetime.fromisoformat(last_active_at))
 
 
 async def _audit(conn: aiosqlite.Connection, actor_id: int | None, action: str, example_id: int | None, detail: str) -> None:

@@ -9,7 +9,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.dataset import DatasetReport, encoding_for, validate_dataset
+from bot.dataset import DatasetReport, validate_dataset
+from bot.tokens import encoding_for
 from bot.db import Database, SupportModelChange, TrainingJob, utcnow
 from bot.errors import DatasetError, UserError
 from bot.llm import LLM, FineTuningAPI, JobEvent, RemoteJob

@@ -51,7 +51,7 @@ class Support(commands.Cog):
         mentioned = me in message.mentions
         if message.guild is None:
             addressed = True
-        elif in_channels(message.channel, settings.bartender_channels):
+        elif in_channels(message.channel, settings.bartender_channels) or self.bot.bartender.thread_owner(message.channel.id):
             addressed = False
         elif in_channels(message.channel, settings.support_channels):
             # Staff answering customers there are not asking the bot, unless they mention it.

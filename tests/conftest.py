@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import openai
 import pytest
 import pytest_asyncio
 
+from bot.bartender import BartenderService
 from bot.client import SupportBot
 from bot.config import Settings
 from bot.db import Database
@@ -21,6 +23,7 @@ from fake_openai import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parent.parent
 SUPPORT_PROMPT = (ROOT / "data" / "support_prompt.txt").read_text(encoding="utf-8").strip()
+PERSONA = (ROOT / "data" / "bartender_prompt.txt").read_text(encoding="utf-8").strip()
 
 
 @pytest.fixture(autouse=True)
@@ -66,6 +69,7 @@ def settings(tmp_path, fake_openai) -> Settings:
         model_max_retries=1,
         job_poll_seconds=0.01,
         sample_dataset_file=ROOT / "data" / "sample_dataset.jsonl",
+        bartender_edit_seconds=0.2,
         secrets=("sk-test",),
     )
 
@@ -124,10 +128,32 @@ def training(settings, db, llm, support, finetune) -> TrainingService:
 
 
 @pytest_asyncio.fixture
-async def discord_bot(settings, db, llm, support, training, teaching):
+async def bartender(settings, db, llm) -> BartenderService:
+    service = BartenderService(
+        db,
+        llm,
+        persona=PERSONA,
+        model=settings.bartender_model,
+        history_tokens=settings.bartender_history_tokens,
+        idle_after=timedelta(minutes=settings.bartender_idle_minutes),
+    )
+    await service.start()
+    yield service
+    await service.wait_for_summaries()
+
+
+@pytest_asyncio.fixture
+async def discord_bot(settings, db, llm, support, training, teaching, bartender):
     """The real bot with its cogs loaded, logged in to a fake Discord."""
     bot = SupportBot(
-        settings, db=db, llm=llm, support=support, training=training, teaching=teaching, application_id=APP_ID
+        settings,
+        db=db,
+        llm=llm,
+        support=support,
+        training=training,
+        teaching=teaching,
+        bartender=bartender,
+        application_id=APP_ID,
     )
     fake = FakeDiscord(bot)
     await fake.start()

@@ -7,6 +7,7 @@ import io
 import itertools
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -87,6 +88,7 @@ class Call:
     payload: dict[str, Any] | None
     files: list[discord.File] = field(default_factory=list)
     reply: dict[str, Any] | None = None  # the message Discord answered with, for sends and edits
+    at: float = field(default_factory=time.monotonic)
 
 
 class FakeDiscord:
@@ -387,6 +389,15 @@ class FakeDiscord:
                 found.append(call.payload or {})
         return found
 
+    def shown_messages(self, channel_id: int) -> list[str]:
+        """What a person sees in a channel now: each message the bot posted, as last edited."""
+        latest: dict[str, str] = {}
+        pattern = re.compile(rf"/channels/{channel_id}/messages(/\d+)?$")
+        for call in self.calls:
+            if call.reply and call.method in ("POST", "PATCH") and pattern.match(call.path):
+                latest[call.reply["id"]] = call.reply["content"]
+        return list(latest.values())
+
     def typing_calls(self, channel_id: int) -> int:
         return sum(1 for c in self.calls if c.method == "POST" and c.path == f"/channels/{channel_id}/typing")
 
@@ -440,7 +451,13 @@ class FakeDiscord:
         if route.method == "POST" and re.fullmatch(r"/channels/\d+/messages", path):
             return self._answered(self.message_reply(int(path.split("/")[2]), payload or {}))
         if re.fullmatch(r"/channels/\d+/messages/\d+", path) and route.method == "PATCH":
-            return self.message_reply(int(path.split("/")[2]), payload or {}, message_id=int(path.split("/")[4]))
+            return self._answered(
+                self.message_reply(int(path.split("/")[2]), payload or {}, message_id=int(path.split("/")[4]))
+            )
+        if route.method == "POST" and re.fullmatch(r"/channels/\d+/threads", path):
+            thread = self.thread_payload(next(self._ids), int(path.split("/")[2]), payload or {})
+            self.state.parse_thread_create(thread)  # Discord follows up with THREAD_CREATE
+            return thread
         if route.method == "PUT" and path.endswith("/commands"):
             # Discord answers with the commands as stored: IDs added, context menus with an empty description.
             return [
@@ -450,6 +467,38 @@ class FakeDiscord:
         if route.method == "POST" and path == "/users/@me/channels":
             return {"id": str(next(self._ids)), "type": 1, "recipients": []}
         return None
+
+    def thread_payload(self, thread_id: int, parent_id: int, request: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": str(thread_id),
+            "type": request.get("type", 11),
+            "guild_id": str(GUILD_ID),
+            "parent_id": str(parent_id),
+            "name": request.get("name", "thread"),
+            "owner_id": str(BOT_ID),
+            "message_count": 0,
+            "member_count": 1,
+            "rate_limit_per_user": 0,
+            "flags": 0,
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": request.get("auto_archive_duration", 1440),
+                "archive_timestamp": "2026-11-25T10:00:00+00:00",
+                "locked": False,
+                "invitable": request.get("invitable", True),
+            },
+        }
+
+    def created_threads(self) -> list[Call]:
+        return [c for c in self.calls if c.method == "POST" and re.fullmatch(r"/channels/\d+/threads", c.path)]
+
+    def edits(self, channel_id: int | None = None) -> list[Call]:
+        """Message edits, in order."""
+        pattern = re.compile(r"/channels/(\d+)/messages/\d+$")
+        return [
+            c for c in self.calls
+            if c.method == "PATCH" and (m := pattern.match(c.path)) and (channel_id is None or int(m[1]) == channel_id)
+        ]
 
     def _answered(self, reply: dict[str, Any]) -> dict[str, Any]:
         self.calls[-1].reply = reply

@@ -79,6 +79,8 @@ class RecordedRequest:
     json: Any  # parsed JSON body, or None when the body is empty or not JSON
     headers: dict[str, str]  # keys lower-cased
     query: dict[str, str] = field(default_factory=dict)  # decoded, e.g. {"metadata[guild]": "42"}
+    received_at: float = field(default_factory=time.monotonic)
+    answered_at: float | None = None  # when the handler finished (for a stream: after the last chunk)
 
 
 @dataclass(frozen=True)
@@ -420,7 +422,8 @@ class FakeOpenAI:
         request[REQUEST_JSON] = body
         headers = {key.lower(): value for key, value in request.headers.items()}
         query = dict(request.query)
-        self.requests.append(RecordedRequest(request.method, request.path, body, headers, query))
+        recorded = RecordedRequest(request.method, request.path, body, headers, query)
+        self.requests.append(recorded)
 
         delay = take_first_match(self._delays, request)
         if delay is not None:
@@ -440,6 +443,7 @@ class FakeOpenAI:
         stall = take_first_match(self._stalls, request)
         try:
             response = await handler(request)
+            recorded.answered_at = time.monotonic()
         except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
             # Answer like the real API so a route missing from the fake fails loudly in the SDK.
             return error_response(404, f"Invalid URL ({request.method} {request.path})")

@@ -9,7 +9,8 @@ import sys
 import bpe_openai
 import pytest
 
-from bot.dataset import count_example_tokens, default_epochs, encoding_for, validate_dataset
+from bot.dataset import count_example_tokens, default_epochs, validate_dataset
+from bot.tokens import encoding_for
 from conftest import ROOT
 
 LIMIT = 65_536

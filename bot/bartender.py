@@ -1,0 +1,192 @@
+"""BartenderService: the persona's prompt chain: sessions, history within a token budget, summaries, streaming."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot.db import BartenderSession, Database, Turn, utcnow
+from bot.errors import ModelError, UserError
+from bot.llm import LLM, Caller
+from bot.tokens import count_tokens
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_CHARS = 4000
+OPENER = "(The customer has just taken a seat at the bar and hasn't said anything yet. Greet them and ask what they're in the mood for.)"
+SUMMARY_INSTRUCTIONS = (
+    "You keep a running summary of a conversation between a bartender and a customer, so the bartender "
+    "remembers it. Keep what matters for later: the customer's name if given, tastes, dislikes, allergies, "
+    "what was recommended and how they liked it, plans, and the tone. At most 150 words, in the language "
+    "of the conversation. Reply with the summary only."
+)
+TURNS_PER_QUERY = 200  # more whole turns than any sensible budget holds
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a conversation lives: its own thread, or one customer's seat in a bartender channel."""
+
+    scope: str
+    user_id: int
+    thread_id: int | None = None
+
+    @classmethod
+    def thread(cls, thread_id: int, user_id: int) -> Place:
+        return cls(f"thread:{thread_id}", user_id, thread_id)
+
+    @classmethod
+    def seat(cls, channel_id: int, user_id: int) -> Place:
+        return cls(f"channel:{channel_id}:user:{user_id}", user_id)
+
+
+class BartenderService:
+    def __init__(
+        self,
+        db: Database,
+        llm: LLM,
+        *,
+        persona: str,
+        model: str,
+        history_tokens: int,
+        idle_after: timedelta,
+    ) -> None:
+        self._db = db
+        self._llm = llm
+        self.persona = persona
+        self._model = model
+        self._history_tokens = history_tokens
+        self._idle_after = idle_after
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._summaries: dict[int, asyncio.Task[None]] = {}
+        self._threads: dict[int, int] = {}  # open thread sessions: thread ID -> customer
+
+    async def start(self) -> None:
+        self._threads = await self._db.bartender_threads()
+
+    def thread_owner(self, thread_id: int) -> int | None:
+        """The customer whose bartender thread this is, or None when it isn't one."""
+        return self._threads.get(thread_id)
+
+    async def open_thread(self, thread_id: int, user_id: int) -> Place:
+        place = Place.thread(thread_id, user_id)
+        await self._db.start_session(place.scope, user_id=user_id, thread_id=thread_id)
+        self._threads[thread_id] = user_id
+        return place
+
+    async def reset(self, place: Place) -> bool:
+        """Start fresh where the customer is; the old session stays in the database. False if there was none."""
+        async with self._lock(place.scope):
+            return await self._db.close_session(place.scope, because="reset")
+
+    async def reply(self, place: Place, message: str | None) -> AsyncIterator[str]:
+        """Stream the bartender's reply; messages to one session are answered one at a time, in order."""
+        text = (message or "").strip() or OPENER
+        if len(text) > MAX_MESSAGE_CHARS:
+            raise UserError(f"That's a long one! Please keep messages under {MAX_MESSAGE_CHARS:,} characters.")
+        async with self._lock(place.scope):
+            session = await self._session_for(place)
+            turn_id = await self._db.start_turn(session.id, text, count_tokens(text))
+            messages = await self._prompt(session, text)
+            parts: list[str] = []
+            try:
+                async for piece in self._llm.stream_chat(
+                    messages, model=self._model, caller=Caller("bartender", user_id=place.user_id)
+                ):
+                    parts.append(piece)
+                    yield piece
+            except BaseException:
+                # Cut off (model error, or the reader went away): kept for the record, left out of the history.
+                await asyncio.shield(self._db.fail_turn(turn_id, "".join(parts)))
+                raise
+            reply = "".join(parts)
+            await self._db.finish_turn(turn_id, reply, count_tokens(text) + count_tokens(reply))
+            self._summarise_later(session.id)
+
+    async def _session_for(self, place: Place) -> BartenderSession:
+        session = await self._db.open_session(place.scope)
+        if session is not None and utcnow() - session.last_active_at > self._idle_after:
+            log.info("bartender session %s was idle since %s; starting fresh", session.id, session.last_active_at)
+            session = None
+            because = "idle"
+        else:
+            because = None
+        if session is None:
+            session = await self._db.start_session(
+                place.scope, user_id=place.user_id, thread_id=place.thread_id, close_because=because
+            )
+        return session
+
+    async def _prompt(self, session: BartenderSession, text: str) -> list[dict[str, str]]:
+        """Persona, the summary of older turns, the newest whole turns within the budget, and the new message."""
+        system = self.persona
+        if session.summary:
+            system += f"\n\nWhat happened earlier in this conversation (a summary):\n{session.summary}"
+        turns = await self._db.recent_turns(session.id, after=session.summarized_through, limit=TURNS_PER_QUERY)
+        history = newest_within(turns, self._history_tokens)
+        messages = [{"role": "system", "content": system}]
+        for turn in reversed(history):
+            messages += [{"role": "user", "content": turn.user_message}, {"role": "assistant", "content": turn.reply}]
+        messages.append({"role": "user", "content": text})
+        return messages
+
+    # -- summaries -------------------------------------------------------------------
+
+    def _summarise_later(self, session_id: int) -> None:
+        """Fold turns that no longer fit into the summary, after the reply, one task per session."""
+        running = self._summaries.get(session_id)
+        if running is not None and not running.done():
+            return
+        self._summaries[session_id] = asyncio.create_task(self._summarise(session_id), name=f"bartender-summary-{session_id}")
+
+    async def _summarise(self, session_id: int) -> None:
+        try:
+            session = await self._db.session(session_id)
+            if session is None:
+                return
+            turns = await self._db.recent_turns(session_id, after=session.summarized_through, limit=TURNS_PER_QUERY * 5)
+            if sum(t.tokens for t in turns) <= self._history_tokens:
+                return
+            # Keep about half the budget as verbatim turns, so a summary isn't needed on every turn.
+            kept = newest_within(turns, self._history_tokens // 2)
+            folded = list(reversed(turns[len(kept) :]))
+            transcript = "\n".join(f"Customer: {t.user_message}\nBartender: {t.reply}" for t in folded)
+            prompt = [
+                {"role": "system", "content": SUMMARY_INSTRUCTIONS},
+                {"role": "user", "content": f"Summary so far:\n{session.summary or '(none)'}\n\nNew turns:\n{transcript}"},
+            ]
+            result = await self._llm.chat(prompt, model=self._model, caller=Caller("summary", user_id=session.user_id))
+            await self._db.save_summary(session_id, result.text, folded[-1].id)
+            log.info("bartender session %s: folded %s turns into the summary", session_id, len(folded))
+        except ModelError as exc:
+            log.warning("bartender session %s: summary failed (%s); will try after the next turn", session_id, exc.kind)
+        except Exception:
+            log.exception("bartender session %s: summary failed", session_id)
+        finally:
+            self._summaries.pop(session_id, None)
+
+    async def wait_for_summaries(self) -> None:
+        """For tests and shutdown: let running summaries finish."""
+        while self._summaries:
+            await asyncio.gather(*self._summaries.values(), return_exceptions=True)
+
+    def _lock(self, scope: str) -> asyncio.Lock:
+        lock = self._locks.get(scope)
+        if lock is None:
+            lock = self._locks[scope] = asyncio.Lock()
+        return lock
+
+
+def newest_within(newest_first: list[Turn], budget: int) -> list[Turn]:
+    """The newest whole turns whose tokens fit in `budget`; an older turn never skips past a newer one."""
+    kept, used = [], 0
+    for turn in newest_first:
+        if used + turn.tokens > budget:
+            break
+        kept.append(turn)
+        used += turn.tokens
+    return kept

@@ -1,0 +1,165 @@
+"""Bartender: /bartender opens a thread, bartender channels and threads continue it, /reset starts fresh."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Optional
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.bartender import Place
+from bot.client import SOMETHING_WENT_WRONG, SupportBot, in_channels
+from bot.errors import UserError
+from bot.text import DISCORD_LIMIT, split_message
+
+log = logging.getLogger(__name__)
+
+CUT_OFF = "\n\n*(cut off: something went wrong on my side. Send your message again and I'll pick up from there.)*"
+
+
+class Bartender(commands.Cog):
+    def __init__(self, bot: SupportBot) -> None:
+        self.bot = bot
+        self.bartender = bot.bartender
+
+    def place_of(self, message: discord.Message) -> Place | None:
+        """The conversation a message belongs to, or None when it is not for the bartender."""
+        owner = self.bartender.thread_owner(message.channel.id)
+        if owner is not None:
+            # A bartender thread is one customer's table; others talking there are not mixed in.
+            return Place.thread(message.channel.id, owner) if message.author.id == owner else None
+        if message.guild is not None and in_channels(message.channel, self.bot.settings.bartender_channels):
+            return Place.seat(message.channel.id, message.author.id)
+        return None
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        if message.author.bot or message.webhook_id or not message.content.strip():
+            return
+        place = self.place_of(message)
+        if place is None:
+            return
+        writer = StreamWriter(message.channel, reply_to=message, edit_every=self.bot.settings.bartender_edit_seconds)
+        await writer.write(self.bartender.reply(place, message.content))
+
+    @app_commands.command()
+    @app_commands.guild_only()
+    @app_commands.describe(message="What you'd like to say to the bartender (optional)")
+    async def bartender(self, interaction: discord.Interaction[SupportBot], message: Optional[str] = None) -> None:
+        """Take a seat at the bar: a private thread with the bartender, who remembers your chat."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        channel = interaction.channel
+        if isinstance(channel, discord.Thread):
+            channel = channel.parent
+        if not isinstance(channel, discord.TextChannel):
+            raise UserError("I can only open a table in a text channel.")
+        thread = await open_thread(channel, interaction.user)
+        place = await self.bartender.open_thread(thread.id, interaction.user.id)
+        await interaction.followup.send(f"Your table is ready: {thread.mention} 🍸", ephemeral=True)
+        writer = StreamWriter(thread, reply_to=None, edit_every=self.bot.settings.bartender_edit_seconds)
+        await writer.write(self.bartender.reply(place, message))
+
+    @app_commands.command()
+    @app_commands.guild_only()
+    async def reset(self, interaction: discord.Interaction[SupportBot]) -> None:
+        """Start a fresh conversation with the bartender here (the old one is forgotten)."""
+        channel = interaction.channel
+        owner = self.bartender.thread_owner(interaction.channel_id or 0)
+        if owner is not None:
+            if owner != interaction.user.id:
+                raise UserError("This is someone else's table; only they can reset it.")
+            place = Place.thread(interaction.channel_id, owner)  # type: ignore[arg-type]
+        elif channel is not None and in_channels(channel, self.bot.settings.bartender_channels):
+            place = Place.seat(channel.id, interaction.user.id)
+        else:
+            raise UserError("There's no bartender conversation here. Use `/bartender` to take a seat.")
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        had_one = await self.bartender.reset(place)
+        text = "Fresh start! I've forgotten our chat here; what can I pour you?" if had_one else "We hadn't started chatting here yet; say hi!"
+        await interaction.followup.send(text, ephemeral=True)
+
+
+async def open_thread(channel: discord.TextChannel, user: discord.abc.User) -> discord.Thread:
+    """A private thread for the customer, or a public one where private threads aren't allowed."""
+    name = f"🍸 {getattr(user, 'display_name', user.name)}"[:100]
+    try:
+        thread = await channel.create_thread(name=name, type=discord.ChannelType.private_thread, invitable=False)
+        await thread.add_user(user)
+    except discord.Forbidden:
+        thread = await channel.create_thread(name=name, type=discord.ChannelType.public_thread)
+    except discord.HTTPException as exc:
+        log.warning("could not open a bartender thread in %s: %s", channel.id, exc)
+        raise UserError("I couldn't open a thread here; check that I may create threads in this channel.") from None
+    return thread
+
+
+class StreamWriter:
+    """Shows a streamed reply: posts at the first words, edits at most every `edit_every` seconds, splits past 2,000."""
+
+    def __init__(self, channel: discord.abc.Messageable, *, reply_to: discord.Message | None, edit_every: float) -> None:
+        self.channel = channel
+        self.reply_to = reply_to
+        self.edit_every = edit_every
+        self.message: discord.Message | None = None
+        self.shown = ""  # what the current message shows
+        self.text = ""  # what the current message should show
+        self.last_edit = 0.0
+
+    async def write(self, pieces: AsyncIterator[str]) -> None:
+        try:
+            async for piece in pieces:
+                self.text += piece
+                await self._show(final=False)
+        except UserError as exc:
+            await self._finish_with(exc.message)
+            return
+        except Exception:
+            log.exception("bartender reply failed")
+            await self._finish_with(SOMETHING_WENT_WRONG)
+            return
+        await self._show(final=True)
+
+    async def _finish_with(self, notice: str) -> None:
+        """A reply that failed part-way is marked as cut off; one that never started gets the notice alone."""
+        if self.message is None and not self.text:
+            await self._send(notice)
+            return
+        self.text += CUT_OFF if self.text else notice
+        await self._show(final=True)
+
+    async def _show(self, *, final: bool) -> None:
+        try:
+            while len(self.text) > DISCORD_LIMIT:
+                # The message is full: finish it at a good boundary and go on in a new one.
+                first, *_ = split_message(self.text, DISCORD_LIMIT)
+                rest = self.text[len(first) :].lstrip()
+                self.text = first
+                await self._update(force=True)
+                self.message, self.shown, self.text = None, "", rest
+            await self._update(force=final)
+        except discord.HTTPException as exc:
+            log.warning("could not show a bartender reply: %s", exc)
+
+    async def _update(self, *, force: bool) -> None:
+        if not self.text.strip() or self.text == self.shown:
+            return
+        if self.message is None:
+            self.message = await self._send(self.text)
+        elif force or time.monotonic() - self.last_edit >= self.edit_every:
+            await self.message.edit(content=self.text)
+        else:
+            return
+        self.shown, self.last_edit = self.text, time.monotonic()
+
+    async def _send(self, text: str) -> discord.Message:
+        reference = self.reply_to.to_reference(fail_if_not_exists=False) if self.reply_to and self.message is None else None
+        self.reply_to = None  # only the first message is a reply
+        return await self.channel.send(text, reference=reference)
+
+
+async def setup(bot: SupportBot) -> None:
+    await bot.add_cog(Bartender(bot))

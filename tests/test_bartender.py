@@ -1,0 +1,160 @@
+"""The bartender's prompt chain: memory, budget, summaries, restarts, idle sessions, failures, order."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from bot.bartender import OPENER, SUMMARY_INSTRUCTIONS, BartenderService, Place
+from bot.db import Database
+from bot.errors import ModelError
+from bot.llm import LLM
+from conftest import PERSONA
+
+SEAT = Place.seat(channel_id=10, user_id=1)
+
+
+async def say(bartender: BartenderService, text: str | None, place: Place = SEAT) -> str:
+    return "".join([piece async for piece in bartender.reply(place, text)])
+
+
+def service(db, llm, *, history_tokens: int = 2000, idle_after: timedelta = timedelta(hours=2)) -> BartenderService:
+    return BartenderService(db, llm, persona=PERSONA, model="gpt-5-mini", history_tokens=history_tokens, idle_after=idle_after)
+
+
+def conversation(request: dict) -> list[tuple[str, str]]:
+    return [(m["role"], m["content"]) for m in request["messages"][1:]]
+
+
+async def test_reply_streams_and_is_remembered_in_the_next_turn(bartender, fake_openai):
+    """The second turn's request carries the first turn, after the persona."""
+    first = await say(bartender, "I like gin, not too sweet.")
+    await say(bartender, "What should I make tonight?")
+
+    assert first == "echo: I like gin, not too sweet."
+    second = fake_openai.chat_requests()[-1]
+    assert second["stream"] is True and second["model"] == "gpt-5-mini"
+    assert second["messages"][0] == {"role": "system", "content": PERSONA}
+    assert conversation(second) == [
+        ("user", "I like gin, not too sweet."),
+        ("assistant", "echo: I like gin, not too sweet."),
+        ("user", "What should I make tonight?"),
+    ]
+
+
+async def test_two_places_keep_separate_histories(bartender, fake_openai):
+    """Two customers in one channel never see each other's turns."""
+    await say(bartender, "I'm Mina, I love rum.", Place.seat(10, 1))
+    await say(bartender, "I'm Joon, whisky please.", Place.seat(10, 2))
+    await say(bartender, "Remember me?", Place.seat(10, 1))
+
+    assert conversation(fake_openai.chat_requests()[-1]) == [
+        ("user", "I'm Mina, I love rum."),
+        ("assistant", "echo: I'm Mina, I love rum."),
+        ("user", "Remember me?"),
+    ]
+
+
+async def test_history_keeps_the_newest_whole_turns_within_the_budget(db, llm, fake_openai):
+    """Only whole turns, newest first, up to BARTENDER_HISTORY_TOKENS; older ones drop out of the prompt."""
+    bartender = service(db, llm, history_tokens=100)
+    for n in range(6):
+        await say(bartender, f"turn {n} " + "word " * 8)
+    await bartender.wait_for_summaries()
+    fake_openai.requests.clear()
+    await say(bartender, "and now?")
+
+    [request] = [r for r in fake_openai.chat_requests() if r.get("stream")]
+    users = [content for role, content in conversation(request) if role == "user"]
+    assert users[-1] == "and now?"
+    kept = [u.split()[1] for u in users[:-1]]
+    assert kept == sorted(kept) and kept[-1] == "5" and "0" not in kept
+    assert len([c for r, c in conversation(request) if r == "assistant"]) == len(kept)  # whole turns only
+
+
+async def test_summary_is_made_when_history_outgrows_the_budget_and_goes_into_the_prompt(db, llm, fake_openai):
+    """Older turns are folded into a running summary by a model call, which the next prompt carries."""
+    fake_openai.reply = lambda body: "SUMMARY: likes gin, hates sweet" if body["messages"][0]["content"] == SUMMARY_INSTRUCTIONS else "Cheers!"
+    bartender = service(db, llm, history_tokens=60)
+    for n in range(6):
+        await say(bartender, f"message number {n} about gin and tonic and limes")
+    await bartender.wait_for_summaries()
+
+    summaries = [r for r in fake_openai.chat_requests() if r["messages"][0]["content"] == SUMMARY_INSTRUCTIONS]
+    assert summaries and "message number 0" in summaries[0]["messages"][1]["content"]
+    await say(bartender, "What do I like?")
+    system = fake_openai.chat_requests()[-1]["messages"][0]["content"]
+    assert system.startswith(PERSONA) and "SUMMARY: likes gin, hates sweet" in system
+
+
+async def test_restart_continues_the_same_conversation(settings, llm, fake_openai):
+    """Closing and reopening the database (a restart) loses no turn."""
+    db = await Database.open(settings.database_path)
+    await say(service(db, llm), "My name is Mina.")
+    await db.close()
+
+    db = await Database.open(settings.database_path)
+    try:
+        await say(service(db, llm), "What's my name?")
+    finally:
+        await db.close()
+    assert ("user", "My name is Mina.") in conversation(fake_openai.chat_requests()[-1])
+
+
+async def test_reset_starts_fresh_and_keeps_the_old_session(bartender, db, fake_openai):
+    """After a reset the next turn has no history; the old turns stay in the database."""
+    await say(bartender, "I love mezcal.")
+    assert await bartender.reset(SEAT) is True
+    await say(bartender, "Hi again")
+
+    assert conversation(fake_openai.chat_requests()[-1]) == [("user", "Hi again")]
+    async with db._conn.execute("SELECT COUNT(*) FROM bartender_turns WHERE user_message = 'I love mezcal.'") as cursor:
+        assert (await cursor.fetchone())[0] == 1
+
+
+async def test_idle_session_starts_fresh(db, llm, fake_openai):
+    """A session idle longer than BARTENDER_IDLE_MINUTES is not continued."""
+    bartender = service(db, llm, idle_after=timedelta(milliseconds=50))
+    await say(bartender, "I love mezcal.")
+    await asyncio.sleep(0.1)
+    await say(bartender, "Hello?")
+
+    assert conversation(fake_openai.chat_requests()[-1]) == [("user", "Hello?")]
+
+
+async def test_failed_turn_stays_out_of_the_history(bartender, fake_openai):
+    """A reply cut mid-stream raises the friendly error, and the next prompt does not contain it."""
+    fake_openai.stream_chunks = 6
+    fake_openai.cut_stream_next(after_chunks=2)
+    with pytest.raises(ModelError):
+        await say(bartender, "Tell me about negronis")
+    await say(bartender, "Tell me about negronis")
+
+    assert conversation(fake_openai.chat_requests()[-1]) == [("user", "Tell me about negronis")]
+
+
+async def test_messages_to_one_session_are_answered_in_order(bartender, fake_openai):
+    """A second message while the first is being answered waits its turn and sees the first turn."""
+    fake_openai.latency = 0.05
+    first, second = await asyncio.gather(say(bartender, "first"), say(bartender, "second"))
+
+    assert (first, second) == ("echo: first", "echo: second")
+    assert conversation(fake_openai.chat_requests()[-1]) == [("user", "first"), ("assistant", "echo: first"), ("user", "second")]
+
+
+async def test_no_message_gets_an_opening_greeting(bartender, fake_openai):
+    """/bartender without a message asks the model to greet the customer."""
+    await say(bartender, None)
+
+    assert conversation(fake_openai.chat_requests()[-1]) == [("user", OPENER)]
+
+
+async def test_without_an_api_key_the_bartender_says_so(db, fake_openai):
+    """No key: a friendly error, no crash."""
+    from bot.config import Settings
+
+    bartender = service(db, LLM.from_settings(Settings(), record_usage=db.record_usage))
+    with pytest.raises(ModelError):
+        await say(bartender, "hi")
