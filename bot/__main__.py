@@ -139,6 +139,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             finetune,
             llm,
             support,
+            teaching,
             token_limit=settings.finetune_max_tokens,
             max_dataset_bytes=int(settings.max_dataset_mb * 1_000_000),
             poll_interval=settings.job_poll_seconds,
@@ -179,8 +180,9 @@ def make_retriever(settings: Settings, llm: LLM, db: Database) -> Retriever:
 
 def confusable_threshold(settings: Settings) -> float:
     """Datasets are checked with the local matcher, so its threshold applies."""
-    local_threshold = None if settings.embedding_model else settings.match_threshold
-    return LocalRetriever(exact_threshold=local_threshold).exact_threshold
+    if settings.match_threshold is not None and not settings.embedding_model:
+        return settings.match_threshold
+    return LocalRetriever.exact_threshold
 
 
 async def run_bot(settings: Settings) -> int:

@@ -9,12 +9,13 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bot.text import normalise_question
 from bot.tokens import encoder
 
 MIN_EXAMPLES = 10  # the provider's minimum
 RECOMMENDED_EXAMPLES = 50
 MAX_ERRORS_SHOWN = 20
-CONFUSABLE_CHECK_LIMIT = 10_000  # all-pairs matching beyond this would dominate validation time
+CONFUSABLE_CHECK_LIMIT = 5_000  # all-pairs matching beyond this would dominate validation time
 
 TOP_LEVEL_KEYS = frozenset({"messages", "tools", "functions", "parallel_tool_calls"})
 MESSAGE_KEYS = frozenset({"role", "content", "name", "weight", "tool_calls", "function_call", "tool_call_id"})
@@ -66,13 +67,19 @@ class DatasetReport:
         lines = [f"{name} is ready to train: {self.summary()}." if self.ok else f"{name} can't be used for training."]
         if self.errors:
             lines.append(f"Errors ({len(self.errors):,}):")
-            lines += [f"- {p}" for p in self.errors[:MAX_ERRORS_SHOWN]]
-            if len(self.errors) > MAX_ERRORS_SHOWN:
-                lines.append(f"… and {len(self.errors) - MAX_ERRORS_SHOWN:,} more.")
+            lines.append(render_problems(self.errors))
         if self.warnings:
-            lines.append("Warnings:")
-            lines += [f"- {p}" for p in self.warnings]
+            lines.append(f"Warnings ({len(self.warnings):,}):")
+            lines.append(render_problems(self.warnings))
         return "\n".join(lines)
+
+
+def render_problems(problems: list[Problem]) -> str:
+    """The first 20 problems as a list, then how many more there are."""
+    lines = [f"- {p}" for p in problems[:MAX_ERRORS_SHOWN]]
+    if len(problems) > MAX_ERRORS_SHOWN:
+        lines.append(f"… and {len(problems) - MAX_ERRORS_SHOWN:,} more.")
+    return "\n".join(lines)
 
 
 def count_example_tokens(messages: list[dict], encode: Callable[[str], list[int]], repeated: dict[str, int]) -> int:
@@ -169,8 +176,9 @@ def validate_dataset(
     answers_by_question: dict[str, dict[int, int]] = defaultdict(dict)
     without_system = 0
     exchanges: list[tuple[int, str, str]] | None = [] if confusable_threshold is not None else None
-    offset = 0
-    for number, raw_line in enumerate(io.BytesIO(raw.removeprefix(b"\xef\xbb\xbf")), start=1):
+    body = raw.removeprefix(b"\xef\xbb\xbf")
+    offset = len(raw) - len(body)  # byte offsets count the byte-order mark, as an editor shows them
+    for number, raw_line in enumerate(io.BytesIO(body), start=1):
         line_offset, offset = offset, offset + len(raw_line)
         try:
             line = raw_line.decode("utf-8")
@@ -208,7 +216,7 @@ def validate_dataset(
             first_line_of[line_hash] = number
         question, answer = _last_exchange(messages)
         if question is not None and answer is not None:
-            answers_by_question[_normalise(question)].setdefault(hash(answer), number)
+            answers_by_question[normalise_question(question)].setdefault(hash(answer), number)
             if exchanges is not None:
                 exchanges.append((number, question, answer))
                 if len(exchanges) > CONFUSABLE_CHECK_LIMIT:
@@ -254,7 +262,7 @@ def confusable_pairs(exchanges: list[tuple[int, str, str]], threshold: float) ->
             pair = (min(line, other.id), max(line, other.id))
             if other.id == line or pair in reported or match.score < threshold or not match.covered:
                 continue
-            if _normalise(other.answer) == _normalise(answer) or _normalise(other.question) == _normalise(question):
+            if normalise_question(other.answer) == normalise_question(answer) or normalise_question(other.question) == normalise_question(question):
                 continue  # the same answer is no confusion; the same question is reported above
             reported.add(pair)
             found.append(
@@ -278,5 +286,3 @@ def _last_exchange(messages: list[dict]) -> tuple[str | None, str | None]:
     return question, answer
 
 
-def _normalise(text: str) -> str:
-    return " ".join(re.sub(r"[^\w\s]", " ", text.casefold()).split())

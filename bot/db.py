@@ -586,24 +586,30 @@ class Database:
         return [_training_job(row) for row in rows]
 
     async def update_training_job(
-        self, job_id: str, *, status: str, fine_tuned_model: str | None, error: str | None,
+        self, job_id: str, *, was: str, status: str, fine_tuned_model: str | None, error: str | None,
         trained_tokens: int | None, finished_at: datetime | None, promote_by: str | None = None,
-    ) -> None:
-        """Record a job's new state; on success make its model live in the same transaction."""
+    ) -> bool:
+        """Record a job's new state if it is still `was`; on success make its model live in the same transaction.
+
+        False when someone else recorded a change first: the caller must not announce or promote again.
+        """
         async with self.transaction() as conn:
-            await conn.execute(
+            cursor = await conn.execute(
                 "UPDATE training_jobs SET status = ?, fine_tuned_model = ?, error = ?, trained_tokens = ?, "
-                "finished_at = ?, updated_at = ? WHERE id = ?",
+                "finished_at = ?, updated_at = ? WHERE id = ? AND status = ?",
                 (
                     status, fine_tuned_model, error, trained_tokens,
-                    finished_at.isoformat() if finished_at else None, utcnow().isoformat(), job_id,
+                    finished_at.isoformat() if finished_at else None, utcnow().isoformat(), job_id, was,
                 ),
             )
+            if cursor.rowcount == 0:
+                return False
             if promote_by is not None and fine_tuned_model:
                 await conn.execute(
                     "INSERT INTO support_models (model, activated_at, activated_by, reason) VALUES (?, ?, ?, ?)",
                     (fine_tuned_model, utcnow().isoformat(), promote_by, f"fine-tuning job {job_id} succeeded"),
                 )
+        return True
 
     async def mark_job_reported(self, job_id: str, status: str) -> None:
         async with self.transaction() as conn:

@@ -204,6 +204,11 @@ class JobEvent:
     message: str
 
 
+CREATE_ATTEMPTS = 3
+LOOKUP_ATTEMPTS = 3
+FILE_PROCESSING_TIMEOUT = 600.0  # seconds; the admin's /train waits for it
+
+
 class FineTuningAPI:
     """Files and fine-tuning jobs, on their own endpoint (FINETUNE_BASE_URL) when one is configured."""
 
@@ -233,7 +238,13 @@ class FineTuningAPI:
         client = self._require_client()
         try:
             uploaded = await client.files.create(file=(filename, data, "application/jsonl"), purpose="fine-tune")
+            deadline = asyncio.get_running_loop().time() + FILE_PROCESSING_TIMEOUT
             while uploaded.status not in ("processed", "error", "deleted"):
+                if asyncio.get_running_loop().time() > deadline:
+                    raise TrainingError(
+                        f"The provider has not processed the training file after {FILE_PROCESSING_TIMEOUT // 60:.0f} "
+                        "minutes; nothing was started. Try /train again later."
+                    )
                 # An admin is waiting on this one: processing takes seconds, so poll faster than jobs.
                 await asyncio.sleep(min(self._poll_interval, 2.0))
                 uploaded = await client.files.retrieve(uploaded.id)
@@ -247,14 +258,14 @@ class FineTuningAPI:
     async def create_job(
         self, *, base_model: str, training_file: str, run_id: str, epochs: int | None, suffix: str | None
     ) -> RemoteJob:
-        """Create the job exactly once: after a timeout, look for it by run ID before trying again."""
+        """Create the job exactly once: after a failed call, look for it by run ID before trying again."""
         client = self._require_client().with_options(max_retries=0)
         options: dict[str, Any] = {"metadata": {"run_id": run_id}}
         if epochs:
             options["method"] = {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": epochs}}}
         if suffix:
             options["suffix"] = suffix
-        for attempt in range(3):
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
             try:
                 job = await client.fine_tuning.jobs.create(model=base_model, training_file=training_file, **options)
                 return _remote_job(job)
@@ -263,19 +274,31 @@ class FineTuningAPI:
                 existing = await self._find_by_run_id(client, run_id)
                 if existing is not None:
                     return existing
-                if attempt == 2:
+                if attempt == CREATE_ATTEMPTS:
                     raise _training_error(exc, "start the fine-tuning job") from exc
-                await asyncio.sleep(self._poll_interval)
+                await asyncio.sleep(attempt)
             except (openai.OpenAIError, ValueError) as exc:
                 raise _training_error(exc, "start the fine-tuning job") from exc
         raise AssertionError("unreachable")
 
     async def _find_by_run_id(self, client: openai.AsyncOpenAI, run_id: str) -> RemoteJob | None:
-        try:
-            page = await client.fine_tuning.jobs.list(metadata={"run_id": run_id}, limit=10)
-        except (openai.OpenAIError, ValueError) as exc:
-            log.warning("could not look up fine-tuning job %s: %s", run_id, exc)
-            return None
+        """The job with this run ID, or None when the provider says there is none.
+
+        When the provider can't be asked, it is not safe to create the job again (it may exist):
+        that is an error, not None.
+        """
+        for attempt in range(1, LOOKUP_ATTEMPTS + 1):
+            try:
+                page = await client.fine_tuning.jobs.list(metadata={"run_id": run_id}, limit=10)
+                break
+            except (openai.OpenAIError, ValueError) as exc:
+                log.warning("could not look up fine-tuning job %s (attempt %s): %s", run_id, attempt, exc)
+                if attempt == LOOKUP_ATTEMPTS:
+                    raise TrainingError(
+                        "The provider stopped answering while the job was being started, so I can't tell whether it "
+                        "started. Check the provider's dashboard before running /train again."
+                    ) from exc
+                await asyncio.sleep(attempt)
         for job in page.data:
             if (job.metadata or {}).get("run_id") == run_id:
                 return _remote_job(job)

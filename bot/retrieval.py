@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import math
 import re
 from collections import Counter
@@ -12,6 +13,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+
+from bot.errors import ModelError
+from bot.text import normalise_question
+
+log = logging.getLogger(__name__)
 
 # Words that frame a question rather than say what it is about ("how do I…", "please tell me…").
 # Dropping them keeps "구독 안내 부탁드려요" and "구독 안내 좀 해주세요" the same question.
@@ -80,11 +86,6 @@ def features(text: str) -> Counter[str]:
                     grams[gram] += 1
         grams["w:" + word] += 2
     return grams
-
-
-def normalise_question(text: str) -> str:
-    """The form two questions share when they are the same question (case, spaces, punctuation)."""
-    return " ".join(_NOT_WORD.sub(" ", text.casefold()).split())
 
 
 class _TfIdf:
@@ -206,13 +207,19 @@ class EmbeddingRetriever:
         cached = await self._store.cached_vectors(self.model)
         missing = [e for e in entries if cached.get(e.id, ("",))[0] != _fingerprint(e)]
         fresh: list[tuple[int, str, bytes]] = []
-        for start in range(0, len(missing), 256):
-            batch = missing[start : start + 256]
-            vectors = await self._embed([e.question for e in batch])
-            fresh += [(e.id, _fingerprint(e), np.asarray(v, dtype=np.float32).tobytes()) for e, v in zip(batch, vectors)]
+        try:
+            for start in range(0, len(missing), 256):
+                batch = missing[start : start + 256]
+                vectors = await self._embed([e.question for e in batch])
+                fresh += [(e.id, _fingerprint(e), np.asarray(v, dtype=np.float32).tobytes()) for e, v in zip(batch, vectors)]
+        except ModelError as exc:
+            # Examples without a vector are left out until the next load; the rest still match.
+            log.warning("embedding %s examples failed (%s); they are matched once embeddings work", len(missing), exc.kind)
         if fresh:
             await self._store.save_vectors(self.model, fresh)
             cached.update({i: (f, v) for i, f, v in fresh})
+        current = {e.id for e in entries} - {e.id for e in missing} | {i for i, _, _ in fresh}
+        entries = [e for e in entries if e.id in current]
         rows = [np.frombuffer(cached[e.id][1], dtype=np.float32) for e in entries]
         matrix = np.vstack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
         if len(matrix):

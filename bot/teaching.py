@@ -9,10 +9,11 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.dataset import MAX_ERRORS_SHOWN, Problem, example_problems
+from bot.dataset import Problem, example_problems, render_problems
 from bot.db import Database, Example
 from bot.errors import DatasetError, UserError
-from bot.retrieval import Entry, Retriever, normalise_question
+from bot.retrieval import Entry, Retriever
+from bot.text import normalise_question
 
 log = logging.getLogger(__name__)
 
@@ -163,9 +164,7 @@ def parse_examples(raw: bytes, *, source: str) -> list[tuple[str, str]]:
         except (UserError, DatasetError) as exc:
             problems.append(Problem(number, exc.message))
     if problems:
-        shown = "\n".join(f"- {p}" for p in problems[:MAX_ERRORS_SHOWN])
-        more = f"\n… and {len(problems) - MAX_ERRORS_SHOWN:,} more." if len(problems) > MAX_ERRORS_SHOWN else ""
-        raise DatasetError(f"{source} can't be imported; nothing was saved. Fix these lines:\n{shown}{more}")
+        raise DatasetError(f"{source} can't be imported; nothing was saved. Fix these lines:\n{render_problems(problems)}")
     if not pairs:
         raise DatasetError(f"{source} has no examples.")
     return pairs

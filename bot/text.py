@@ -7,6 +7,7 @@ import re
 DISCORD_LIMIT = 2000
 
 _FENCE = "```"
+_NOT_WORD = re.compile(r"[^\w\s]")
 # Split points, coarsest first: sentence ends and line breaks, then any white space.
 _TEXT_SPLITS = (re.compile(r"(?<=[.!?。！？…])\s+|\n+"), re.compile(r"\s+"))
 
@@ -110,3 +111,8 @@ def _with_sep(sep: str, pieces: list[Piece]) -> list[Piece]:
     if not pieces:
         return pieces
     return [(sep, pieces[0][1]), *pieces[1:]]
+
+
+def normalise_question(text: str) -> str:
+    """The form two questions share when they are the same question (case, spaces, punctuation)."""
+    return " ".join(_NOT_WORD.sub(" ", text.casefold()).split())

@@ -15,11 +15,12 @@ from bot.db import Database, SupportModelChange, TrainingJob, utcnow
 from bot.errors import DatasetError, UserError
 from bot.llm import LLM, FineTuningAPI, JobEvent, RemoteJob
 from bot.support import SupportService
-from bot.teaching import training_jsonl
+from bot.teaching import TeachingService
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str], Awaitable[None]]
+MAX_POST_ATTEMPTS = 5  # a status post that keeps failing (channel gone) is given up on
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class TrainingService:
         finetune: FineTuningAPI,
         llm: LLM,
         support: SupportService,
+        teaching: TeachingService,
         *,
         token_limit: int,
         max_dataset_bytes: int,
@@ -75,22 +77,27 @@ class TrainingService:
         self._finetune = finetune
         self._llm = llm
         self._support = support
+        self._teaching = teaching
         self._token_limit = token_limit
         self._max_dataset_bytes = max_dataset_bytes
         self.poll_interval = poll_interval
         self._confusable_threshold = confusable_threshold
         self._starting = asyncio.Lock()
+        self._failed_posts: dict[tuple[str, str], int] = {}
 
     # -- starting a run ----------------------------------------------------------------
 
     async def train(self, dataset: bytes | None, filename: str | None, request: TrainingRequest, progress: Progress) -> RemoteJob:
         """Validate, upload and start one job, telling `progress` each step; the shop's examples when no file."""
+        if self._starting.locked():
+            raise UserError("Another `/train` is being started right now. Wait for it, then check `/status`.")
         async with self._starting:  # two /train at once must not both pass the running-job check
             running = await self.running_job()
             if running is not None:
                 raise UserError(f"Job `{running.id}` is still {running.status}. Wait for it to finish or `/cancel` it first.")
             if dataset is None:
-                dataset, filename = await self.dataset_from_examples(), "shop-examples.jsonl"
+                # The examples library: the seeded sample and what staff taught, with the live system prompt.
+                dataset, filename = await self._teaching.export(), "shop-examples.jsonl"
             filename = filename or "dataset.jsonl"
             if len(dataset) > self._max_dataset_bytes:
                 raise DatasetError(
@@ -106,7 +113,7 @@ class TrainingService:
                 base_model=request.base_model,
                 training_file=file_id,
                 run_id=run_id,
-                epochs=request.epochs or report.epochs,
+                epochs=report.epochs,
                 suffix=request.suffix,
             )
             await self._db.add_training_job(
@@ -130,11 +137,6 @@ class TrainingService:
             epochs=epochs,
             confusable_threshold=self._confusable_threshold,
         )
-
-    async def dataset_from_examples(self) -> bytes:
-        """Every example in the library (the seeded sample and what staff taught), with the live system prompt."""
-        pairs = [(e.question, e.answer) for e in await self._db.examples()]
-        return await asyncio.to_thread(training_jsonl, pairs, self._support.system_prompt)
 
     async def running_job(self) -> TrainingJob | None:
         latest = await self._db.training_job()
@@ -170,8 +172,9 @@ class TrainingService:
         if (remote.status, remote.fine_tuned_model, remote.error) == (job.status, job.fine_tuned_model, job.error):
             return job
         promote = remote.status == "succeeded" and bool(remote.fine_tuned_model)
-        await self._db.update_training_job(
+        changed = await self._db.update_training_job(
             job.id,
+            was=job.status,
             status=remote.status,
             fine_tuned_model=remote.fine_tuned_model,
             error=remote.error,
@@ -179,22 +182,28 @@ class TrainingService:
             finished_at=remote.finished_at,
             promote_by=str(job.started_by) if promote else None,
         )
-        if promote:
+        if changed and promote:
             log.info("job %s succeeded; %s is now the live support model", job.id, remote.fine_tuned_model)
         return await self._db.training_job(job.id) or job
 
     async def _announce(self, job: TrainingJob, notify: Notify) -> None:
         update = JobUpdate(job)
         if job.status == "succeeded":
-            history = await self._db.support_model_history(2)
-            previous = history[1].model if len(history) > 1 else self._support.default_model
+            previous = self._previous_model(await self._db.support_model_history(2))
             update = JobUpdate(job, promoted_model=job.fine_tuned_model, previous_model=previous)
         try:
             await notify(update)
         except Exception:
-            log.exception("could not announce job %s status %s", job.id, job.status)
-        # Marked even when the post failed: a channel that is gone must not be retried forever.
+            failures = self._failed_posts[(job.id, job.status)] = self._failed_posts.get((job.id, job.status), 0) + 1
+            if failures < MAX_POST_ATTEMPTS:
+                log.warning("could not announce job %s status %s (attempt %s); will retry", job.id, job.status, failures)
+                return
+            log.exception("giving up announcing job %s status %s", job.id, job.status)
         await self._db.mark_job_reported(job.id, job.status)
+
+    def _previous_model(self, newest_first: list[SupportModelChange]) -> str:
+        """The model live before the newest change: the one before it, or the configured default."""
+        return newest_first[1].model if len(newest_first) > 1 else self._support.default_model
 
     # -- status, cancel, the live model ------------------------------------------------
 
@@ -245,7 +254,7 @@ class TrainingService:
         history = await self._db.support_model_history(2)
         if not history:
             raise UserError(f"`{self._support.default_model}` has been live all along; there is nothing to roll back to.")
-        previous = history[1].model if len(history) > 1 else self._support.default_model
+        previous = self._previous_model(history)
         await self._db.set_support_model(previous, by=by, reason=f"rollback from {history[0].model}")
         return await self.live_model()
 

@@ -159,13 +159,19 @@ class ReplaceView(discord.ui.View):
         self.author_id = author_id
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        return interaction.user.id == self.author_id
+        if interaction.user.id != self.author_id:
+            await interaction.response.send_message("Only the person teaching can choose here.", ephemeral=True)
+            return False
+        return True
 
     @discord.ui.button(label="Replace the answer", style=discord.ButtonStyle.danger)
     async def replace(self, interaction: discord.Interaction[SupportBot], button: discord.ui.Button) -> None:
+        await interaction.response.defer()  # re-indexing a large library can take longer than Discord waits
         example = await self.teaching.replace(self.duplicate.existing.id, self.duplicate.new_answer, author_id=interaction.user.id)
         self.stop()
-        await interaction.response.edit_message(content=f"Replaced the answer of #{example.id}.\n\n{render_example(example)}", view=None)
+        await interaction.edit_original_response(
+            content=f"Replaced the answer of #{example.id}.\n\n{render_example(example)}", view=None
+        )
 
     @discord.ui.button(label="Keep the current answer", style=discord.ButtonStyle.secondary)
     async def keep(self, interaction: discord.Interaction[SupportBot], button: discord.ui.Button) -> None:
@@ -205,8 +211,10 @@ def render_example(example: Example) -> str:
 
 
 def render_page(page: ExamplePage) -> str:
-    if not page.examples:
+    if not page.total:
         return f"No examples match “{page.search}”." if page.search else "No examples are taught yet. Use `/teach`."
+    if not page.examples:
+        return f"There are only {page.pages} pages of examples; try `page:{page.pages}`."
     heading = f"{page.total:,} examples" + (f" matching “{page.search}”" if page.search else "")
     lines = [f"{heading} · page {page.page} of {page.pages}"]
     for example in page.examples:

@@ -136,11 +136,15 @@ class Training(commands.Cog):
         job = update.job
         if job.channel_id is None:
             return
-        channel = self.bot.get_channel(job.channel_id) or await self.bot.fetch_channel(job.channel_id)
-        await channel.send(  # type: ignore[union-attr]
-            f"<@{job.started_by}> {render_update(update)}",
-            allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.started_by)]),
-        )
+        try:
+            channel = self.bot.get_channel(job.channel_id) or await self.bot.fetch_channel(job.channel_id)
+            await channel.send(  # type: ignore[union-attr]
+                f"<@{job.started_by}> {render_update(update)}",
+                allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.started_by)]),
+            )
+        except (discord.NotFound, discord.Forbidden) as exc:
+            # The channel is gone or closed to the bot: retrying would not help. Other errors are retried.
+            log.warning("cannot post job %s's status in channel %s: %s", job.id, job.channel_id, exc)
 
 
 async def send_chunks(interaction: discord.Interaction, text: str) -> None:

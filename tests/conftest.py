@@ -114,12 +114,13 @@ async def finetune(settings):
 
 
 @pytest.fixture
-def training(settings, db, llm, support, finetune) -> TrainingService:
+def training(settings, db, llm, support, teaching, finetune) -> TrainingService:
     return TrainingService(
         db,
         finetune,
         llm,
         support,
+        teaching,
         token_limit=settings.finetune_max_tokens,
         max_dataset_bytes=int(settings.max_dataset_mb * 1_000_000),
         poll_interval=settings.job_poll_seconds,

@@ -173,3 +173,18 @@ def test_sample_dataset_has_no_confusable_pairs():
     """The shipped sample keeps its two subscription intents apart."""
     report = validate_dataset((ROOT / "data" / "sample_dataset.jsonl").read_bytes(), token_limit=LIMIT, confusable_threshold=0.7)
     assert not any("confusable" in str(w) for w in report.warnings)
+
+
+def test_byte_offset_counts_a_byte_order_mark():
+    """With a UTF-8 BOM, the reported offset is where the bad byte really is in the file."""
+    raw = b"\xef\xbb\xbf" + jsonl(*valid_rows(1)) + b"\n\xff"
+    [error] = errors_of(raw)
+    bad_byte_at = raw.index(b"\xff")
+    assert f"byte offset {bad_byte_at:,}" in error
+
+
+def test_warnings_are_capped_in_the_report():
+    """Thousands of duplicate lines give a short report, not thousands of lines."""
+    report = validate_dataset(jsonl(*[example()] * 500), token_limit=LIMIT)
+    text = report.render("dup.jsonl")
+    assert len(report.warnings) > 400 and "… and" in text and text.count("\n") < 30

@@ -8,7 +8,8 @@ import pytest
 
 from bot.db import Database
 from bot.llm import LLM, Caller
-from bot.retrieval import EmbeddingRetriever, Entry, LocalIndex, LocalRetriever, normalise_question
+from bot.retrieval import EmbeddingRetriever, Entry, LocalIndex, LocalRetriever
+from bot.text import normalise_question
 from bot.support import FOLLOW_UP, GUIDANCE_HEADER, SupportService
 from bot.teaching import TeachingService
 from conftest import ROOT, SUPPORT_PROMPT
@@ -172,3 +173,17 @@ async def test_examples_survive_a_restart(settings, tmp_path, retriever):
         assert best.entry.answer == "이벤트 페이지에서요."
     finally:
         await db.close()
+
+
+async def test_teaching_works_while_the_embeddings_endpoint_is_down(settings, db, llm, fake_openai):
+    """A failing embeddings call does not lose the taught example or show an error; it is matched once embeddings work."""
+    retriever = await embedding_retriever(settings, db, llm)
+    library = TeachingService(db, retriever, system_prompt=SUPPORT_PROMPT)
+    await library.start(settings.sample_dataset_file)
+    fake_openai.fail_next(500, times=2, retry_after_ms=1, path="/v1/embeddings")
+
+    example = await library.teach("쿠폰은 어디서 받나요?", "이벤트 페이지에서요.", author_id=1)
+    assert await db.example(example.id) is not None
+
+    await library.teach("선물 포장 되나요?", "네.", author_id=1)  # embeddings work again: both get vectors
+    assert (await retriever.search("쿠폰은 어디서 받나요?", k=1))[0].entry.answer == "이벤트 페이지에서요."

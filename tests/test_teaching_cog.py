@@ -202,3 +202,39 @@ async def test_import_with_a_bad_line_saves_nothing_and_names_the_lines(discord_
     assert text.startswith("bad.jsonl can't be imported; nothing was saved.")
     assert "- line 2: not valid JSON" in text and "- line 3: The question is empty" in text
     assert len(await db.examples()) == SAMPLE_COUNT
+
+
+async def test_someone_else_clicking_replace_is_told_and_the_teacher_still_can(discord_bot, db):
+    """Another member's click is refused politely; the teacher's own click still works."""
+    await discord_bot.slash("teach", user=STAFF, question="배송은 얼마나 걸리나요?", answer="다른 답")
+    refused = await discord_bot.click("Replace the answer", user=CUSTOMER)
+    assert discord_bot.ephemeral_texts(refused) == ["Only the person teaching can choose here."]
+    assert (await db.example(1)).answer != "다른 답"
+
+    await discord_bot.click("Replace the answer", user=STAFF)
+    assert (await db.example(1)).answer == "다른 답"
+
+
+async def test_import_is_refused_to_customers(discord_bot, db):
+    """Customers can't import examples."""
+    raw = b'{"question": "q", "answer": "a"}\n'
+    interaction = await discord_bot.slash("examples import", user=CUSTOMER, file=FakeFile("x.jsonl", raw))
+
+    assert discord_bot.ephemeral_texts(interaction) == ["Only staff (a STAFF_ROLES role) and admins can use this command."]
+    assert len(await db.examples()) == SAMPLE_COUNT
+
+
+async def test_page_past_the_end_says_how_many_pages_there_are(discord_bot):
+    """Asking for page 99 of 3 names the last page instead of saying nothing is taught."""
+    interaction = await discord_bot.slash("examples list", user=STAFF, page=99)
+
+    assert discord_bot.ephemeral_texts(interaction) == ["There are only 3 pages of examples; try `page:3`."]
+
+
+async def test_teach_and_examples_are_hidden_from_members_without_manage_messages(discord_bot):
+    """Discord shows the teaching commands to Manage Messages by default, never in DMs."""
+    [sync] = discord_bot.command_syncs()
+    registered = {c["name"]: c for c in sync.payload}
+    for name in ("teach", "examples", "Teach as answer"):
+        assert int(registered[name]["default_member_permissions"]) == 1 << 13
+        assert registered[name]["dm_permission"] is False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import replace
 
@@ -12,6 +13,7 @@ from bot.errors import DatasetError, TrainingError, UserError
 from bot.llm import FineTuningAPI
 from bot.retrieval import LocalRetriever
 from bot.support import SupportService
+from bot.teaching import TeachingService
 from bot.training import JobUpdate, TrainingRequest, TrainingService
 from conftest import ROOT, SUPPORT_PROMPT
 
@@ -43,9 +45,11 @@ async def follow_to_end(training: TrainingService, notify: Announcements, rounds
 
 
 def service_with(settings, db, llm, finetune) -> TrainingService:
-    support = SupportService(db, llm, LocalRetriever(), default_model=settings.support_model, system_prompt=SUPPORT_PROMPT)
+    retriever = LocalRetriever()
+    support = SupportService(db, llm, retriever, default_model=settings.support_model, system_prompt=SUPPORT_PROMPT)
+    teaching = TeachingService(db, retriever, system_prompt=SUPPORT_PROMPT)
     return TrainingService(
-        db, finetune, llm, support,
+        db, finetune, llm, support, teaching,
         token_limit=settings.finetune_max_tokens,
         max_dataset_bytes=10_000_000,
         poll_interval=0.01,
@@ -167,7 +171,7 @@ async def test_restart_mid_job_resumes_and_announces_success_once(settings, llm,
 async def test_dataset_from_examples_uses_sample_and_taught_examples_with_live_prompt(training, teaching, db):
     """Without an attachment, the sample and every taught example become training lines."""
     await db.add_example("선물 포장 되나요?", "네, 주문서에서 선물 포장(2,000원)을 고르시면 됩니다.", author_id=5)
-    lines = [json.loads(line) for line in (await training.dataset_from_examples()).decode().splitlines()]
+    lines = [json.loads(line) for line in (await teaching.export()).decode().splitlines()]
 
     assert len(lines) == 25
     assert all(line["messages"][0] == {"role": "system", "content": SUPPORT_PROMPT} for line in lines)
@@ -232,3 +236,65 @@ async def test_provider_reported_shutdown_date_is_shown(training, fake_openai):
     """When the endpoint reports a shutdown date for the live model, it is part of the status."""
     fake_openai.model_extras["gpt-5-mini"] = {"shutdown_date": "2027-01-14"}
     assert (await training.live_model()).shutdown_date == "2027-01-14"
+
+
+async def test_status_racing_the_follower_promotes_once(training, db, fake_openai):
+    """/status and the follower seeing success at the same moment make one promotion, announced once."""
+    fake_openai.job_script = ["queued", "succeeded"]
+    notify = Announcements()
+    job = await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+    await asyncio.gather(training.check_jobs(notify), training.status(job.id))
+    await follow_to_end(training, notify)
+
+    history = await db.support_model_history()
+    assert [c.model for c in history] == [fake_openai.jobs[job.id]["fine_tuned_model"]]
+    assert notify.statuses == ["succeeded"]
+
+
+async def test_failed_lookup_after_a_timeout_does_not_create_a_second_job(settings, db, llm, fake_openai):
+    """If the provider can't say whether the timed-out job exists, the bot does not create another."""
+    finetune = FineTuningAPI.from_settings(replace(settings, model_timeout=0.3))
+    training = service_with(settings, db, llm, finetune)
+    fake_openai.stall_after_handling_next(2, path="/v1/fine_tuning/jobs", method="POST")
+    fake_openai.fail_next(500, times=3, path="/v1/fine_tuning/jobs", method="GET")
+    try:
+        with pytest.raises(TrainingError, match="can't tell whether it started"):
+            await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+    finally:
+        await finetune.close()
+    assert len(fake_openai.jobs) == 1
+
+
+async def test_file_the_provider_cannot_process_starts_nothing(training, fake_openai):
+    """A training file that ends in error is reported with the provider's reason; no job is created."""
+    fake_openai.file_error_next("Invalid file format: line 3 is not a chat example")
+    with pytest.raises(TrainingError, match="Invalid file format"):
+        await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+    assert fake_openai.jobs == {}
+
+
+async def test_second_train_while_one_is_starting_is_refused_at_once(training, fake_openai):
+    """A /train that arrives while another is uploading is told so instead of waiting."""
+    fake_openai.slow_next(0.3, path="/v1/files", method="POST")
+    first = asyncio.create_task(training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress))
+    await asyncio.sleep(0.05)
+    with pytest.raises(UserError, match="being started right now"):
+        await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+    await first
+    assert len(fake_openai.jobs) == 1
+
+
+async def test_post_that_keeps_failing_is_retried_then_given_up(training, fake_openai):
+    """A status post that fails is retried on the next passes, then given up so the follower moves on."""
+    fake_openai.job_script = ["queued", "running"] + ["running"] * 50
+
+    calls = []
+
+    async def broken(update):
+        calls.append(update.job.status)
+        raise RuntimeError("Discord is down")
+
+    await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+    for _ in range(8):
+        await training.check_jobs(broken)
+    assert calls.count("running") == 5
