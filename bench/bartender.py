@@ -27,7 +27,7 @@ from bot.config import Settings  # noqa: E402
 
 LATENCY = 0.3
 CHUNKS = 50
-CHUNK_DELAY = 0.01
+CHUNK_DELAY = 0.04  # a 2 s stream, so the once-a-second edit limit is exercised
 TURNS = 10
 
 

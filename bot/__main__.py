@@ -154,7 +154,10 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             idle_after=timedelta(minutes=settings.bartender_idle_minutes),
         )
         await bartender.start()
-        yield Services(db, llm, support, training, teaching, bartender)
+        try:
+            yield Services(db, llm, support, training, teaching, bartender)
+        finally:
+            await bartender.close()
     finally:
         await finetune.close()
         await llm.close()

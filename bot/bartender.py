@@ -25,6 +25,7 @@ SUMMARY_INSTRUCTIONS = (
     "of the conversation. Reply with the summary only."
 )
 TURNS_PER_QUERY = 200  # more whole turns than any sensible budget holds
+SUMMARY_FOLD_TOKENS = 8000  # the most history one summary call reads
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,18 @@ class BartenderService:
         self._threads: dict[int, int] = {}  # open thread sessions: thread ID -> customer
 
     async def start(self) -> None:
+        interrupted = await self._db.interrupt_pending_turns()
+        if interrupted:
+            log.info("%s bartender replies were cut off by the last shutdown; left out of the history", interrupted)
         self._threads = await self._db.bartender_threads()
+        await asyncio.to_thread(count_tokens, "warm up")  # loads the tokenizer's tables off the loop
+
+    async def close(self) -> None:
+        """Let summaries being written finish, briefly, before the database closes."""
+        try:
+            await asyncio.wait_for(self.wait_for_summaries(), timeout=10)
+        except TimeoutError:
+            log.warning("stopped waiting for bartender summaries; they will be made after the next turn")
 
     def thread_owner(self, thread_id: int) -> int | None:
         """The customer whose bartender thread this is, or None when it isn't one."""
@@ -81,6 +93,11 @@ class BartenderService:
     async def reset(self, place: Place) -> bool:
         """Start fresh where the customer is; the old session stays in the database. False if there was none."""
         async with self._lock(place.scope):
+            if place.thread_id is not None:
+                # A thread stays the customer's table: it gets a fresh session straight away.
+                had_one = await self._db.open_session(place.scope) is not None
+                await self._db.start_session(place.scope, user_id=place.user_id, thread_id=place.thread_id, close_because="reset")
+                return had_one
             return await self._db.close_session(place.scope, because="reset")
 
     async def reply(self, place: Place, message: str | None) -> AsyncIterator[str]:
@@ -151,9 +168,10 @@ class BartenderService:
             turns = await self._db.recent_turns(session_id, after=session.summarized_through, limit=TURNS_PER_QUERY * 5)
             if sum(t.tokens for t in turns) <= self._history_tokens:
                 return
-            # Keep about half the budget as verbatim turns, so a summary isn't needed on every turn.
+            # Keep about half the budget as verbatim turns, so a summary isn't needed on every turn;
+            # fold the oldest first, a bounded amount per call, so one call never outgrows the context.
             kept = newest_within(turns, self._history_tokens // 2)
-            folded = list(reversed(turns[len(kept) :]))
+            folded = newest_within(list(reversed(turns[len(kept) :])), SUMMARY_FOLD_TOKENS) or [turns[-1]]
             transcript = "\n".join(f"Customer: {t.user_message}\nBartender: {t.reply}" for t in folded)
             prompt = [
                 {"role": "system", "content": SUMMARY_INSTRUCTIONS},

@@ -521,6 +521,12 @@ class Database:
                 "UPDATE bartender_turns SET reply = ?, status = 'failed' WHERE id = ?", (partial_reply, turn_id)
             )
 
+    async def interrupt_pending_turns(self) -> int:
+        """Turns left unanswered by a shutdown: kept, but out of the history like failed ones."""
+        async with self.transaction() as conn:
+            cursor = await conn.execute("UPDATE bartender_turns SET status = 'interrupted' WHERE status = 'pending'")
+        return cursor.rowcount
+
     async def recent_turns(self, session_id: int, *, after: int, limit: int) -> list[Turn]:
         """Finished turns newer than turn `after`, newest first."""
         async with self._conn.execute(

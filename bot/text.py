@@ -116,3 +116,35 @@ def _with_sep(sep: str, pieces: list[Piece]) -> list[Piece]:
 def normalise_question(text: str) -> str:
     """The form two questions share when they are the same question (case, spaces, punctuation)."""
     return " ".join(_NOT_WORD.sub(" ", text.casefold()).split())
+
+
+def cut_head(text: str, limit: int = DISCORD_LIMIT) -> tuple[str, str]:
+    """Cut a growing text into a message of at most `limit` characters and the rest, at the best boundary.
+
+    Unlike split_message it never rewrites the text: head + rest is the text, except that a code
+    block open at the cut is closed in the head and reopened in the rest.
+    """
+    if len(text) <= limit:
+        return text, ""
+    window = text[: limit - len(_FENCE) - 1]  # room to close a code block
+    cut = 0
+    for pattern in (r"\n\s*\n", r"\n", r"(?<=[.!?。！？…])\s", r"\s"):
+        ends = [m.end() for m in re.finditer(pattern, window)]
+        if ends and ends[-1] > len(window) // 2:
+            cut = ends[-1]
+            break
+    cut = cut or len(window)
+    head, rest = text[:cut].rstrip(), text[cut:].lstrip("\n")
+    opening = _open_fence(head)
+    if opening is not None:
+        head, rest = f"{head}\n{_FENCE}", f"{opening}\n{rest}"
+    return head, rest
+
+
+def _open_fence(text: str) -> str | None:
+    """The opening line of a code block left open at the end of `text`, if any."""
+    opening = None
+    for line in text.split("\n"):
+        if line.count(_FENCE) % 2 == 1:
+            opening = None if opening is not None else line.strip()
+    return opening

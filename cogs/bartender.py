@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Optional
 
 import discord
@@ -14,7 +15,7 @@ from discord.ext import commands
 from bot.bartender import Place
 from bot.client import SOMETHING_WENT_WRONG, SupportBot, in_channels
 from bot.errors import UserError
-from bot.text import DISCORD_LIMIT, split_message
+from bot.text import DISCORD_LIMIT, cut_head
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +88,11 @@ async def open_thread(channel: discord.TextChannel, user: discord.abc.User) -> d
     """A private thread for the customer, or a public one where private threads aren't allowed."""
     name = f"🍸 {getattr(user, 'display_name', user.name)}"[:100]
     try:
-        thread = await channel.create_thread(name=name, type=discord.ChannelType.private_thread, invitable=False)
+        try:
+            thread = await channel.create_thread(name=name, type=discord.ChannelType.private_thread, invitable=False)
+        except discord.Forbidden:
+            return await channel.create_thread(name=name, type=discord.ChannelType.public_thread)
         await thread.add_user(user)
-    except discord.Forbidden:
-        thread = await channel.create_thread(name=name, type=discord.ChannelType.public_thread)
     except discord.HTTPException as exc:
         log.warning("could not open a bartender thread in %s: %s", channel.id, exc)
         raise UserError("I couldn't open a thread here; check that I may create threads in this channel.") from None
@@ -108,12 +110,15 @@ class StreamWriter:
         self.shown = ""  # what the current message shows
         self.text = ""  # what the current message should show
         self.last_edit = 0.0
+        self.gone = False  # the channel refused us: stop showing, keep reading
 
     async def write(self, pieces: AsyncIterator[str]) -> None:
         try:
-            async for piece in pieces:
-                self.text += piece
-                await self._show(final=False)
+            # aclosing: however this loop ends, the reply generator ends too and frees its session.
+            async with aclosing(pieces):
+                async for piece in pieces:
+                    self.text += piece
+                    await self._show(final=False)
         except UserError as exc:
             await self._finish_with(exc.message)
             return
@@ -125,22 +130,23 @@ class StreamWriter:
 
     async def _finish_with(self, notice: str) -> None:
         """A reply that failed part-way is marked as cut off; one that never started gets the notice alone."""
-        if self.message is None and not self.text:
-            await self._send(notice)
-            return
-        self.text += CUT_OFF if self.text else notice
+        self.text += CUT_OFF if self.text.strip() else notice
         await self._show(final=True)
 
     async def _show(self, *, final: bool) -> None:
+        if self.gone:
+            return
         try:
             while len(self.text) > DISCORD_LIMIT:
                 # The message is full: finish it at a good boundary and go on in a new one.
-                first, *_ = split_message(self.text, DISCORD_LIMIT)
-                rest = self.text[len(first) :].lstrip()
-                self.text = first
+                self.text, rest = cut_head(self.text, DISCORD_LIMIT)
                 await self._update(force=True)
                 self.message, self.shown, self.text = None, "", rest
             await self._update(force=final)
+        except (discord.Forbidden, discord.NotFound) as exc:
+            # Trying again for every piece would only pile up failed requests (Discord bans for that).
+            log.warning("cannot show a bartender reply in %s: %s", getattr(self.channel, "id", "?"), exc)
+            self.gone = True
         except discord.HTTPException as exc:
             log.warning("could not show a bartender reply: %s", exc)
 

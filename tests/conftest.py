@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,6 +25,14 @@ from fake_openai import FakeOpenAI
 ROOT = Path(__file__).resolve().parent.parent
 SUPPORT_PROMPT = (ROOT / "data" / "support_prompt.txt").read_text(encoding="utf-8").strip()
 PERSONA = (ROOT / "data" / "bartender_prompt.txt").read_text(encoding="utf-8").strip()
+
+
+@pytest.fixture(autouse=True)
+def no_discord_errors(caplog):
+    """discord.py logs exceptions that escape a handler ("Ignoring exception in ..."); none may."""
+    yield
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR and r.name.startswith("discord")]
+    assert errors == [], [r.getMessage() for r in errors]
 
 
 @pytest.fixture(autouse=True)

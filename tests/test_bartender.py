@@ -158,3 +158,86 @@ async def test_without_an_api_key_the_bartender_says_so(db, fake_openai):
     bartender = service(db, LLM.from_settings(Settings(), record_usage=db.record_usage))
     with pytest.raises(ModelError):
         await say(bartender, "hi")
+
+
+async def test_only_whole_newest_turns_are_kept_even_when_an_older_one_would_fit(db, llm, fake_openai):
+    """A newer turn that doesn't fit stops the history there: an older, smaller turn is not slipped in."""
+    bartender = service(db, llm, history_tokens=60)
+    session = await db.start_session(SEAT.scope, user_id=SEAT.user_id)
+    for text, tokens in (("old small", 10), ("big one", 80), ("newest", 10)):
+        turn = await db.start_turn(session.id, text, tokens)
+        await db.finish_turn(turn, f"re: {text}", tokens)
+    await say(bartender, "now")
+
+    stream = [r for r in fake_openai.chat_requests() if r.get("stream")][-1]
+    assert conversation(stream) == [("user", "newest"), ("assistant", "re: newest"), ("user", "now")]
+
+
+async def test_failed_turn_keeps_the_partial_reply_in_the_database(bartender, db, fake_openai):
+    """What was streamed before a failure is kept for the record, marked failed."""
+    fake_openai.reply = "one two three four five six"
+    fake_openai.stream_chunks = 6
+    fake_openai.cut_stream_next(after_chunks=2)
+    with pytest.raises(ModelError):
+        await say(bartender, "count")
+
+    async with db._conn.execute("SELECT reply, status FROM bartender_turns WHERE user_message = 'count'") as cursor:
+        reply, status = await cursor.fetchone()
+    assert status == "failed" and reply and "one two three four five six".startswith(reply)
+
+
+async def test_idle_session_is_kept_closed_in_the_database(db, llm, fake_openai):
+    """The idle session is closed as idle, not deleted."""
+    bartender = service(db, llm, idle_after=timedelta(milliseconds=50))
+    await say(bartender, "I love mezcal.")
+    await asyncio.sleep(0.1)
+    await say(bartender, "Hello?")
+
+    async with db._conn.execute("SELECT closed_because FROM bartender_sessions ORDER BY id") as cursor:
+        assert [row[0] for row in await cursor.fetchall()] == ["idle", None]
+
+
+async def test_reset_during_a_reply_waits_for_it(bartender, fake_openai):
+    """A /reset while a reply streams takes effect after it; the next message starts fresh."""
+    fake_openai.latency = 0.1
+    reply = asyncio.create_task(say(bartender, "I love mezcal."))
+    await asyncio.sleep(0.02)
+    assert await bartender.reset(SEAT) is True
+    assert reply.done() and await reply == "echo: I love mezcal."
+    await say(bartender, "hi")
+    assert conversation(fake_openai.chat_requests()[-1]) == [("user", "hi")]
+
+
+async def test_thread_is_still_the_customers_after_reset_and_restart(settings, llm, fake_openai):
+    """A reset thread gets a fresh session at once, so a restart still knows whose thread it is."""
+    db = await Database.open(settings.database_path)
+    bartender = service(db, llm)
+    place = await bartender.open_thread(555, user_id=7)
+    await say(bartender, "hello", place)
+    await bartender.reset(place)
+    await db.close()
+
+    db = await Database.open(settings.database_path)
+    try:
+        restarted = service(db, llm)
+        await restarted.start()
+        assert restarted.thread_owner(555) == 7
+    finally:
+        await db.close()
+
+
+async def test_reply_cut_by_a_shutdown_is_left_out_after_restart(settings, llm, fake_openai):
+    """A turn still pending at shutdown is marked interrupted at start and kept out of the history."""
+    db = await Database.open(settings.database_path)
+    session = await db.start_session(SEAT.scope, user_id=SEAT.user_id)
+    await db.start_turn(session.id, "answer me", 3)
+    await db.close()
+
+    db = await Database.open(settings.database_path)
+    try:
+        restarted = service(db, llm)
+        await restarted.start()
+        await say(restarted, "hello again")
+    finally:
+        await db.close()
+    assert conversation(fake_openai.chat_requests()[-1]) == [("user", "hello again")]

@@ -134,3 +134,37 @@ async def test_reset_outside_the_bar_says_there_is_nothing_to_reset(discord_bot)
     interaction = await discord_bot.slash("reset", user=CUSTOMER, channel_id=GENERAL_CHANNEL)
 
     assert discord_bot.ephemeral_texts(interaction) == ["There's no bartender conversation here. Use `/bartender` to take a seat."]
+
+
+async def test_restart_of_the_bot_continues_a_thread_conversation(discord_bot, fake_openai, settings, db, llm):
+    """After a restart (new service, same database) the customer's thread continues with its history."""
+    from datetime import timedelta
+
+    from bot.bartender import BartenderService
+    from conftest import PERSONA
+
+    await discord_bot.slash("bartender", user=CUSTOMER, channel_id=GENERAL_CHANNEL, message="I'm Mina")
+    thread = discord_bot.state._get_guild(GUILD_ID).threads[-1]
+    restarted = BartenderService(db, llm, persona=PERSONA, model="gpt-5-mini", history_tokens=2000, idle_after=timedelta(hours=2))
+    await restarted.start()
+    discord_bot.bot.bartender = discord_bot.bot.get_cog("Bartender").bartender = restarted
+    await discord_bot.send_message("What's my name?", channel_id=thread.id, author=CUSTOMER)
+
+    assert users_seen(fake_openai.chat_requests()[-1]) == ["I'm Mina", "What's my name?"]
+
+
+async def test_channel_that_refuses_the_bot_gets_one_attempt(discord_bot, fake_openai):
+    """Without permission to post, the bot tries once, not once per streamed piece, and logs it."""
+    fake_openai.stream_chunks = 20
+    discord_bot.fail_next("POST", rf"/channels/{BAR_CHANNEL}/messages$", 403)
+    await discord_bot.send_message("hello", channel_id=BAR_CHANNEL)
+
+    posts = [c for c in discord_bot.calls if c.method == "POST" and c.path == f"/channels/{BAR_CHANNEL}/messages"]
+    assert len(posts) == 1
+
+
+async def test_failure_with_a_refusing_channel_does_not_escape(discord_bot, fake_openai):
+    """Model failure and a channel that refuses the notice: logged, nothing escapes to discord.py."""
+    fake_openai.fail_next(500, times=2, retry_after_ms=1)
+    discord_bot.fail_next("POST", rf"/channels/{BAR_CHANNEL}/messages$", 403)
+    await discord_bot.send_message("hello", channel_id=BAR_CHANNEL)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.text import split_message
+from bot.text import cut_head, split_message
 
 
 def test_short_text_is_one_chunk():
@@ -80,3 +80,26 @@ def test_one_line_code_span_does_not_open_a_code_block():
     assert all(c.count("```") % 2 == 0 for c in chunks)
     assert all(c.rstrip().endswith((".", "```")) for c in chunks)
     assert chunks[-1].endswith("```py\nprint(1)\n```")
+
+
+def test_cut_head_keeps_every_character_at_a_paragraph_boundary():
+    """A growing reply is cut where a paragraph ends; head and rest together are the text."""
+    text = "\n\n" + "\n\n\n".join(f"Sentence number {n} is here to fill the glass." for n in range(80))
+    head, rest = cut_head(text)
+    assert len(head) <= 2000 and head.endswith("glass.")
+    assert head + "\n\n" + rest == text.rstrip() or (head + text[len(head):]).replace(" ", "") == text.replace(" ", "")
+    assert " ".join((head + " " + rest).split()) == " ".join(text.split())
+
+
+def test_cut_head_closes_and_reopens_a_code_block():
+    """A code block open at the cut is closed in the head and reopened in the rest."""
+    text = "Recipe:\n```text\n" + "\n".join(f"line {n} of the recipe card" for n in range(120)) + "\n```\nEnjoy!"
+    head, rest = cut_head(text)
+    assert len(head) <= 2000 and head.endswith("\n```") and rest.startswith("```text\n")
+    body = [line for line in (head + "\n" + rest).split("\n") if line.startswith("line ")]
+    assert body == [f"line {n} of the recipe card" for n in range(120)]
+
+
+def test_cut_head_leaves_short_text_alone():
+    """Text that fits is not cut."""
+    assert cut_head("hello") == ("hello", "")
