@@ -56,7 +56,8 @@ async def measure(stored_turns: int) -> dict[str, float]:
                 await _first_turn_then_settle(services, place)
             bot = SupportBot(
                 settings, db=services.db, llm=services.llm, support=services.support, training=services.training,
-                teaching=services.teaching, bartender=services.bartender, application_id=APP_ID,
+                teaching=services.teaching, bartender=services.bartender, usage=services.usage,
+                application_id=APP_ID,
             )
             discord = FakeDiscord(bot)
             await discord.start()

@@ -27,10 +27,13 @@ from bot.dataset import validate_dataset
 from bot.tokens import encoding_for
 from bot.llm import LLM, Caller, FineTuningAPI
 from bot.logs import RedactSecrets
+from bot.limits import Limits
+from bot.moderation import Moderator
 from bot.retrieval import EmbeddingRetriever, LocalRetriever, Retriever
 from bot.support import SupportService
 from bot.teaching import TeachingService
 from bot.training import TrainingService
+from bot.usage import UsageService, parse_prices
 
 log = logging.getLogger("bot")
 
@@ -112,6 +115,7 @@ class Services:
     training: TrainingService
     teaching: TeachingService
     bartender: BartenderService
+    usage: UsageService
 
 
 @asynccontextmanager
@@ -124,7 +128,14 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     finetune = FineTuningAPI.from_settings(settings)
     try:
         retriever = make_retriever(settings, llm, db)
-        teaching = TeachingService(db, retriever, system_prompt=system_prompt)
+        moderator = Moderator(llm, db, enabled=settings.moderation)
+        limits = Limits(
+            db,
+            per_minute=settings.rate_limit_per_minute,
+            daily_user_tokens=settings.daily_tokens_per_user,
+            daily_server_tokens=settings.daily_tokens_per_server,
+        )
+        teaching = TeachingService(db, retriever, system_prompt=system_prompt, moderator=moderator)
         await teaching.start(settings.sample_dataset_file)
         support = SupportService(
             db,
@@ -133,6 +144,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             default_model=settings.support_model,
             system_prompt=system_prompt,
             guidance_examples=settings.guidance_examples,
+            limits=limits,
+            moderator=moderator,
         )
         training = TrainingService(
             db,
@@ -152,10 +165,13 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             model=settings.bartender_model,
             history_tokens=settings.bartender_history_tokens,
             idle_after=timedelta(minutes=settings.bartender_idle_minutes),
+            limits=limits,
+            moderator=moderator,
         )
         await bartender.start()
         try:
-            yield Services(db, llm, support, training, teaching, bartender)
+            usage = UsageService(db, prices=parse_prices(settings.prices))
+            yield Services(db, llm, support, training, teaching, bartender, usage)
         finally:
             await bartender.close()
     finally:
@@ -198,6 +214,7 @@ async def run_bot(settings: Settings) -> int:
             training=services.training,
             teaching=services.teaching,
             bartender=services.bartender,
+            usage=services.usage,
         )
         async with bot:
             try:

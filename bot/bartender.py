@@ -9,9 +9,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bot.db import BartenderSession, Database, Turn, utcnow
+from bot.db import BartenderSession, Database, StorageError, Turn, utcnow
 from bot.errors import ModelError, UserError
+from bot.limits import Limits, Who
 from bot.llm import LLM, Caller
+from bot.moderation import NEUTRAL_REPLY, Moderator
+from bot.text import clean
 from bot.tokens import count_tokens
 
 log = logging.getLogger(__name__)
@@ -35,14 +38,15 @@ class Place:
     scope: str
     user_id: int
     thread_id: int | None = None
+    guild_id: int | None = None
 
     @classmethod
-    def thread(cls, thread_id: int, user_id: int) -> Place:
-        return cls(f"thread:{thread_id}", user_id, thread_id)
+    def thread(cls, thread_id: int, user_id: int, guild_id: int | None = None) -> Place:
+        return cls(f"thread:{thread_id}", user_id, thread_id, guild_id)
 
     @classmethod
-    def seat(cls, channel_id: int, user_id: int) -> Place:
-        return cls(f"channel:{channel_id}:user:{user_id}", user_id)
+    def seat(cls, channel_id: int, user_id: int, guild_id: int | None = None) -> Place:
+        return cls(f"channel:{channel_id}:user:{user_id}", user_id, None, guild_id)
 
 
 class BartenderService:
@@ -55,9 +59,13 @@ class BartenderService:
         model: str,
         history_tokens: int,
         idle_after: timedelta,
+        limits: Limits | None = None,
+        moderator: Moderator | None = None,
     ) -> None:
         self._db = db
         self._llm = llm
+        self._limits = limits
+        self._moderator = moderator
         self.persona = persona
         self._model = model
         self._history_tokens = history_tokens
@@ -84,8 +92,8 @@ class BartenderService:
         """The customer whose bartender thread this is, or None when it isn't one."""
         return self._threads.get(thread_id)
 
-    async def open_thread(self, thread_id: int, user_id: int) -> Place:
-        place = Place.thread(thread_id, user_id)
+    async def open_thread(self, thread_id: int, user_id: int, guild_id: int | None = None) -> Place:
+        place = Place.thread(thread_id, user_id, guild_id)
         await self._db.start_session(place.scope, user_id=user_id, thread_id=thread_id)
         self._threads[thread_id] = user_id
         return place
@@ -100,11 +108,16 @@ class BartenderService:
                 return had_one
             return await self._db.close_session(place.scope, because="reset")
 
-    async def reply(self, place: Place, message: str | None) -> AsyncIterator[str]:
+    async def reply(self, place: Place, message: str | None, *, exempt: bool = False) -> AsyncIterator[str]:
         """Stream the bartender's reply; messages to one session are answered one at a time, in order."""
-        text = (message or "").strip() or OPENER
+        text = clean(message or "") or OPENER
         if len(text) > MAX_MESSAGE_CHARS:
             raise UserError(f"That's a long one! Please keep messages under {MAX_MESSAGE_CHARS:,} characters.")
+        who = Who(place.user_id, place.guild_id, exempt)
+        if self._limits is not None:
+            await self._limits.check(who)
+        if self._moderator is not None and text != OPENER and await self._moderator.flagged_message(text, who, purpose="bartender"):
+            raise UserError(NEUTRAL_REPLY)
         async with self._lock(place.scope):
             session = await self._session_for(place)
             turn_id = await self._db.start_turn(session.id, text, count_tokens(text))
@@ -112,7 +125,7 @@ class BartenderService:
             parts: list[str] = []
             try:
                 async for piece in self._llm.stream_chat(
-                    messages, model=self._model, caller=Caller("bartender", user_id=place.user_id)
+                    messages, model=self._model, caller=Caller("bartender", user_id=place.user_id, guild_id=place.guild_id)
                 ):
                     parts.append(piece)
                     yield piece
@@ -121,7 +134,10 @@ class BartenderService:
                 await asyncio.shield(self._db.fail_turn(turn_id, "".join(parts)))
                 raise
             reply = "".join(parts)
-            await self._db.finish_turn(turn_id, reply, count_tokens(text) + count_tokens(reply))
+            try:
+                await self._db.finish_turn(turn_id, reply, count_tokens(text) + count_tokens(reply))
+            except StorageError:
+                return  # the customer has the reply; unrecorded, the turn stays out of the history
             self._summarise_later(session.id)
 
     async def _session_for(self, place: Place) -> BartenderSession:

@@ -21,6 +21,7 @@ from bot.support import SupportService
 from bot.text import split_message
 from bot.teaching import TeachingService
 from bot.training import TrainingService
+from bot.usage import UsageService
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -28,7 +29,7 @@ T = TypeVar("T")
 # A text-only bot: discord.py's warnings about missing voice libraries are noise here.
 discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
 
-EXTENSIONS = ("cogs.support", "cogs.training", "cogs.teaching", "cogs.bartender")
+EXTENSIONS = ("cogs.support", "cogs.training", "cogs.teaching", "cogs.bartender", "cogs.admin")
 COMMANDS_HASH_KEY = "global_commands_hash"
 SOMETHING_WENT_WRONG = "Something went wrong on my side. Please try again; the team has been told."
 
@@ -110,8 +111,13 @@ def staff_only() -> Callable[[T], T]:
     return app_commands.check(require_staff)
 
 
+JSONL_SUFFIXES = (".jsonl", ".json", ".txt")
+
+
 async def read_attachment(attachment: discord.Attachment, max_mb: float) -> bytes:
-    """An attachment's bytes, refusing empty and oversized files before downloading them."""
+    """A JSONL attachment's bytes, refusing other file types, empty and oversized files before downloading."""
+    if not attachment.filename.lower().endswith(JSONL_SUFFIXES):
+        raise UserError(f"{attachment.filename} isn't a JSONL file: attach a .jsonl file with one JSON object per line.")
     if attachment.size > max_mb * 1_000_000:
         raise UserError(f"{attachment.filename} is {attachment.size / 1e6:.1f} MB; the limit is {max_mb:g} MB.")
     if attachment.size == 0:
@@ -120,6 +126,11 @@ async def read_attachment(attachment: discord.Attachment, max_mb: float) -> byte
         return await attachment.read()
     except discord.HTTPException:
         raise UserError(f"I couldn't download {attachment.filename}; please attach it again.") from None
+
+
+def limits_exempt(member: discord.abc.User, settings: Settings) -> bool:
+    """Staff and admins skip the customers' limits when LIMITS_EXEMPT_STAFF is on."""
+    return settings.limits_exempt_staff and is_staff(member, settings)
 
 
 def _has_role(member: discord.Member, wanted: frozenset[str]) -> bool:
@@ -137,6 +148,7 @@ class SupportBot(commands.Bot):
         training: TrainingService,
         teaching: TeachingService,
         bartender: BartenderService,
+        usage: UsageService,
         **options,
     ) -> None:
         intents = discord.Intents.default()
@@ -156,6 +168,7 @@ class SupportBot(commands.Bot):
         self.training = training
         self.teaching = teaching
         self.bartender = bartender
+        self.usage = usage
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:

@@ -42,6 +42,12 @@ class Settings:
     bartender_history_tokens: int = 2000
     bartender_idle_minutes: float = 120.0
     bartender_edit_seconds: float = 1.0
+    rate_limit_per_minute: int = 10
+    daily_tokens_per_user: int = 50_000
+    daily_tokens_per_server: int = 2_000_000
+    limits_exempt_staff: bool = True
+    moderation: bool = False
+    prices: str | None = None
     embedding_model: str | None = None
     match_threshold: float | None = None
     fallback_threshold: float | None = None
@@ -92,6 +98,14 @@ class Settings:
             ),
             bartender_idle_minutes=_number("BARTENDER_IDLE_MINUTES", text("BARTENDER_IDLE_MINUTES"), 120.0, minimum=1),
             bartender_edit_seconds=_number("BARTENDER_EDIT_SECONDS", text("BARTENDER_EDIT_SECONDS"), 1.0, minimum=0.2),
+            rate_limit_per_minute=int(_number("RATE_LIMIT_PER_MINUTE", text("RATE_LIMIT_PER_MINUTE"), 10, minimum=0)),
+            daily_tokens_per_user=int(_number("DAILY_TOKENS_PER_USER", text("DAILY_TOKENS_PER_USER"), 50_000, minimum=0)),
+            daily_tokens_per_server=int(
+                _number("DAILY_TOKENS_PER_SERVER", text("DAILY_TOKENS_PER_SERVER"), 2_000_000, minimum=0)
+            ),
+            limits_exempt_staff=_switch("LIMITS_EXEMPT_STAFF", text("LIMITS_EXEMPT_STAFF"), True),
+            moderation=_switch("MODERATION", text("MODERATION"), False),
+            prices=text("PRICES"),
             embedding_model=text("EMBEDDING_MODEL"),
             match_threshold=_fraction("MATCH_THRESHOLD", text("MATCH_THRESHOLD")),
             fallback_threshold=_fraction("FALLBACK_THRESHOLD", text("FALLBACK_THRESHOLD")),
@@ -134,6 +148,17 @@ def _number(name: str, raw: str | None, default: float, *, minimum: float) -> fl
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum:g}; got {raw!r}.")
     return value
+
+
+def _switch(name: str, raw: str | None, default: bool) -> bool:
+    if raw is None:
+        return default
+    value = raw.casefold()
+    if value in ("on", "true", "yes", "1"):
+        return True
+    if value in ("off", "false", "no", "0"):
+        return False
+    raise ConfigError(f"{name} must be on or off; got {raw!r}.")
 
 
 def _fraction(name: str, raw: str | None) -> float | None:

@@ -138,7 +138,7 @@ def example_problems(example: object) -> list[str]:
         role = message.get("role")
         if role is None:
             problems.append(f"message {number} has no 'role'")
-        elif role not in ROLES:
+        elif not isinstance(role, str) or role not in ROLES:
             problems.append(f"message {number} has unknown role {role!r}")
         has_assistant = has_assistant or role == "assistant"
         content = message.get("content")

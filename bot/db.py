@@ -13,6 +13,8 @@ from pathlib import Path
 
 import aiosqlite
 
+from bot.errors import UserError
+
 log = logging.getLogger(__name__)
 
 # Append only: a migration that has shipped is never edited, a new one is added.
@@ -114,6 +116,20 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX bartender_turns_by_session ON bartender_turns (session_id, id);
     """,
+    # 5: daily budgets look usage up per user and per server; messages moderation flagged
+    """
+    CREATE INDEX usage_by_user ON usage (user_id, at);
+    CREATE INDEX usage_by_guild ON usage (guild_id, at);
+    CREATE TABLE flagged_messages (
+        id         INTEGER PRIMARY KEY,
+        at         TEXT NOT NULL,
+        user_id    INTEGER,
+        guild_id   INTEGER,
+        purpose    TEXT NOT NULL,
+        categories TEXT NOT NULL,
+        content    TEXT NOT NULL
+    );
+    """,
 )
 
 FINISHED_STATUSES = ("succeeded", "failed", "cancelled")
@@ -121,6 +137,13 @@ FINISHED_STATUSES = ("succeeded", "failed", "cancelled")
 
 class DatabaseError(Exception):
     """The database cannot be used as it is (corrupt, from a newer version, unwritable)."""
+
+
+class StorageError(UserError):
+    """A write failed (read-only file, full disk); nothing was changed."""
+
+    def __init__(self) -> None:
+        super().__init__("I couldn't save that: my storage is unavailable right now. Nothing was changed; please try again later.")
 
 
 @dataclass(frozen=True)
@@ -270,14 +293,21 @@ class Database:
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """One write transaction at a time; committed on success, rolled back on any error."""
         async with self._write_lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self._conn
-            except BaseException:
-                await self._conn.rollback()
-                raise
-            else:
-                await self._conn.commit()
+                await self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                except BaseException:
+                    await self._conn.rollback()
+                    raise
+                else:
+                    await self._conn.commit()
+            except sqlite3.OperationalError as exc:
+                if self._conn.in_transaction:
+                    await self._conn.rollback()
+                # Read-only file, full disk, locked by another program: say so once, clearly.
+                log.error("database write failed (%s): %s", self.path, exc)
+                raise StorageError() from exc
 
     async def schema_version(self) -> int:
         async with self._conn.execute("PRAGMA user_version") as cursor:
@@ -339,6 +369,23 @@ class Database:
                     usage.user_id,
                     usage.guild_id,
                 ),
+            )
+
+    async def tokens_since(self, since: datetime, *, user_id: int | None = None, guild_id: int | None = None) -> int:
+        """Prompt and completion tokens used since `since` by a user or in a server."""
+        column, value = ("user_id", user_id) if user_id is not None else ("guild_id", guild_id)
+        async with self._conn.execute(
+            f"SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) FROM usage WHERE {column} = ? AND at >= ?",
+            (value, since.isoformat()),
+        ) as cursor:
+            (total,) = await cursor.fetchone()
+        return total
+
+    async def flag_message(self, *, user_id: int | None, guild_id: int | None, purpose: str, categories: str, content: str) -> None:
+        async with self.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO flagged_messages (at, user_id, guild_id, purpose, categories, content) VALUES (?, ?, ?, ?, ?, ?)",
+                (utcnow().isoformat(), user_id, guild_id, purpose, categories, content),
             )
 
     async def usage_totals(self, since: datetime) -> list[UsageTotal]:

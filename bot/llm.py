@@ -14,7 +14,7 @@ from openai.types.chat import ChatCompletion
 
 from bot.config import Settings
 from bot.db import Usage
-from bot.errors import ModelError, TrainingError
+from bot.errors import ModelError, TrainingError, UserError
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +133,19 @@ class LLM:
         await self._account(model, tokens, 0, caller)
         return [item.embedding for item in sorted(response.data, key=lambda item: item.index)]
 
+    async def moderate(self, texts: list[str]) -> list[list[str]]:
+        """For each text, the moderation categories it was flagged for (empty when not flagged)."""
+        client = self._require_client()
+        try:
+            response = await client.moderations.create(input=texts)
+        except (openai.OpenAIError, ValueError) as exc:
+            raise _friendly(exc, "moderation") from exc
+        flagged = []
+        for result in response.results:
+            categories = result.categories.model_dump(by_alias=True) if result.flagged else {}
+            flagged.append(sorted(name for name, hit in categories.items() if hit) or (["flagged"] if result.flagged else []))
+        return flagged
+
     async def model_info(self, model: str) -> ModelInfo | None:
         """What the chat endpoint says of a model, or None when it does not serve it."""
         client = self._require_client()
@@ -153,6 +166,8 @@ class LLM:
         usage = Usage(model, caller.purpose, prompt, completion, caller.user_id, caller.guild_id)
         try:
             await self._record_usage(usage)
+        except UserError:
+            pass  # storage is unavailable: the database already logged it, once per failed write
         except Exception:
             # Losing one usage row must not cost the customer their answer.
             log.exception("could not record usage for %s", model)

@@ -6,8 +6,11 @@ import logging
 
 from bot.db import Database
 from bot.errors import ModelError, UserError
+from bot.limits import Limits, Who
 from bot.llm import LLM, UNAVAILABLE, Caller
+from bot.moderation import NEUTRAL_REPLY, Moderator
 from bot.retrieval import Match, Retriever
+from bot.text import clean
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +32,14 @@ class SupportService:
         default_model: str,
         system_prompt: str,
         guidance_examples: int = 3,
+        limits: Limits | None = None,
+        moderator: Moderator | None = None,
     ) -> None:
         self._db = db
         self._llm = llm
         self._retriever = retriever
+        self._limits = limits
+        self._moderator = moderator
         self.default_model = default_model
         self.system_prompt = system_prompt
         self._guidance_examples = guidance_examples
@@ -41,9 +48,14 @@ class SupportService:
         """The promoted fine-tune when there is one, else the configured SUPPORT_MODEL."""
         return await self._db.live_support_model() or self.default_model
 
-    async def answer(self, question: str, *, user_id: int | None = None, guild_id: int | None = None) -> str:
-        """A taught answer verbatim when the question is one staff taught; otherwise the live model, guided."""
-        question = question.strip()
+    async def answer(
+        self, question: str, *, user_id: int | None = None, guild_id: int | None = None, exempt: bool = False
+    ) -> str:
+        """A taught answer verbatim when the question is one staff taught; otherwise the live model, guided.
+
+        Limits and moderation apply only on the way to the model: taught answers are free.
+        """
+        question = clean(question)
         if not question:
             raise UserError("Please write your question after the command or mention, and I'll answer it.")
         if len(question) > MAX_QUESTION_CHARS:
@@ -57,6 +69,11 @@ class SupportService:
             if best is not None and best.covered and best.score >= self._retriever.fallback_threshold:
                 return best.entry.answer
             return FOLLOW_UP
+        who = Who(user_id, guild_id, exempt)
+        if self._limits is not None:
+            await self._limits.check(who)
+        if self._moderator is not None and await self._moderator.flagged_message(question, who, purpose="support"):
+            return NEUTRAL_REPLY
         reply = await self._llm.chat(
             self._prompt(question, matches),
             model=await self.live_model(),

@@ -12,8 +12,9 @@ from pathlib import Path
 from bot.dataset import Problem, example_problems, render_problems
 from bot.db import Database, Example
 from bot.errors import DatasetError, UserError
+from bot.moderation import Moderator
 from bot.retrieval import Entry, Retriever
-from bot.text import normalise_question
+from bot.text import clean, normalise_question
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,9 @@ class ImportResult:
 
 
 class TeachingService:
-    def __init__(self, db: Database, retriever: Retriever, *, system_prompt: str) -> None:
+    def __init__(self, db: Database, retriever: Retriever, *, system_prompt: str, moderator: Moderator | None = None) -> None:
         self._db = db
+        self._moderator = moderator
         self.retriever = retriever
         self._system_prompt = system_prompt
         self._by_question: dict[str, Example] = {}
@@ -73,6 +75,7 @@ class TeachingService:
 
     async def teach(self, question: str, answer: str, *, author_id: int) -> Example:
         question, answer = check_example(question, answer)
+        await self._refuse_flagged([(question, answer)])
         async with self._changing:
             existing = self._by_question.get(normalise_question(question))
             if existing is not None:
@@ -83,6 +86,7 @@ class TeachingService:
 
     async def replace(self, example_id: int, answer: str, *, author_id: int) -> Example:
         _, answer = check_example("-", answer)
+        await self._refuse_flagged([("-", answer)])
         async with self._changing:
             example = await self._db.replace_answer(example_id, answer, author_id=author_id)
             if example is None:
@@ -111,6 +115,7 @@ class TeachingService:
     async def import_file(self, raw: bytes, filename: str, *, actor_id: int) -> ImportResult:
         """Add every line of a JSONL file, or none when any line is invalid; a taught question gets the new answer."""
         pairs = await asyncio.to_thread(parse_examples, raw, source=filename)
+        await self._refuse_flagged(pairs, source=filename)
         async with self._changing:
             new: dict[str, tuple[str, str]] = {}
             replaced: dict[int, str] = {}
@@ -126,8 +131,24 @@ class TeachingService:
         return ImportResult(added=len(new), replaced=len(replaced))
 
 
+    async def _refuse_flagged(self, pairs: list[tuple[str, str]], *, source: str | None = None) -> None:
+        """With moderation on, flagged examples are refused now rather than by fine-tuning later."""
+        if self._moderator is None or not self._moderator.enabled:
+            return
+        verdicts = await self._moderator.flagged([f"{q}\n{a}" for q, a in pairs])
+        flagged = [(n, categories) for n, categories in enumerate(verdicts, start=1) if categories]
+        if not flagged:
+            return
+        if source is None:
+            raise UserError(
+                f"Moderation flagged this example ({', '.join(flagged[0][1])}); fine-tuning would reject it, so it was not saved."
+            )
+        problems = [Problem(None, f"example {n}: flagged by moderation ({', '.join(c)})") for n, c in flagged]
+        raise DatasetError(f"{source} can't be imported; nothing was saved. Fix these examples:\n{render_problems(problems)}")
+
+
 def check_example(question: str, answer: str) -> tuple[str, str]:
-    question, answer = question.strip(), answer.strip()
+    question, answer = clean(question), clean(answer)
     if not question:
         raise UserError("The question is empty; write the customer's question.")
     if not answer:

@@ -8,6 +8,8 @@ DISCORD_LIMIT = 2000
 
 _FENCE = "```"
 _NOT_WORD = re.compile(r"[^\w\s]")
+# Zero-width characters and bidirectional controls: invisible, so a message of only these is empty.
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 # Split points, coarsest first: sentence ends and line breaks, then any white space.
 _TEXT_SPLITS = (re.compile(r"(?<=[.!?。！？…])\s+|\n+"), re.compile(r"\s+"))
 
@@ -148,3 +150,8 @@ def _open_fence(text: str) -> str | None:
         if line.count(_FENCE) % 2 == 1:
             opening = None if opening is not None else line.strip()
     return opening
+
+
+def clean(text: str) -> str:
+    """Text as a person sees it: invisible characters removed, outer white space trimmed."""
+    return _INVISIBLE.sub("", text).strip()

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from bot.dataset import DatasetReport, validate_dataset
 from bot.tokens import encoding_for
-from bot.db import Database, SupportModelChange, TrainingJob, utcnow
+from bot.db import Database, SupportModelChange, TrainingJob, Usage, utcnow
 from bot.errors import DatasetError, UserError
 from bot.llm import LLM, FineTuningAPI, JobEvent, RemoteJob
 from bot.support import SupportService
@@ -184,6 +184,10 @@ class TrainingService:
         )
         if changed and promote:
             log.info("job %s succeeded; %s is now the live support model", job.id, remote.fine_tuned_model)
+        if changed and remote.status == "succeeded" and remote.trained_tokens:
+            await self._db.record_usage(
+                Usage(job.base_model, "training", remote.trained_tokens, 0, user_id=job.started_by)
+            )
         return await self._db.training_job(job.id) or job
 
     async def _announce(self, job: TrainingJob, notify: Notify) -> None:

@@ -13,9 +13,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.bartender import Place
-from bot.client import SOMETHING_WENT_WRONG, SupportBot, in_channels
+from bot.client import SOMETHING_WENT_WRONG, SupportBot, in_channels, limits_exempt
 from bot.errors import UserError
-from bot.text import DISCORD_LIMIT, cut_head
+from bot.text import DISCORD_LIMIT, clean, cut_head
 
 log = logging.getLogger(__name__)
 
@@ -30,22 +30,24 @@ class Bartender(commands.Cog):
     def place_of(self, message: discord.Message) -> Place | None:
         """The conversation a message belongs to, or None when it is not for the bartender."""
         owner = self.bartender.thread_owner(message.channel.id)
+        guild_id = message.guild.id if message.guild else None
         if owner is not None:
             # A bartender thread is one customer's table; others talking there are not mixed in.
-            return Place.thread(message.channel.id, owner) if message.author.id == owner else None
+            return Place.thread(message.channel.id, owner, guild_id) if message.author.id == owner else None
         if message.guild is not None and in_channels(message.channel, self.bot.settings.bartender_channels):
-            return Place.seat(message.channel.id, message.author.id)
+            return Place.seat(message.channel.id, message.author.id, guild_id)
         return None
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
-        if message.author.bot or message.webhook_id or not message.content.strip():
+        if message.author.bot or message.webhook_id or not clean(message.content):
             return
         place = self.place_of(message)
         if place is None:
             return
         writer = StreamWriter(message.channel, reply_to=message, edit_every=self.bot.settings.bartender_edit_seconds)
-        await writer.write(self.bartender.reply(place, message.content))
+        exempt = limits_exempt(message.author, self.bot.settings)
+        await writer.write(self.bartender.reply(place, message.content, exempt=exempt))
 
     @app_commands.command()
     @app_commands.guild_only()
@@ -59,10 +61,11 @@ class Bartender(commands.Cog):
         if not isinstance(channel, discord.TextChannel):
             raise UserError("I can only open a table in a text channel.")
         thread = await open_thread(channel, interaction.user)
-        place = await self.bartender.open_thread(thread.id, interaction.user.id)
+        place = await self.bartender.open_thread(thread.id, interaction.user.id, interaction.guild_id)
         await interaction.followup.send(f"Your table is ready: {thread.mention} 🍸", ephemeral=True)
         writer = StreamWriter(thread, reply_to=None, edit_every=self.bot.settings.bartender_edit_seconds)
-        await writer.write(self.bartender.reply(place, message))
+        exempt = limits_exempt(interaction.user, self.bot.settings)
+        await writer.write(self.bartender.reply(place, message, exempt=exempt))
 
     @app_commands.command()
     @app_commands.guild_only()

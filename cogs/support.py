@@ -11,10 +11,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import SOMETHING_WENT_WRONG, SupportBot, in_channels, is_staff
+from bot.client import SOMETHING_WENT_WRONG, SupportBot, in_channels, is_staff, limits_exempt
 from bot.errors import UserError
 from bot.support import MAX_QUESTION_CHARS
-from bot.text import split_message
+from bot.text import clean, split_message
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,12 @@ class Support(commands.Cog):
         guild_id = message.guild.id if message.guild else None
         try:
             async with typing_shown(message.channel):
-                text = await self.support.answer(question, user_id=message.author.id, guild_id=guild_id)
+                text = await self.support.answer(
+                    question,
+                    user_id=message.author.id,
+                    guild_id=guild_id,
+                    exempt=limits_exempt(message.author, self.bot.settings),
+                )
         except UserError as exc:
             text = exc.message
         except Exception:
@@ -60,7 +65,7 @@ class Support(commands.Cog):
             addressed = mentioned
         if not addressed:
             return None
-        question = re.sub(rf"<@!?{me.id}>", "", message.content).strip()
+        question = clean(re.sub(rf"<@!?{me.id}>", "", message.content))
         if not question and not mentioned:
             return None  # an image or sticker alone is not a question
         return question
@@ -74,7 +79,12 @@ class Support(commands.Cog):
     ) -> None:
         """Ask the shop's support assistant a question."""
         await interaction.response.defer(thinking=True)
-        text = await self.support.answer(question, user_id=interaction.user.id, guild_id=interaction.guild_id)
+        text = await self.support.answer(
+            question,
+            user_id=interaction.user.id,
+            guild_id=interaction.guild_id,
+            exempt=limits_exempt(interaction.user, self.bot.settings),
+        )
         for chunk in split_message(text):
             await interaction.followup.send(chunk)
 

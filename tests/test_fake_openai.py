@@ -5,6 +5,8 @@ import json
 import openai
 import pytest
 
+from conftest import API_KEY
+
 MODEL = "gpt-5-mini"
 QUESTION = [{"role": "user", "content": "how do I reset my password"}]
 
@@ -55,7 +57,7 @@ async def test_chat_request_is_recorded_with_model_and_messages(openai_client, f
 
     [request] = fake_openai.requests
     assert (request.method, request.path) == ("POST", "/v1/chat/completions")
-    assert request.headers["authorization"] == "Bearer sk-test"
+    assert request.headers["authorization"] == f"Bearer {API_KEY}"
     assert fake_openai.chat_requests() == [{"model": MODEL, "messages": QUESTION}]
 
 
@@ -317,7 +319,7 @@ async def test_unknown_job_status_is_passed_through(openai_client, fake_openai):
     """A status outside the SDK's Literal (e.g. "paused") reaches a non-strict client as is and fails a strict one."""
     fake_openai.job_script = ["validating_files", "paused"]
     job = await create_job(openai_client)
-    lenient = openai.AsyncOpenAI(base_url=fake_openai.base_url, api_key="sk-test", max_retries=0)
+    lenient = openai.AsyncOpenAI(base_url=fake_openai.base_url, api_key=API_KEY, max_retries=0)
 
     paused = await lenient.fine_tuning.jobs.retrieve(job.id)
     with pytest.raises(openai.APIResponseValidationError):
@@ -402,7 +404,7 @@ async def test_embeddings_score_texts_sharing_characters_higher(openai_client, f
 
 async def test_embeddings_default_base64_decodes_to_the_float_vectors(openai_client, fake_openai):
     """Without encoding_format the SDK asks for base64, which a non-strict client decodes to the same vectors."""
-    lenient = openai.AsyncOpenAI(base_url=fake_openai.base_url, api_key="sk-test", max_retries=0)
+    lenient = openai.AsyncOpenAI(base_url=fake_openai.base_url, api_key=API_KEY, max_retries=0)
 
     decoded = await lenient.embeddings.create(model="text-embedding-3-small", input=SIMILAR_TEXTS)
     floats = await openai_client.embeddings.create(

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from bot.client import SupportBot
 from bot.logs import RedactSecrets
-from conftest import ROOT
+from bot.usage import UsageService
+from conftest import API_KEY, ROOT
 from discord_fakes import APP_ID, GUILD_ID, FakeDiscord
 
 
@@ -57,7 +58,7 @@ async def test_token_in_dotenv_file_is_read(tmp_path):
 async def test_chat_answers_each_piped_line(tmp_path, fake_openai):
     """`python -m bot chat` answers one question per stdin line with the support service."""
     env = {
-        "OPENAI_API_KEY": "sk-test",
+        "OPENAI_API_KEY": API_KEY,
         "OPENAI_BASE_URL": fake_openai.base_url,
         "DATABASE_PATH": str(tmp_path / "bot.db"),
         "SUPPORT_PROMPT_FILE": str(ROOT / "data" / "support_prompt.txt"),
@@ -79,7 +80,7 @@ async def test_missing_prompt_file_names_the_setting(tmp_path):
 
 
 async def start_bot(settings, db, llm, support, training, teaching, bartender) -> FakeDiscord:
-    fake = FakeDiscord(SupportBot(settings, db=db, llm=llm, support=support, training=training, teaching=teaching, bartender=bartender, application_id=APP_ID))
+    fake = FakeDiscord(SupportBot(settings, db=db, llm=llm, support=support, training=training, teaching=teaching, bartender=bartender, usage=UsageService(db, prices={}), application_id=APP_ID))
     await fake.start()
     return fake
 
@@ -129,7 +130,7 @@ def test_secrets_are_redacted_from_log_lines_and_tracebacks(caplog):
 
 async def test_failed_command_sync_is_logged_and_retried_next_start(settings, db, llm, support, training, teaching, bartender, caplog):
     """A sync Discord refuses does not stop the bot; the next start tries again."""
-    fake = FakeDiscord(SupportBot(settings, db=db, llm=llm, support=support, training=training, teaching=teaching, bartender=bartender, application_id=APP_ID))
+    fake = FakeDiscord(SupportBot(settings, db=db, llm=llm, support=support, training=training, teaching=teaching, bartender=bartender, usage=UsageService(db, prices={}), application_id=APP_ID))
     fake.fail_next("PUT", r"/commands$", 403)
     await fake.start()
     await fake.close()
@@ -152,3 +153,22 @@ async def test_offline_chat_answers_from_the_sample_with_no_server(tmp_path):
     assert code == 0, err
     subscribe = "홈페이지 상단 메뉴의 '구독' 탭을 누르거나 haru.bar/subscribe 로 들어가 원하는 시작 월을 고르고 결제하시면 됩니다. 로그인이 필요해요."
     assert out.splitlines() == [subscribe, FOLLOW_UP]
+
+
+async def test_corrupt_database_stops_start_up_with_a_clear_message(tmp_path):
+    """A file that is not a database: one line saying so, no traceback, non-zero exit."""
+    (tmp_path / "bot.db").write_bytes(b"garbage" * 1000)
+    code, _, err = await run_bot_cli(["chat"], env={"DATABASE_PATH": str(tmp_path / "bot.db")}, cwd=tmp_path)
+
+    assert code != 0 and "is not a usable database" in err and "Traceback" not in err
+
+
+async def test_newer_database_stops_start_up_with_a_clear_message(tmp_path):
+    """A database from a newer bot version is left alone, with a clear message."""
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "bot.db") as conn:
+        conn.execute("PRAGMA user_version = 999")
+    code, _, err = await run_bot_cli(["chat"], env={"DATABASE_PATH": str(tmp_path / "bot.db")}, cwd=tmp_path)
+
+    assert code != 0 and "newer than this bot knows" in err and "Traceback" not in err

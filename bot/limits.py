@@ -1,0 +1,81 @@
+"""Limits on what customers can spend: replies per minute, and tokens per day per user and per server."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from bot.db import Database
+from bot.errors import UserError
+
+
+class LimitReached(UserError):
+    """A customer (or their server) has used what they may for now; the message says when to come back."""
+
+
+@dataclass(frozen=True)
+class Who:
+    """Whom a model-backed reply is for; staff can be exempt."""
+
+    user_id: int | None
+    guild_id: int | None = None
+    exempt: bool = False
+
+
+class Limits:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        per_minute: int,
+        daily_user_tokens: int,
+        daily_server_tokens: int,
+        clock=time.monotonic,
+    ) -> None:
+        self._db = db
+        self._per_minute = per_minute
+        self._daily_user_tokens = daily_user_tokens
+        self._daily_server_tokens = daily_server_tokens
+        self._clock = clock
+        self._recent: defaultdict[int, deque[float]] = defaultdict(deque)
+
+    async def check(self, who: Who) -> None:
+        """Raise LimitReached before a model call the customer may not make now; 0 means no limit."""
+        if who.exempt or who.user_id is None:
+            return
+        await self._check_daily(who)
+        self._check_rate(who.user_id)
+
+    def _check_rate(self, user_id: int) -> None:
+        if not self._per_minute:
+            return
+        now = self._clock()
+        recent = self._recent[user_id]
+        while recent and now - recent[0] >= 60:
+            recent.popleft()
+        if len(recent) >= self._per_minute:
+            wait = max(1, round(60 - (now - recent[0])))
+            raise LimitReached(f"You're sending messages quickly. Please wait {wait} seconds and try again.")
+        recent.append(now)
+
+    async def _check_daily(self, who: Who) -> None:
+        if not (self._daily_user_tokens or self._daily_server_tokens):
+            return
+        today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+        resets = _until(today + timedelta(days=1))
+        if self._daily_user_tokens and await self._db.tokens_since(today, user_id=who.user_id) >= self._daily_user_tokens:
+            raise LimitReached(f"You've reached today's limit for AI answers. It resets at 00:00 UTC, in {resets}.")
+        if (
+            self._daily_server_tokens
+            and who.guild_id is not None
+            and await self._db.tokens_since(today, guild_id=who.guild_id) >= self._daily_server_tokens
+        ):
+            raise LimitReached(f"This server has reached today's limit for AI answers. It resets at 00:00 UTC, in {resets}.")
+
+
+def _until(moment: datetime) -> str:
+    minutes = max(1, int((moment - datetime.now(timezone.utc)).total_seconds() // 60))
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"

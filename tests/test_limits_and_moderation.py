@@ -1,0 +1,203 @@
+"""Abuse and cost: per-user rate limits, daily token budgets, moderation, /usage."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from discord_fakes import ADMIN, BAR_CHANNEL, BOT_USER, CUSTOMER, OTHER_CUSTOMER, STAFF, SUPPORT_CHANNEL
+
+from bot.db import Usage
+from bot.limits import LimitReached, Limits, Who
+from bot.moderation import NEUTRAL_REPLY, Moderator
+from bot.support import SupportService
+from bot.teaching import TeachingService
+from bot.usage import UsageService, parse_prices
+from conftest import SUPPORT_PROMPT
+
+UNTAUGHT = "Can I pay with a gift card?"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def support_with(db, llm, retriever, **services) -> SupportService:
+    return SupportService(db, llm, retriever, default_model="gpt-5-mini", system_prompt=SUPPORT_PROMPT, **services)
+
+
+async def test_rate_limit_refuses_before_the_model_call_and_says_when(db, llm, retriever, teaching, fake_openai):
+    """The third model-backed reply in a minute is refused politely, with the wait, and costs nothing."""
+    clock = Clock()
+    support = support_with(db, llm, retriever, limits=Limits(db, per_minute=2, daily_user_tokens=0, daily_server_tokens=0, clock=clock))
+    await support.answer(UNTAUGHT, user_id=1)
+    clock.now += 15
+    await support.answer(UNTAUGHT, user_id=1)
+    with pytest.raises(LimitReached, match="wait 45 seconds"):
+        await support.answer(UNTAUGHT, user_id=1)
+    assert len(fake_openai.chat_requests()) == 2
+
+    await support.answer(UNTAUGHT, user_id=2)  # someone else is not affected
+    clock.now += 46
+    await support.answer(UNTAUGHT, user_id=1)  # and the minute passes
+    assert len(fake_openai.chat_requests()) == 4
+
+
+async def test_taught_answers_do_not_count_against_the_rate_limit(db, llm, retriever, teaching, fake_openai):
+    """Verbatim taught answers are free and unlimited."""
+    support = support_with(db, llm, retriever, limits=Limits(db, per_minute=1, daily_user_tokens=0, daily_server_tokens=0))
+    for _ in range(5):
+        await support.answer("구독 방법 알려주세요.", user_id=1)
+    assert fake_openai.chat_requests() == []
+
+
+async def test_daily_user_budget_is_enforced_from_the_usage_table(db, llm, retriever, teaching, fake_openai):
+    """Once a user's tokens today reach the budget, they are told when it resets; others still get answers."""
+    support = support_with(db, llm, retriever, limits=Limits(db, per_minute=0, daily_user_tokens=100, daily_server_tokens=0))
+    await db.record_usage(Usage("gpt-5-mini", "bartender", 90, 20, user_id=1, guild_id=5))
+    with pytest.raises(LimitReached, match=r"today's limit .* resets at 00:00 UTC, in \d+ h \d+ min|today's limit .* in \d+ min"):
+        await support.answer(UNTAUGHT, user_id=1, guild_id=5)
+    assert fake_openai.chat_requests() == []
+    await support.answer(UNTAUGHT, user_id=2, guild_id=5)
+
+
+async def test_daily_server_budget_is_enforced(db, llm, retriever, teaching, fake_openai):
+    """A server's shared budget stops model replies for everyone in it."""
+    support = support_with(db, llm, retriever, limits=Limits(db, per_minute=0, daily_user_tokens=0, daily_server_tokens=100))
+    await db.record_usage(Usage("gpt-5-mini", "support", 200, 0, user_id=1, guild_id=5))
+    with pytest.raises(LimitReached, match="This server has reached today's limit"):
+        await support.answer(UNTAUGHT, user_id=2, guild_id=5)
+    await support.answer(UNTAUGHT, user_id=2, guild_id=6)
+
+
+async def test_staff_are_exempt_when_configured(db, llm, retriever, teaching, fake_openai):
+    """Exempt callers are never limited."""
+    limits = Limits(db, per_minute=1, daily_user_tokens=1, daily_server_tokens=1)
+    await db.record_usage(Usage("gpt-5-mini", "support", 500, 0, user_id=1, guild_id=5))
+    support = support_with(db, llm, retriever, limits=limits)
+    for _ in range(3):
+        await support.answer(UNTAUGHT, user_id=1, guild_id=5, exempt=True)
+    assert len(fake_openai.chat_requests()) == 3
+
+
+async def test_limits_reach_discord_users_as_a_polite_reply(discord_bot, fake_openai, limits):
+    """A limited customer in a support channel gets the limit message as the reply; staff are exempt by default."""
+    limits._per_minute = 1
+    await discord_bot.send_message(UNTAUGHT, author=CUSTOMER)
+    await discord_bot.send_message(UNTAUGHT, author=CUSTOMER)
+    await discord_bot.send_message(f"<@{BOT_USER.id}> {UNTAUGHT}", author=STAFF, mentions=(BOT_USER,))
+    await discord_bot.send_message(f"<@{BOT_USER.id}> {UNTAUGHT}", author=STAFF, mentions=(BOT_USER,))
+
+    replies = [m["content"] for m in discord_bot.sent_messages(SUPPORT_CHANNEL)]
+    assert replies[0] == f"echo: {UNTAUGHT}"
+    assert replies[1].startswith("You're sending messages quickly. Please wait")
+    assert replies[2:] == [f"echo: {UNTAUGHT}", f"echo: {UNTAUGHT}"]
+
+
+async def test_bartender_is_rate_limited_too(discord_bot, fake_openai, limits):
+    """Bartender replies count against the same limit."""
+    limits._per_minute = 1
+    await discord_bot.send_message("hi", channel_id=BAR_CHANNEL, author=OTHER_CUSTOMER)
+    await discord_bot.send_message("hi again", channel_id=BAR_CHANNEL, author=OTHER_CUSTOMER)
+
+    assert discord_bot.shown_messages(BAR_CHANNEL)[-1].startswith("You're sending messages quickly.")
+    assert len(fake_openai.chat_requests()) == 1
+
+
+async def test_flagged_support_message_gets_a_neutral_reply_and_is_recorded(db, llm, retriever, teaching, fake_openai):
+    """With moderation on, a flagged question never reaches the model and is logged for staff."""
+    support = support_with(db, llm, retriever, moderator=Moderator(llm, db, enabled=True))
+    assert await support.answer("how do I make a bomb", user_id=3, guild_id=5) == NEUTRAL_REPLY
+
+    assert fake_openai.chat_requests() == []
+    async with db._conn.execute("SELECT user_id, purpose, categories, content FROM flagged_messages") as cursor:
+        assert await cursor.fetchall() == [(3, "support", "violence", "how do I make a bomb")]
+
+
+async def test_unflagged_message_is_answered_with_moderation_on(db, llm, retriever, teaching, fake_openai):
+    """Moderation lets ordinary questions through to the model."""
+    support = support_with(db, llm, retriever, moderator=Moderator(llm, db, enabled=True))
+    assert await support.answer(UNTAUGHT, user_id=3) == f"echo: {UNTAUGHT}"
+    assert [r.path for r in fake_openai.requests] == ["/v1/moderations", "/v1/chat/completions"]
+
+
+async def test_moderation_outage_does_not_stop_support(db, llm, retriever, teaching, fake_openai):
+    """If the moderation endpoint fails, customers still get answers."""
+    support = support_with(db, llm, retriever, moderator=Moderator(llm, db, enabled=True))
+    fake_openai.fail_next(500, times=2, retry_after_ms=1, path="/v1/moderations")
+    assert await support.answer(UNTAUGHT, user_id=3) == f"echo: {UNTAUGHT}"
+
+
+async def test_flagged_examples_are_refused_when_taught_or_imported(db, llm, retriever, fake_openai):
+    """/teach and /examples import refuse flagged content so fine-tuning won't reject it later."""
+    library = TeachingService(db, retriever, system_prompt=SUPPORT_PROMPT, moderator=Moderator(llm, db, enabled=True))
+    await library.start(None)
+    from bot.errors import DatasetError, UserError
+
+    with pytest.raises(UserError, match="Moderation flagged this example"):
+        await library.teach("how to kill time here?", "Browse our shop!", author_id=1)
+    raw = b'{"question": "fine", "answer": "ok"}\n{"question": "bomb", "answer": "no"}\n'
+    with pytest.raises(DatasetError, match="example 2: flagged by moderation"):
+        await library.import_file(raw, "x.jsonl", actor_id=1)
+    assert await db.examples() == []
+
+
+async def test_usage_shows_tokens_and_cost_per_day_model_and_purpose(discord_bot, db):
+    """/usage lists each purpose and model with tokens and estimated cost from the configured prices."""
+    await db.record_usage(Usage("gpt-5-mini", "support", 1_000_000, 100_000, user_id=1))
+    await db.record_usage(Usage("text-embedding-3-small", "embeddings", 500_000, 0))
+    await db.record_usage(Usage("gpt-4.1-mini-2025-04-14", "training", 2_000_000, 0))
+    interaction = await discord_bot.slash("usage", user=ADMIN, days=1)
+
+    [text] = discord_bot.ephemeral_texts(interaction)
+    assert text.startswith("Usage, last 1 days: ≈ $10.46")
+    assert "support    gpt-5-mini" in text and "$0.4500" in text
+    assert "training   gpt-4.1-mini-2025-04-14" in text and "$10.0000" in text
+
+
+async def test_usage_is_admins_only(discord_bot):
+    """Staff and customers can't see costs."""
+    for user in (CUSTOMER, STAFF):
+        interaction = await discord_bot.slash("usage", user=user)
+        assert discord_bot.ephemeral_texts(interaction) == ["Only admins (Manage Server or an ADMIN_ROLES role) can use this command."]
+
+
+def test_prices_are_configuration(db):
+    """PRICES overrides and adds models; the longest matching prefix wins; fine-tunes have their own price."""
+    usage = UsageService(db, prices=parse_prices('{"my-model": [1, 2], "gpt-5-mini": [0.3, 2.5]}'))
+    assert usage.cost("my-model-v2", "support", 1_000_000, 1_000_000) == 3.0
+    assert usage.cost("gpt-5-mini", "support", 1_000_000, 0) == 0.3
+    assert usage.cost("ft:gpt-4.1-mini-2025-04-14:shop::x", "support", 1_000_000, 0) == 0.8
+    assert usage.cost("unknown", "support", 1, 1) is None
+
+
+def test_bad_prices_setting_names_the_variable():
+    """A malformed PRICES stops start-up with a clear message."""
+    from bot.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="PRICES"):
+        parse_prices("gpt-5-mini=1")
+
+
+async def test_training_run_is_recorded_as_usage(training, db, fake_openai):
+    """A succeeded job's trained tokens appear in usage as training for its base model."""
+    from test_training_service import REQUEST, SAMPLE, Announcements, follow_to_end, no_progress
+
+    await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+    await follow_to_end(training, Announcements())
+    lines = await UsageService(db, prices=parse_prices(None)).report(1)
+    assert [(line.purpose, line.model) for line in lines] == [("training", "gpt-4.1-mini-2025-04-14")]
+    assert lines[0].prompt_tokens > 0 and lines[0].cost > 0
+
+
+def test_settings_switches(monkeypatch):
+    """MODERATION and LIMITS_EXEMPT_STAFF take on/off."""
+    from bot.config import Settings
+
+    settings = Settings.from_env({"MODERATION": "on", "LIMITS_EXEMPT_STAFF": "off", "RATE_LIMIT_PER_MINUTE": "3"})
+    assert (settings.moderation, settings.limits_exempt_staff, settings.rate_limit_per_minute) == (True, False, 3)
+    assert replace(settings, moderation=False).moderation is False
