@@ -174,6 +174,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             yield Services(db, llm, support, training, teaching, bartender, usage)
         finally:
             await bartender.close()
+            training.close()
     finally:
         await finetune.close()
         await llm.close()

@@ -15,7 +15,7 @@ from bot.limits import Limits, Who
 from bot.llm import LLM, Caller
 from bot.moderation import NEUTRAL_REPLY, Moderator
 from bot.text import clean
-from bot.tokens import count_tokens
+from bot.tokens import estimate_tokens
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,6 @@ class BartenderService:
         if interrupted:
             log.info("%s bartender replies were cut off by the last shutdown; left out of the history", interrupted)
         self._threads = await self._db.bartender_threads()
-        await asyncio.to_thread(count_tokens, "warm up")  # loads the tokenizer's tables off the loop
 
     async def close(self) -> None:
         """Let summaries being written finish, briefly, before the database closes."""
@@ -120,7 +119,7 @@ class BartenderService:
             raise UserError(NEUTRAL_REPLY)
         async with self._lock(place.scope):
             session = await self._session_for(place)
-            turn_id = await self._db.start_turn(session.id, text, count_tokens(text))
+            turn_id = await self._db.start_turn(session.id, text, estimate_tokens(text))
             messages = await self._prompt(session, text)
             parts: list[str] = []
             try:
@@ -135,7 +134,7 @@ class BartenderService:
                 raise
             reply = "".join(parts)
             try:
-                await self._db.finish_turn(turn_id, reply, count_tokens(text) + count_tokens(reply))
+                await self._db.finish_turn(turn_id, reply, estimate_tokens(text) + estimate_tokens(reply))
             except StorageError:
                 return  # the customer has the reply; unrecorded, the turn stays out of the history
             self._summarise_later(session.id)

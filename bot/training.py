@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import multiprocessing
 import uuid
+from concurrent.futures import Executor, ProcessPoolExecutor
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -72,6 +75,7 @@ class TrainingService:
         max_dataset_bytes: int,
         poll_interval: float,
         confusable_threshold: float | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self._db = db
         self._finetune = finetune
@@ -82,6 +86,7 @@ class TrainingService:
         self._max_dataset_bytes = max_dataset_bytes
         self.poll_interval = poll_interval
         self._confusable_threshold = confusable_threshold
+        self._executor = executor
         self._starting = asyncio.Lock()
         self._failed_posts: dict[tuple[str, str], int] = {}
 
@@ -129,7 +134,8 @@ class TrainingService:
             return job
 
     async def validate(self, dataset: bytes, *, base_model: str, epochs: int | None = None) -> DatasetReport:
-        return await asyncio.to_thread(
+        """Validation is CPU-heavy and needs the tokenizer's tables: it runs in a worker process."""
+        check = functools.partial(
             validate_dataset,
             dataset,
             token_limit=self._token_limit,
@@ -137,6 +143,14 @@ class TrainingService:
             epochs=epochs,
             confusable_threshold=self._confusable_threshold,
         )
+        if self._executor is None:
+            # One worker, started on first use and kept: the tables load once, outside the bot's memory.
+            self._executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        return await asyncio.get_running_loop().run_in_executor(self._executor, check)
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def running_job(self) -> TrainingJob | None:
         latest = await self._db.training_job()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -180,8 +181,15 @@ async def finetune(settings):
     await api.close()
 
 
+@pytest.fixture(scope="session")
+def validation_executor():
+    """Validation in threads for speed; one test checks the real worker process."""
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        yield executor
+
+
 @pytest.fixture
-def training(settings, db, llm, support, teaching, finetune) -> TrainingService:
+def training(settings, db, llm, support, teaching, finetune, validation_executor) -> TrainingService:
     return TrainingService(
         db,
         finetune,
@@ -192,6 +200,7 @@ def training(settings, db, llm, support, teaching, finetune) -> TrainingService:
         max_dataset_bytes=int(settings.max_dataset_mb * 1_000_000),
         poll_interval=settings.job_poll_seconds,
         confusable_threshold=LocalRetriever.exact_threshold,
+        executor=validation_executor,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
@@ -18,6 +19,7 @@ from bot.training import JobUpdate, TrainingRequest, TrainingService
 from conftest import ROOT, SUPPORT_PROMPT
 
 SAMPLE = (ROOT / "data" / "sample_dataset.jsonl").read_bytes()
+EXECUTOR = ThreadPoolExecutor(max_workers=1)
 REQUEST = TrainingRequest(base_model="gpt-4.1-mini-2025-04-14", started_by=42, channel_id=7)
 
 
@@ -49,7 +51,7 @@ def service_with(settings, db, llm, finetune) -> TrainingService:
     support = SupportService(db, llm, retriever, default_model=settings.support_model, system_prompt=SUPPORT_PROMPT)
     teaching = TeachingService(db, retriever, system_prompt=SUPPORT_PROMPT)
     return TrainingService(
-        db, finetune, llm, support, teaching,
+        db, finetune, llm, support, teaching, executor=EXECUTOR,
         token_limit=settings.finetune_max_tokens,
         max_dataset_bytes=10_000_000,
         poll_interval=0.01,
@@ -298,3 +300,14 @@ async def test_post_that_keeps_failing_is_retried_then_given_up(training, fake_o
     for _ in range(8):
         await training.check_jobs(broken)
     assert calls.count("running") == 5
+
+
+async def test_validation_runs_in_a_worker_process_by_default(settings, db, llm, finetune, support, teaching):
+    """Without an executor given, datasets are validated in a separate process (the tokenizer stays out of the bot)."""
+    training = TrainingService(db, finetune, llm, support, teaching, token_limit=65_536, max_dataset_bytes=10**7, poll_interval=0.01)
+    try:
+        report = await training.validate(SAMPLE, base_model="gpt-4.1-mini-2025-04-14")
+    finally:
+        training.close()
+    assert report.ok and report.examples == 24
+    assert isinstance(training._executor, ProcessPoolExecutor)
