@@ -21,7 +21,7 @@ from dotenv import find_dotenv, load_dotenv
 from bot.bartender import BartenderService
 from bot.client import SupportBot
 from bot.config import Settings
-from bot.db import Database, DatabaseError
+from bot.db import Database, DatabaseError, StorageError
 from bot.errors import ConfigError, UserError
 from bot.dataset import validate_dataset
 from bot.tokens import encoding_for
@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(NO_TOKEN)
         setup_logging(settings)
         return asyncio.run(run_bot(settings))
-    except (ConfigError, DatabaseError) as exc:
+    except (ConfigError, DatabaseError, StorageError) as exc:
+        # Stopping with one clear line (not a traceback a supervisor would loop on).
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -186,8 +187,8 @@ def make_retriever(settings: Settings, llm: LLM, db: Database) -> Retriever:
     if settings.embedding_model and llm.available:
         model = settings.embedding_model
 
-        async def embed(texts: list[str]) -> list[list[float]]:
-            return await llm.embed(texts, model=model, caller=Caller("embeddings"))
+        async def embed(texts: list[str], caller: Caller | None = None) -> list[list[float]]:
+            return await llm.embed(texts, model=model, caller=caller or Caller("embeddings"))
 
         return EmbeddingRetriever(
             embed, db, model=model,

@@ -91,6 +91,11 @@ class BartenderService:
         """The customer whose bartender thread this is, or None when it isn't one."""
         return self._threads.get(thread_id)
 
+    async def may_reply(self, user_id: int, guild_id: int | None, *, exempt: bool = False) -> None:
+        """Raise LimitReached if the customer may not get a reply now (asked before opening a thread)."""
+        if self._limits is not None:
+            await self._limits.check(Who(user_id, guild_id, exempt), count=False)
+
     async def open_thread(self, thread_id: int, user_id: int, guild_id: int | None = None) -> Place:
         place = Place.thread(thread_id, user_id, guild_id)
         await self._db.start_session(place.scope, user_id=user_id, thread_id=thread_id)
@@ -137,7 +142,7 @@ class BartenderService:
                 await self._db.finish_turn(turn_id, reply, estimate_tokens(text) + estimate_tokens(reply))
             except StorageError:
                 return  # the customer has the reply; unrecorded, the turn stays out of the history
-            self._summarise_later(session.id)
+            self._summarise_later(session.id, place.guild_id)
 
     async def _session_for(self, place: Place) -> BartenderSession:
         session = await self._db.open_session(place.scope)
@@ -168,14 +173,16 @@ class BartenderService:
 
     # -- summaries -------------------------------------------------------------------
 
-    def _summarise_later(self, session_id: int) -> None:
+    def _summarise_later(self, session_id: int, guild_id: int | None) -> None:
         """Fold turns that no longer fit into the summary, after the reply, one task per session."""
         running = self._summaries.get(session_id)
         if running is not None and not running.done():
             return
-        self._summaries[session_id] = asyncio.create_task(self._summarise(session_id), name=f"bartender-summary-{session_id}")
+        self._summaries[session_id] = asyncio.create_task(
+            self._summarise(session_id, guild_id), name=f"bartender-summary-{session_id}"
+        )
 
-    async def _summarise(self, session_id: int) -> None:
+    async def _summarise(self, session_id: int, guild_id: int | None) -> None:
         try:
             session = await self._db.session(session_id)
             if session is None:
@@ -192,7 +199,8 @@ class BartenderService:
                 {"role": "system", "content": SUMMARY_INSTRUCTIONS},
                 {"role": "user", "content": f"Summary so far:\n{session.summary or '(none)'}\n\nNew turns:\n{transcript}"},
             ]
-            result = await self._llm.chat(prompt, model=self._model, caller=Caller("summary", user_id=session.user_id))
+            caller = Caller("summary", user_id=session.user_id, guild_id=guild_id)
+            result = await self._llm.chat(prompt, model=self._model, caller=caller)
             await self._db.save_summary(session_id, result.text, folded[-1].id)
             log.info("bartender session %s: folded %s turns into the summary", session_id, len(folded))
         except ModelError as exc:

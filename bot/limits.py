@@ -41,14 +41,17 @@ class Limits:
         self._clock = clock
         self._recent: defaultdict[int, deque[float]] = defaultdict(deque)
 
-    async def check(self, who: Who) -> None:
-        """Raise LimitReached before a model call the customer may not make now; 0 means no limit."""
+    async def check(self, who: Who, *, count: bool = True) -> None:
+        """Raise LimitReached before a model call the customer may not make now; 0 means no limit.
+
+        count=False only asks (e.g. before opening a thread); the call itself is counted later.
+        """
         if who.exempt or who.user_id is None:
             return
         await self._check_daily(who)
-        self._check_rate(who.user_id)
+        self._check_rate(who.user_id, count=count)
 
-    def _check_rate(self, user_id: int) -> None:
+    def _check_rate(self, user_id: int, *, count: bool) -> None:
         if not self._per_minute:
             return
         now = self._clock()
@@ -58,7 +61,10 @@ class Limits:
         if len(recent) >= self._per_minute:
             wait = max(1, round(60 - (now - recent[0])))
             raise LimitReached(f"You're sending messages quickly. Please wait {wait} seconds and try again.")
-        recent.append(now)
+        if count:
+            recent.append(now)
+        elif not recent:
+            del self._recent[user_id]  # nobody kept around who sent nothing
 
     async def _check_daily(self, who: Who) -> None:
         if not (self._daily_user_tokens or self._daily_server_tokens):

@@ -15,6 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from bot.errors import ModelError
+from bot.llm import Caller
 from bot.text import normalise_question
 
 log = logging.getLogger(__name__)
@@ -54,10 +55,11 @@ class Match:
 class Retriever(Protocol):
     exact_threshold: float  # at or above (and covered): the taught answer is sent verbatim
     fallback_threshold: float  # with no model: at or above, the best taught answer is sent
+    costs_a_call: bool  # searching calls the provider (counts against the customer's limits)
 
     async def load(self, entries: Iterable[Entry]) -> None: ...
 
-    async def search(self, question: str, k: int = 3) -> list[Match]: ...
+    async def search(self, question: str, k: int = 3, *, caller: Caller | None = None) -> list[Match]: ...
 
 
 def words(text: str) -> list[str]:
@@ -156,6 +158,7 @@ class LocalRetriever:
 
     exact_threshold = 0.7
     fallback_threshold = 0.3
+    costs_a_call = False
 
     def __init__(self, *, exact_threshold: float | None = None, fallback_threshold: float | None = None) -> None:
         self.exact_threshold = exact_threshold or self.exact_threshold
@@ -166,11 +169,11 @@ class LocalRetriever:
         entries = list(entries)
         self._index = await asyncio.to_thread(LocalIndex, entries)
 
-    async def search(self, question: str, k: int = 3) -> list[Match]:
+    async def search(self, question: str, k: int = 3, *, caller: Caller | None = None) -> list[Match]:
         return self._index.search(question, k)
 
 
-Embed = Callable[[list[str]], Awaitable[list[list[float]]]]
+Embed = Callable[..., Awaitable[list[list[float]]]]  # (texts, caller=None) -> one vector per text
 
 
 class VectorStore(Protocol):
@@ -184,6 +187,7 @@ class EmbeddingRetriever:
 
     exact_threshold = 0.9
     fallback_threshold = 0.5
+    costs_a_call = True
 
     def __init__(
         self,
@@ -226,10 +230,10 @@ class EmbeddingRetriever:
             matrix = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
         self._entries, self._matrix = entries, matrix
 
-    async def search(self, question: str, k: int = 3) -> list[Match]:
+    async def search(self, question: str, k: int = 3, *, caller: Caller | None = None) -> list[Match]:
         if not self._entries:
             return []
-        [vector] = await self._embed([question])
+        [vector] = await self._embed([question], caller)
         query = np.asarray(vector, dtype=np.float32)
         scores = self._matrix @ (query / max(float(np.linalg.norm(query)), 1e-12))
         best = np.argsort(-scores)[: min(k, len(self._entries))]

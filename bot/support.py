@@ -60,7 +60,10 @@ class SupportService:
             raise UserError("Please write your question after the command or mention, and I'll answer it.")
         if len(question) > MAX_QUESTION_CHARS:
             raise UserError(f"That message is too long for me; please keep it under {MAX_QUESTION_CHARS:,} characters.")
-        matches = await self._matches(question)
+        who = Who(user_id, guild_id, exempt)
+        if self._limits is not None and self._retriever.costs_a_call:
+            await self._limits.check(who)  # matching itself calls the provider
+        matches = await self._matches(question, who)
         best = matches[0] if matches else None
         if best is not None and best.covered and best.score >= self._retriever.exact_threshold:
             log.debug("answered %r with taught example #%s (%.2f)", question, best.entry.id, best.score)
@@ -69,8 +72,7 @@ class SupportService:
             if best is not None and best.covered and best.score >= self._retriever.fallback_threshold:
                 return best.entry.answer
             return FOLLOW_UP
-        who = Who(user_id, guild_id, exempt)
-        if self._limits is not None:
+        if self._limits is not None and not self._retriever.costs_a_call:
             await self._limits.check(who)
         if self._moderator is not None and await self._moderator.flagged_message(question, who, purpose="support"):
             return NEUTRAL_REPLY
@@ -81,9 +83,10 @@ class SupportService:
         )
         return reply.text or UNAVAILABLE
 
-    async def _matches(self, question: str) -> list[Match]:
+    async def _matches(self, question: str, who: Who) -> list[Match]:
+        caller = Caller("embeddings", user_id=who.user_id, guild_id=who.guild_id)
         try:
-            return await self._retriever.search(question, k=max(1, self._guidance_examples))
+            return await self._retriever.search(question, k=max(1, self._guidance_examples), caller=caller)
         except ModelError as exc:
             # Without matches the model still answers; the cause is already logged.
             log.warning("matching taught examples failed (%s); answering without them", exc.kind)

@@ -10,8 +10,6 @@ import re
 from collections.abc import Callable
 from functools import cache
 
-import bpe_openai
-
 
 def encoding_for(model: str) -> str:
     """The tokenizer a model family uses: cl100k for gpt-3.5 and gpt-4 (not 4o/4.1), o200k otherwise."""
@@ -21,6 +19,8 @@ def encoding_for(model: str) -> str:
 
 @cache
 def encoder(encoding: str) -> Callable[[str], list[int]]:
+    import bpe_openai  # imported here: the import alone costs about 70 MB, and only validation needs it
+
     return bpe_openai.get_encoding(encoding).encode_ordinary
 
 

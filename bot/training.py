@@ -89,6 +89,7 @@ class TrainingService:
         self._executor = executor
         self._starting = asyncio.Lock()
         self._failed_posts: dict[tuple[str, str], int] = {}
+        self._posted: set[tuple[str, str]] = set()
 
     # -- starting a run ----------------------------------------------------------------
 
@@ -205,6 +206,9 @@ class TrainingService:
         return await self._db.training_job(job.id) or job
 
     async def _announce(self, job: TrainingJob, notify: Notify) -> None:
+        if (job.id, job.status) in self._posted:
+            await self._mark_reported(job)  # posted before, but the record of it failed: don't post twice
+            return
         update = JobUpdate(job)
         if job.status == "succeeded":
             previous = self._previous_model(await self._db.support_model_history(2))
@@ -217,7 +221,14 @@ class TrainingService:
                 log.warning("could not announce job %s status %s (attempt %s); will retry", job.id, job.status, failures)
                 return
             log.exception("giving up announcing job %s status %s", job.id, job.status)
-        await self._db.mark_job_reported(job.id, job.status)
+        self._posted.add((job.id, job.status))
+        await self._mark_reported(job)
+
+    async def _mark_reported(self, job: TrainingJob) -> None:
+        try:
+            await self._db.mark_job_reported(job.id, job.status)
+        except UserError:
+            pass  # storage unavailable (already logged); the in-memory record stops a second post
 
     def _previous_model(self, newest_first: list[SupportModelChange]) -> str:
         """The model live before the newest change: the one before it, or the configured default."""

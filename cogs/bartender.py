@@ -60,11 +60,12 @@ class Bartender(commands.Cog):
             channel = channel.parent
         if not isinstance(channel, discord.TextChannel):
             raise UserError("I can only open a table in a text channel.")
+        exempt = limits_exempt(interaction.user, self.bot.settings)
+        await self.bartender.may_reply(interaction.user.id, interaction.guild_id, exempt=exempt)
         thread = await open_thread(channel, interaction.user)
         place = await self.bartender.open_thread(thread.id, interaction.user.id, interaction.guild_id)
         await interaction.followup.send(f"Your table is ready: {thread.mention} 🍸", ephemeral=True)
         writer = StreamWriter(thread, reply_to=None, edit_every=self.bot.settings.bartender_edit_seconds)
-        exempt = limits_exempt(interaction.user, self.bot.settings)
         await writer.write(self.bartender.reply(place, message, exempt=exempt))
 
     @app_commands.command()

@@ -371,7 +371,11 @@ class FakeDiscord:
             ]
             if not pending:
                 return
-            await asyncio.gather(*pending, return_exceptions=True)
+            results = await asyncio.gather(*pending, return_exceptions=True)
+            # An exception here escaped every handler the bot has: a test must see it.
+            escaped = [r for r in results if isinstance(r, Exception)]
+            if escaped:
+                raise escaped[0]
 
     # -- what the bot sent ---------------------------------------------------------------
 
@@ -429,30 +433,32 @@ class FakeDiscord:
 
     # -- the REST API ----------------------------------------------------------------
 
-    def record(self, method: str, path: str, payload: Any, files: Any) -> None:
+    def record(self, method: str, path: str, payload: Any, files: Any) -> Call:
         # Round-trip through JSON so tests see what would go over the wire.
         wire = json.loads(discord.utils._to_json(payload)) if payload is not None else None
         # Read the files now: discord.py closes them once the request is sent.
         kept = [discord.File(io.BytesIO(_file_bytes(f)), filename=f.filename) for f in files or []]
-        self.calls.append(Call(method, path, wire, kept))
+        call = Call(method, path, wire, kept)
+        self.calls.append(call)
         for failure in self._failures:
             fail_method, pattern, status = failure
             if fail_method == method and pattern.search(path):
                 self._failures.remove(failure)
                 raise _http_error(status)
+        return call
 
     async def _http_request(self, route: Route, *, files: Any = None, form: Any = None, **kwargs: Any) -> Any:
         payload = kwargs.get("json")
         if form:
             payload = _payload_from_form(form)
         path = route.url[len(Route.BASE) :]
-        self.record(route.method, path, payload, files)
+        call = self.record(route.method, path, payload, files)
         await asyncio.sleep(0)
         if route.method == "POST" and re.fullmatch(r"/channels/\d+/messages", path):
-            return self._answered(self.message_reply(int(path.split("/")[2]), payload or {}))
+            return self._answered(call, self.message_reply(int(path.split("/")[2]), payload or {}))
         if re.fullmatch(r"/channels/\d+/messages/\d+", path) and route.method == "PATCH":
             return self._answered(
-                self.message_reply(int(path.split("/")[2]), payload or {}, message_id=int(path.split("/")[4]))
+                call, self.message_reply(int(path.split("/")[2]), payload or {}, message_id=int(path.split("/")[4]))
             )
         if route.method == "POST" and re.fullmatch(r"/channels/\d+/threads", path):
             thread = self.thread_payload(next(self._ids), int(path.split("/")[2]), payload or {})
@@ -500,8 +506,9 @@ class FakeDiscord:
             if c.method == "PATCH" and (m := pattern.match(c.path)) and (channel_id is None or int(m[1]) == channel_id)
         ]
 
-    def _answered(self, reply: dict[str, Any]) -> dict[str, Any]:
-        self.calls[-1].reply = reply
+    @staticmethod
+    def _answered(call: Call, reply: dict[str, Any]) -> dict[str, Any]:
+        call.reply = reply
         return reply
 
     def message_reply(self, channel_id: int, payload: dict[str, Any], message_id: int | None = None) -> dict[str, Any]:
@@ -537,7 +544,7 @@ class _RecordingWebhookAdapter(webhook_async.AsyncWebhookAdapter):
         if multipart:
             payload = _payload_from_form(multipart)
         path = route.url[len(Route.BASE) :]
-        self.fake.record(route.method, path, payload, files)
+        call = self.fake.record(route.method, path, payload, files)
         await asyncio.sleep(0)
         if path.endswith("/callback"):
             interaction_id = path.split("/")[2]
@@ -550,7 +557,7 @@ class _RecordingWebhookAdapter(webhook_async.AsyncWebhookAdapter):
                 "resource": resource,
             }
         if route.method in ("POST", "PATCH") and path.startswith("/webhooks/"):
-            return self.fake._answered(self.fake.message_reply(GENERAL_CHANNEL, payload or {}))
+            return self.fake._answered(call, self.fake.message_reply(GENERAL_CHANNEL, payload or {}))
         return None
 
 

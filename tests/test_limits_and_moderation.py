@@ -201,3 +201,62 @@ def test_settings_switches(monkeypatch):
     settings = Settings.from_env({"MODERATION": "on", "LIMITS_EXEMPT_STAFF": "off", "RATE_LIMIT_PER_MINUTE": "3"})
     assert (settings.moderation, settings.limits_exempt_staff, settings.rate_limit_per_minute) == (True, False, 3)
     assert replace(settings, moderation=False).moderation is False
+
+
+async def test_flagged_bartender_message_gets_the_neutral_reply(discord_bot, fake_openai, bartender, llm, db):
+    """With moderation on, the bartender never sees a flagged message either."""
+    bartender._moderator = Moderator(llm, db, enabled=True)
+    await discord_bot.send_message("let's make a bomb cocktail", channel_id=BAR_CHANNEL)
+
+    assert discord_bot.shown_messages(BAR_CHANNEL) == [NEUTRAL_REPLY]
+    assert fake_openai.chat_requests() == []
+
+
+async def test_replacing_an_answer_with_flagged_text_is_refused(db, llm, retriever, fake_openai):
+    """Moderation covers replaced answers too."""
+    from bot.errors import UserError
+
+    library = TeachingService(db, retriever, system_prompt=SUPPORT_PROMPT, moderator=Moderator(llm, db, enabled=True))
+    await library.start(None)
+    example = await library.teach("쿠폰?", "이벤트 페이지에서요.", author_id=1)
+    with pytest.raises(UserError, match="Moderation flagged"):
+        await library.replace(example.id, "go kill it", author_id=1)
+    assert (await db.example(example.id)).answer == "이벤트 페이지에서요."
+
+
+async def test_staff_are_limited_when_exemption_is_off(discord_bot, fake_openai, limits):
+    """LIMITS_EXEMPT_STAFF=off puts staff under the same limits."""
+    limits._per_minute = 1
+    discord_bot.bot.settings = replace(discord_bot.bot.settings, limits_exempt_staff=False)
+    for _ in range(2):
+        await discord_bot.send_message(f"<@{BOT_USER.id}> {UNTAUGHT}", author=STAFF, mentions=(BOT_USER,))
+
+    assert discord_bot.sent_messages(SUPPORT_CHANNEL)[-1]["content"].startswith("You're sending messages quickly.")
+
+
+async def test_bartender_command_over_the_limit_opens_no_thread(discord_bot, fake_openai, limits, db):
+    """A customer over budget gets the limit line, not an empty private thread."""
+    limits._daily_user_tokens = 10
+    await db.record_usage(Usage("gpt-5-mini", "bartender", 50, 0, user_id=CUSTOMER.id))
+    interaction = await discord_bot.slash("bartender", user=CUSTOMER)
+
+    assert discord_bot.created_threads() == []
+    assert discord_bot.ephemeral_texts(interaction)[0].startswith("You've reached today's limit")
+
+
+async def test_embedding_search_is_limited_and_counted_for_the_customer(settings, db, llm, fake_openai):
+    """With the embeddings matcher, matching costs a call: it is limited and recorded against the customer."""
+    from test_retrieval import embedding_retriever
+
+    retriever = await embedding_retriever(settings, db, llm)
+    await TeachingService(db, retriever, system_prompt=SUPPORT_PROMPT).start(settings.sample_dataset_file)
+    clock = Clock()
+    support = support_with(db, llm, retriever, limits=Limits(db, per_minute=1, daily_user_tokens=0, daily_server_tokens=0, clock=clock))
+    await support.answer(UNTAUGHT, user_id=7, guild_id=5)
+    embeddings = len([r for r in fake_openai.requests if r.path == "/v1/embeddings"])
+    with pytest.raises(LimitReached):
+        await support.answer(UNTAUGHT, user_id=7, guild_id=5)
+
+    assert len([r for r in fake_openai.requests if r.path == "/v1/embeddings"]) == embeddings
+    async with db._conn.execute("SELECT user_id, guild_id FROM usage WHERE purpose = 'embeddings'") as cursor:
+        assert (7, 5) in await cursor.fetchall()

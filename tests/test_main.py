@@ -172,3 +172,19 @@ async def test_newer_database_stops_start_up_with_a_clear_message(tmp_path):
     code, _, err = await run_bot_cli(["chat"], env={"DATABASE_PATH": str(tmp_path / "bot.db")}, cwd=tmp_path)
 
     assert code != 0 and "newer than this bot knows" in err and "Traceback" not in err
+
+
+def test_setup_logging_puts_redaction_on_every_handler():
+    """The bot's logging set-up redacts the configured secrets in what it prints."""
+    from bot.__main__ import setup_logging
+    from bot.config import Settings
+
+    root = logging.getLogger()
+    before = list(root.handlers)
+    try:
+        setup_logging(Settings(discord_token="tok-secret-1"), level="INFO")
+        added = [h for h in root.handlers if h not in before]
+        assert added and all(any(isinstance(f, RedactSecrets) for f in h.filters) for h in added)
+    finally:
+        for handler in [h for h in root.handlers if h not in before]:
+            root.removeHandler(handler)

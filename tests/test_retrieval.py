@@ -102,8 +102,8 @@ def test_empty_index_finds_nothing():
 
 
 async def embedding_retriever(settings, db, llm) -> EmbeddingRetriever:
-    async def embed(texts):
-        return await llm.embed(texts, model="text-embedding-3-small", caller=Caller("embeddings"))
+    async def embed(texts, caller=None):
+        return await llm.embed(texts, model="text-embedding-3-small", caller=caller or Caller("embeddings"))
 
     return EmbeddingRetriever(embed, db, model="text-embedding-3-small")
 
