@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import sys
 import threading
@@ -21,7 +22,7 @@ from dotenv import find_dotenv, load_dotenv
 from bot.bartender import BartenderService
 from bot.client import SupportBot
 from bot.config import Settings
-from bot.db import Database, DatabaseError, StorageError
+from bot.db import Database, DatabaseError, StorageError, Usage
 from bot.errors import ConfigError, UserError
 from bot.dataset import validate_dataset
 from bot.tokens import encoding_for
@@ -125,17 +126,22 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     system_prompt = await asyncio.to_thread(read_prompt, settings.support_prompt_file, "SUPPORT_PROMPT_FILE")
     persona = await asyncio.to_thread(read_prompt, settings.bartender_prompt_file, "BARTENDER_PROMPT_FILE")
     db = await Database.open(settings.database_path)
-    llm = LLM.from_settings(settings, record_usage=db.record_usage)
+    limits = Limits(
+        db,
+        per_minute=settings.rate_limit_per_minute,
+        daily_user_tokens=settings.daily_tokens_per_user,
+        daily_server_tokens=settings.daily_tokens_per_server,
+    )
+
+    async def record_usage(usage: Usage) -> None:
+        limits.add(usage)
+        await db.record_usage(usage)
+
+    llm = LLM.from_settings(settings, record_usage=record_usage)
     finetune = FineTuningAPI.from_settings(settings)
     try:
         retriever = make_retriever(settings, llm, db)
         moderator = Moderator(llm, db, enabled=settings.moderation)
-        limits = Limits(
-            db,
-            per_minute=settings.rate_limit_per_minute,
-            daily_user_tokens=settings.daily_tokens_per_user,
-            daily_server_tokens=settings.daily_tokens_per_server,
-        )
         teaching = TeachingService(db, retriever, system_prompt=system_prompt, moderator=moderator)
         await teaching.start(settings.sample_dataset_file)
         support = SupportService(
@@ -172,6 +178,9 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         await bartender.start()
         try:
             usage = UsageService(db, prices=parse_prices(settings.prices))
+            # What start-up loaded lives as long as the bot: keep it out of the garbage collector's
+            # full passes, which would otherwise stall the event loop in proportion to it.
+            gc.freeze()
             yield Services(db, llm, support, training, teaching, bartender, usage)
         finally:
             await bartender.close()

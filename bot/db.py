@@ -133,6 +133,7 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 FINISHED_STATUSES = ("succeeded", "failed", "cancelled")
+USAGE_FLUSH_SECONDS = 0.25
 
 
 class DatabaseError(Exception):
@@ -244,6 +245,11 @@ class Database:
         self._conn = conn
         self.path = path
         self._write_lock = asyncio.Lock()
+        # Usage rows are written in batches: one transaction per model call would queue every
+        # reply behind the others' writes under load. Readers of usage flush first.
+        self._pending_usage: list[tuple] = []
+        self._usage_flush: asyncio.Task[None] | None = None
+        self._live_model: tuple[str | None] | None = None  # cached; changed only through this class
 
     @classmethod
     async def open(cls, path: Path | str) -> Database:
@@ -270,6 +276,10 @@ class Database:
         return db
 
     async def close(self) -> None:
+        try:
+            await self.flush_usage()
+        except UserError:
+            log.error("%s usage rows could not be saved before closing", len(self._pending_usage))
         await self._conn.close()
 
     async def _migrate(self) -> None:
@@ -332,10 +342,12 @@ class Database:
     # -- the live support model ------------------------------------------------------
 
     async def live_support_model(self) -> str | None:
-        """The model most recently made live, or None when none was ever promoted."""
-        async with self._conn.execute("SELECT model FROM support_models ORDER BY id DESC LIMIT 1") as cursor:
-            row = await cursor.fetchone()
-        return row[0] if row else None
+        """The model most recently made live, or None when none was ever promoted (asked on every answer: cached)."""
+        if self._live_model is None:
+            async with self._conn.execute("SELECT model FROM support_models ORDER BY id DESC LIMIT 1") as cursor:
+                row = await cursor.fetchone()
+            self._live_model = (row[0] if row else None,)
+        return self._live_model[0]
 
     async def set_support_model(self, model: str, *, by: str | None, reason: str) -> None:
         async with self.transaction() as conn:
@@ -343,6 +355,7 @@ class Database:
                 "INSERT INTO support_models (model, activated_at, activated_by, reason) VALUES (?, ?, ?, ?)",
                 (model, utcnow().isoformat(), by, reason),
             )
+        self._live_model = (model,)
 
     async def support_model_history(self, limit: int = 10) -> list[SupportModelChange]:
         """Newest first."""
@@ -356,24 +369,40 @@ class Database:
     # -- token usage -----------------------------------------------------------------
 
     async def record_usage(self, usage: Usage) -> None:
-        async with self.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO usage (at, model, purpose, prompt_tokens, completion_tokens, user_id, guild_id) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    utcnow().isoformat(),
-                    usage.model,
-                    usage.purpose,
-                    usage.prompt_tokens,
-                    usage.completion_tokens,
-                    usage.user_id,
-                    usage.guild_id,
-                ),
-            )
+        """Queue a usage row; it is written within USAGE_FLUSH_SECONDS, with the others queued meanwhile."""
+        self._pending_usage.append(
+            (utcnow().isoformat(), usage.model, usage.purpose, usage.prompt_tokens, usage.completion_tokens,
+             usage.user_id, usage.guild_id)
+        )
+        if self._usage_flush is None or self._usage_flush.done():
+            self._usage_flush = asyncio.create_task(self._flush_usage_soon(), name="usage-flush")
+
+    async def _flush_usage_soon(self) -> None:
+        await asyncio.sleep(USAGE_FLUSH_SECONDS)
+        try:
+            await self.flush_usage()
+        except UserError:
+            pass  # storage unavailable, already logged; the rows stay queued for the next flush
+
+    async def flush_usage(self) -> None:
+        if not self._pending_usage:
+            return
+        rows, self._pending_usage = self._pending_usage, []
+        try:
+            async with self.transaction() as conn:
+                await conn.executemany(
+                    "INSERT INTO usage (at, model, purpose, prompt_tokens, completion_tokens, user_id, guild_id) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+        except BaseException:
+            self._pending_usage[:0] = rows
+            raise
 
     async def tokens_since(self, since: datetime, *, user_id: int | None = None, guild_id: int | None = None) -> int:
         """Prompt and completion tokens used since `since` by a user or in a server."""
         column, value = ("user_id", user_id) if user_id is not None else ("guild_id", guild_id)
+        await self.flush_usage()
         async with self._conn.execute(
             f"SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) FROM usage WHERE {column} = ? AND at >= ?",
             (value, since.isoformat()),
@@ -390,6 +419,7 @@ class Database:
 
     async def usage_totals(self, since: datetime) -> list[UsageTotal]:
         """Tokens per day, model and purpose since `since`, oldest day first."""
+        await self.flush_usage()
         async with self._conn.execute(
             "SELECT substr(at, 1, 10) AS day, model, purpose, SUM(prompt_tokens), SUM(completion_tokens), COUNT(*) "
             "FROM usage WHERE at >= ? GROUP BY day, model, purpose ORDER BY day, model, purpose",
@@ -662,6 +692,8 @@ class Database:
                     "INSERT INTO support_models (model, activated_at, activated_by, reason) VALUES (?, ?, ?, ?)",
                     (fine_tuned_model, utcnow().isoformat(), promote_by, f"fine-tuning job {job_id} succeeded"),
                 )
+        if promote_by is not None and fine_tuned_model:
+            self._live_model = (fine_tuned_model,)
         return True
 
     async def mark_job_reported(self, job_id: str, status: str) -> None:

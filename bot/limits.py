@@ -7,7 +7,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from bot.db import Database
+from bot.db import Database, Usage
 from bot.errors import UserError
 
 
@@ -40,6 +40,25 @@ class Limits:
         self._daily_server_tokens = daily_server_tokens
         self._clock = clock
         self._recent: defaultdict[int, deque[float]] = defaultdict(deque)
+        # Today's tokens per ("user"|"guild", id), read from the usage table once, then kept current by add().
+        self._day: datetime | None = None
+        self._spent: dict[tuple[str, int], int] = {}
+
+    def add(self, usage: Usage) -> None:
+        """Count a model call's tokens towards today's budgets (called for every usage row recorded)."""
+        tokens = usage.prompt_tokens + usage.completion_tokens
+        for key in (("user", usage.user_id), ("guild", usage.guild_id)):
+            if key in self._spent:
+                self._spent[key] += tokens
+
+    async def _spent_today(self, kind: str, owner: int, today: datetime) -> int:
+        if self._day != today:
+            self._day, self._spent = today, {}
+        key = (kind, owner)
+        if key not in self._spent:
+            since = await self._db.tokens_since(today, **{f"{kind}_id": owner})
+            self._spent[key] = since
+        return self._spent[key]
 
     async def check(self, who: Who, *, count: bool = True) -> None:
         """Raise LimitReached before a model call the customer may not make now; 0 means no limit.
@@ -71,12 +90,12 @@ class Limits:
             return
         today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
         resets = _until(today + timedelta(days=1))
-        if self._daily_user_tokens and await self._db.tokens_since(today, user_id=who.user_id) >= self._daily_user_tokens:
+        if self._daily_user_tokens and await self._spent_today("user", who.user_id, today) >= self._daily_user_tokens:
             raise LimitReached(f"You've reached today's limit for AI answers. It resets at 00:00 UTC, in {resets}.")
         if (
             self._daily_server_tokens
             and who.guild_id is not None
-            and await self._db.tokens_since(today, guild_id=who.guild_id) >= self._daily_server_tokens
+            and await self._spent_today("guild", who.guild_id, today) >= self._daily_server_tokens
         ):
             raise LimitReached(f"This server has reached today's limit for AI answers. It resets at 00:00 UTC, in {resets}.")
 

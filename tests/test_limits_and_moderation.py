@@ -258,5 +258,6 @@ async def test_embedding_search_is_limited_and_counted_for_the_customer(settings
         await support.answer(UNTAUGHT, user_id=7, guild_id=5)
 
     assert len([r for r in fake_openai.requests if r.path == "/v1/embeddings"]) == embeddings
+    await db.flush_usage()
     async with db._conn.execute("SELECT user_id, guild_id FROM usage WHERE purpose = 'embeddings'") as cursor:
         assert (7, 5) in await cursor.fetchall()
