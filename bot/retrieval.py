@@ -215,7 +215,8 @@ class EmbeddingRetriever:
             for start in range(0, len(missing), 256):
                 batch = missing[start : start + 256]
                 vectors = await self._embed([e.question for e in batch])
-                fresh += [(e.id, _fingerprint(e), np.asarray(v, dtype=np.float32).tobytes()) for e, v in zip(batch, vectors)]
+                for entry, vector in zip(batch, vectors, strict=True):
+                    fresh.append((entry.id, _fingerprint(entry), np.asarray(vector, dtype=np.float32).tobytes()))
         except ModelError as exc:
             # Examples without a vector are left out until the next load; the rest still match.
             log.warning("embedding %s examples failed (%s); they are matched once embeddings work", len(missing), exc.kind)

@@ -12,7 +12,6 @@ from discord.ext import commands
 from discord.utils import format_dt
 
 from bot.client import SupportBot, admin_only, read_attachment
-from bot.errors import UserError
 from bot.text import split_message
 from bot.training import JobStatus, JobUpdate, LiveModel, TrainingRequest, elapsed
 

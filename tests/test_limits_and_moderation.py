@@ -8,7 +8,7 @@ import pytest
 from discord_fakes import ADMIN, BAR_CHANNEL, BOT_USER, CUSTOMER, OTHER_CUSTOMER, STAFF, SUPPORT_CHANNEL
 
 from bot.db import Usage
-from bot.limits import LimitReached, Limits, Who
+from bot.limits import LimitReached, Limits
 from bot.moderation import NEUTRAL_REPLY, Moderator
 from bot.support import SupportService
 from bot.teaching import TeachingService
