@@ -163,26 +163,7 @@ class FakeDiscord:
                 channel(GENERAL_CHANNEL, "general", 1),
                 channel(BAR_CHANNEL, "bar", 2),
             ],
-            "threads": [
-                {
-                    "id": str(SUPPORT_THREAD),
-                    "type": 11,
-                    "guild_id": str(GUILD_ID),
-                    "parent_id": str(SUPPORT_CHANNEL),
-                    "name": "order 1234",
-                    "owner_id": str(CUSTOMER.id),
-                    "message_count": 0,
-                    "member_count": 1,
-                    "rate_limit_per_user": 0,
-                    "flags": 0,
-                    "thread_metadata": {
-                        "archived": False,
-                        "auto_archive_duration": 1440,
-                        "archive_timestamp": "2026-11-25T00:00:00+00:00",
-                        "locked": False,
-                    },
-                }
-            ],
+            "threads": [dict(self.thread_payload(SUPPORT_THREAD, SUPPORT_CHANNEL, {"name": "order 1234"}), owner_id=str(CUSTOMER.id))],
             "members": [],
             "emojis": [],
             "stickers": [],
