@@ -42,6 +42,7 @@ async def measure(stored_turns: int) -> dict[str, float]:
             database_path=Path(folder) / "bench.db",
             bartender_channels=frozenset({"bar"}),
             bartender_history_tokens=2000,
+            rate_limit_per_minute=0,  # one customer sends every turn of the measurement
         )
         async with open_services(settings) as services:
             user = FakeUser(CUSTOMER.id, "customer")
