@@ -161,8 +161,8 @@ class LocalRetriever:
     costs_a_call = False
 
     def __init__(self, *, exact_threshold: float | None = None, fallback_threshold: float | None = None) -> None:
-        self.exact_threshold = exact_threshold or self.exact_threshold
-        self.fallback_threshold = fallback_threshold or self.fallback_threshold
+        self.exact_threshold = self.exact_threshold if exact_threshold is None else exact_threshold
+        self.fallback_threshold = self.fallback_threshold if fallback_threshold is None else fallback_threshold
         self._index = LocalIndex([])
 
     async def load(self, entries: Iterable[Entry]) -> None:
@@ -201,8 +201,8 @@ class EmbeddingRetriever:
         self._embed = embed
         self._store = store
         self.model = model
-        self.exact_threshold = exact_threshold or self.exact_threshold
-        self.fallback_threshold = fallback_threshold or self.fallback_threshold
+        self.exact_threshold = self.exact_threshold if exact_threshold is None else exact_threshold
+        self.fallback_threshold = self.fallback_threshold if fallback_threshold is None else fallback_threshold
         self._entries: list[Entry] = []
         self._matrix = np.zeros((0, 0))
 

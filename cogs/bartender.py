@@ -71,7 +71,7 @@ class Bartender(commands.Cog):
     @app_commands.command()
     @app_commands.guild_only()
     async def reset(self, interaction: discord.Interaction[SupportBot]) -> None:
-        """Start a fresh conversation with the bartender here (the old one is forgotten)."""
+        """Start a fresh conversation with the bartender here."""
         channel = interaction.channel
         owner = self.bartender.thread_owner(interaction.channel_id or 0)
         if owner is not None:

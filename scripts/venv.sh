@@ -1,4 +1,4 @@
-# Sourced by scripts/start and scripts/test: make .venv and install REQUIREMENTS when they changed.
+# Sourced by scripts/start, scripts/test and scripts/bench: make .venv and install REQUIREMENTS when they changed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
