@@ -11,7 +11,6 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -30,7 +29,7 @@ from bot.llm import LLM, Caller, FineTuningAPI
 from bot.logs import RedactSecrets
 from bot.limits import Limits
 from bot.moderation import Moderator
-from bot.retrieval import EmbeddingRetriever, LocalRetriever, Retriever
+from bot.retrieval import EmbeddingRetriever, LocalRetriever, Retriever, confusable_threshold
 from bot.support import SupportService
 from bot.teaching import TeachingService
 from bot.training import TrainingService
@@ -154,27 +153,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             limits=limits,
             moderator=moderator,
         )
-        training = TrainingService(
-            db,
-            finetune,
-            llm,
-            support,
-            teaching,
-            token_limit=settings.finetune_max_tokens,
-            max_dataset_bytes=int(settings.max_dataset_mb * 1_000_000),
-            poll_interval=settings.job_poll_seconds,
-            confusable_threshold=confusable_threshold(settings),
-        )
-        bartender = BartenderService(
-            db,
-            llm,
-            persona=persona,
-            model=settings.bartender_model,
-            history_tokens=settings.bartender_history_tokens,
-            idle_after=timedelta(minutes=settings.bartender_idle_minutes),
-            limits=limits,
-            moderator=moderator,
-        )
+        training = TrainingService.from_settings(settings, db, finetune, llm, support, teaching)
+        bartender = BartenderService.from_settings(settings, db, llm, persona=persona, limits=limits, moderator=moderator)
         await bartender.start()
         try:
             usage = UsageService(db, prices=parse_prices(settings.prices))
@@ -206,13 +186,6 @@ def make_retriever(settings: Settings, llm: LLM, db: Database) -> Retriever:
     if settings.embedding_model:
         log.warning("EMBEDDING_MODEL is set but there is no API key; matching taught examples locally")
     return LocalRetriever(exact_threshold=settings.match_threshold, fallback_threshold=settings.fallback_threshold)
-
-
-def confusable_threshold(settings: Settings) -> float:
-    """Datasets are checked with the local matcher, so its threshold applies."""
-    if settings.match_threshold is not None and not settings.embedding_model:
-        return settings.match_threshold
-    return LocalRetriever.exact_threshold
 
 
 async def run_bot(settings: Settings) -> int:

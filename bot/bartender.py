@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 
+from bot.config import Settings
 from bot.db import BartenderSession, Database, StorageError, Turn, utcnow
 from bot.errors import ModelError, UserError
 from bot.limits import Limits, Who
@@ -73,6 +74,21 @@ class BartenderService:
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._summaries: dict[int, asyncio.Task[None]] = {}
         self._threads: dict[int, int] = {}  # open thread sessions: thread ID -> customer
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, db: Database, llm: LLM, *, persona: str, limits: Limits | None, moderator: Moderator | None
+    ) -> BartenderService:
+        return cls(
+            db,
+            llm,
+            persona=persona,
+            model=settings.bartender_model,
+            history_tokens=settings.bartender_history_tokens,
+            idle_after=timedelta(minutes=settings.bartender_idle_minutes),
+            limits=limits,
+            moderator=moderator,
+        )
 
     async def start(self) -> None:
         interrupted = await self._db.interrupt_pending_turns()

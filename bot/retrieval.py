@@ -14,6 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
+from bot.config import Settings
 from bot.errors import ModelError
 from bot.llm import Caller
 from bot.text import normalise_question
@@ -239,6 +240,13 @@ class EmbeddingRetriever:
         scores = self._matrix @ (query / max(float(np.linalg.norm(query)), 1e-12))
         best = np.argsort(-scores)[: min(k, len(self._entries))]
         return [Match(self._entries[i], float(scores[i]), True) for i in best]
+
+
+def confusable_threshold(settings: Settings) -> float:
+    """Datasets are checked for confusable questions with the local matcher, so its threshold applies."""
+    if settings.match_threshold is not None and not settings.embedding_model:
+        return settings.match_threshold
+    return LocalRetriever.exact_threshold
 
 
 def _fingerprint(entry: Entry) -> str:

@@ -12,11 +12,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.config import Settings
 from bot.dataset import DatasetReport, validate_dataset
 from bot.tokens import encoding_for
 from bot.db import Database, SupportModelChange, TrainingJob, Usage, utcnow
 from bot.errors import DatasetError, UserError
 from bot.llm import LLM, FineTuningAPI, JobEvent, RemoteJob
+from bot.retrieval import confusable_threshold
 from bot.support import SupportService
 from bot.teaching import TeachingService
 
@@ -90,6 +92,31 @@ class TrainingService:
         self._starting = asyncio.Lock()
         self._failed_posts: dict[tuple[str, str], int] = {}
         self._posted: set[tuple[str, str]] = set()
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        db: Database,
+        finetune: FineTuningAPI,
+        llm: LLM,
+        support: SupportService,
+        teaching: TeachingService,
+        *,
+        executor: Executor | None = None,
+    ) -> TrainingService:
+        return cls(
+            db,
+            finetune,
+            llm,
+            support,
+            teaching,
+            token_limit=settings.finetune_max_tokens,
+            max_dataset_bytes=int(settings.max_dataset_mb * 1_000_000),
+            poll_interval=settings.job_poll_seconds,
+            confusable_threshold=confusable_threshold(settings),
+            executor=executor,
+        )
 
     # -- starting a run ----------------------------------------------------------------
 

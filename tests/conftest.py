@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 from pathlib import Path
 
 import openai
@@ -190,32 +189,12 @@ def validation_executor():
 
 @pytest.fixture
 def training(settings, db, llm, support, teaching, finetune, validation_executor) -> TrainingService:
-    return TrainingService(
-        db,
-        finetune,
-        llm,
-        support,
-        teaching,
-        token_limit=settings.finetune_max_tokens,
-        max_dataset_bytes=int(settings.max_dataset_mb * 1_000_000),
-        poll_interval=settings.job_poll_seconds,
-        confusable_threshold=LocalRetriever.exact_threshold,
-        executor=validation_executor,
-    )
+    return TrainingService.from_settings(settings, db, finetune, llm, support, teaching, executor=validation_executor)
 
 
 @pytest_asyncio.fixture
 async def bartender(settings, db, llm, limits, moderator) -> BartenderService:
-    service = BartenderService(
-        db,
-        llm,
-        persona=PERSONA,
-        model=settings.bartender_model,
-        history_tokens=settings.bartender_history_tokens,
-        idle_after=timedelta(minutes=settings.bartender_idle_minutes),
-        limits=limits,
-        moderator=moderator,
-    )
+    service = BartenderService.from_settings(settings, db, llm, persona=PERSONA, limits=limits, moderator=moderator)
     await service.start()
     yield service
     await service.wait_for_summaries()
