@@ -28,10 +28,10 @@ from bench.cookbook import cookbook_validate  # noqa: E402
 from bench.fake_server import API_KEY  # noqa: E402
 from bench.matching import speed as matching_speed  # noqa: E402
 from bench.validate import generate  # noqa: E402
-from bot.__main__ import Services, open_services  # noqa: E402
-from bot.client import SupportBot  # noqa: E402
+from bot.client import make_bot  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.dataset import validate_dataset  # noqa: E402
+from bot.services import Services, open_services  # noqa: E402
 from bot.tokens import encoder  # noqa: E402
 
 TARGETS = {
@@ -213,12 +213,8 @@ def bench_settings(folder: Path, base_url: str) -> Settings:
     )
 
 
-def start_bot(settings: Settings, services: Services) -> FakeDiscord:
-    bot = SupportBot(
-        settings, db=services.db, llm=services.llm, support=services.support, training=services.training,
-        teaching=services.teaching, bartender=services.bartender, usage=services.usage, application_id=APP_ID,
-    )
-    return FakeDiscord(bot)
+def start_bot(services: Services) -> FakeDiscord:
+    return FakeDiscord(make_bot(services, application_id=APP_ID))
 
 
 def import_file(count: int) -> bytes:
@@ -235,7 +231,7 @@ async def load_figures(plan: Plan, base_url: str, results: dict) -> None:
     with tempfile.TemporaryDirectory() as folder:
         settings = bench_settings(Path(folder), base_url)
         async with open_services(settings) as services:
-            discord = start_bot(settings, services)
+            discord = start_bot(services)
             await discord.start()
             probe = LoopProbe()
             probe.start()
@@ -271,10 +267,10 @@ async def seed(path: Path, base_url: str, stored: int) -> None:
     async with open_services(settings) as services:
         await services.teaching.import_file(import_file(stored), "seed.jsonl", actor_id=1)
         for n in range(stored):
-            session = await services.db.start_session(f"channel:{BAR_CHANNEL}:user:{n}", user_id=n)
+            session = await services.storage.conversations.start_session(f"channel:{BAR_CHANNEL}:user:{n}", user_id=n)
             for turn in range(2):
-                turn_id = await services.db.start_turn(session.id, f"message {turn} about gin", 6)
-                await services.db.finish_turn(turn_id, f"reply {turn}: a gimlet, perhaps?", 14)
+                turn_id = await services.storage.conversations.start_turn(session.id, f"message {turn} about gin", 6)
+                await services.storage.conversations.finish_turn(turn_id, f"reply {turn}: a gimlet, perhaps?", 14)
 
 
 async def memory_figure(plan: Plan, base_url: str) -> dict:

@@ -19,10 +19,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 from discord_fakes import APP_ID, BAR_CHANNEL, CUSTOMER, FakeDiscord, FakeUser  # noqa: E402
 from fake_openai import FakeOpenAI  # noqa: E402
 
-from bot.__main__ import open_services  # noqa: E402
 from bot.bartender import Place  # noqa: E402
-from bot.client import SupportBot  # noqa: E402
+from bot.client import make_bot  # noqa: E402
 from bot.config import Settings  # noqa: E402
+from bot.services import open_services  # noqa: E402
 
 LATENCY = 0.3
 CHUNKS = 50
@@ -48,17 +48,13 @@ async def measure(stored_turns: int) -> dict[str, float]:
             user = FakeUser(CUSTOMER.id, "customer")
             place = Place.seat(BAR_CHANNEL, user.id)
             if stored_turns:
-                session = await services.db.start_session(place.scope, user_id=user.id)
+                session = await services.storage.conversations.start_session(place.scope, user_id=user.id)
                 for n in range(stored_turns):
-                    turn = await services.db.start_turn(session.id, f"message {n} about gin", 6)
-                    await services.db.finish_turn(turn, f"reply {n}: try a gimlet", 14)
+                    turn = await services.storage.conversations.start_turn(session.id, f"message {n} about gin", 6)
+                    await services.storage.conversations.finish_turn(turn, f"reply {n}: try a gimlet", 14)
                 # Let the summary of those turns happen first: measure the steady state, not the catch-up.
                 await _first_turn_then_settle(services, place)
-            bot = SupportBot(
-                settings, db=services.db, llm=services.llm, support=services.support, training=services.training,
-                teaching=services.teaching, bartender=services.bartender, usage=services.usage,
-                application_id=APP_ID,
-            )
+            bot = make_bot(services, application_id=APP_ID)
             discord = FakeDiscord(bot)
             await discord.start()
             first_visible, edits, before_model, after_model = [], [], [], []

@@ -15,13 +15,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from discord_fakes import BAR_CHANNEL, SUPPORT_CHANNEL, FakeUser  # noqa: E402
 
 from bench.__main__ import bench_settings, start_bot  # noqa: E402
-from bot.__main__ import open_services  # noqa: E402
+from bot.services import open_services  # noqa: E402
 
 
 async def main(folder: Path, base_url: str) -> None:
     settings = bench_settings(folder, base_url)
     async with open_services(settings) as services:
-        discord = start_bot(settings, services)
+        discord = start_bot(services)
         await discord.start()
         for n in range(20):
             user = FakeUser(10**17 + n, f"user{n}")

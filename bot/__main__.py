@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
 import sys
 import threading
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -18,22 +15,15 @@ import aiohttp
 import discord
 from dotenv import find_dotenv, load_dotenv
 
-from bot.bartender import BartenderService
-from bot.client import SupportBot
+from bot.client import make_bot
 from bot.config import Settings
-from bot.db import Database, DatabaseError, StorageError, Usage
-from bot.errors import ConfigError, UserError
 from bot.dataset import validate_dataset
-from bot.tokens import encoding_for
-from bot.llm import LLM, Caller, FineTuningAPI
+from bot.errors import ConfigError, UserError
 from bot.logs import RedactSecrets
-from bot.limits import Limits
-from bot.moderation import Moderator
-from bot.retrieval import EmbeddingRetriever, LocalRetriever, Retriever, confusable_threshold
-from bot.support import SupportService
-from bot.teaching import TeachingService
-from bot.training import TrainingService
-from bot.usage import UsageService, parse_prices
+from bot.retrieval import confusable_threshold
+from bot.services import open_services
+from bot.storage import DatabaseError, StorageError
+from bot.tokens import encoding_for
 
 log = logging.getLogger("bot")
 
@@ -98,109 +88,9 @@ def setup_logging(settings: Settings, *, level: str | None = None) -> None:
         handler.addFilter(redact)
 
 
-def read_prompt(path: Path, setting: str) -> str:
-    try:
-        text = path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{setting} points to {path}, which cannot be read ({exc.__class__.__name__}).") from None
-    if not text:
-        raise ConfigError(f"{setting} points to {path}, which is empty.")
-    return text
-
-
-@dataclass(frozen=True)
-class Services:
-    db: Database
-    llm: LLM
-    support: SupportService
-    training: TrainingService
-    teaching: TeachingService
-    bartender: BartenderService
-    usage: UsageService
-
-
-@asynccontextmanager
-async def open_services(settings: Settings) -> AsyncIterator[Services]:
-    """Build the shared resources once; close them however the caller ends."""
-    system_prompt = await asyncio.to_thread(read_prompt, settings.support_prompt_file, "SUPPORT_PROMPT_FILE")
-    persona = await asyncio.to_thread(read_prompt, settings.bartender_prompt_file, "BARTENDER_PROMPT_FILE")
-    db = await Database.open(settings.database_path)
-    limits = Limits(
-        db,
-        per_minute=settings.rate_limit_per_minute,
-        daily_user_tokens=settings.daily_tokens_per_user,
-        daily_server_tokens=settings.daily_tokens_per_server,
-    )
-
-    async def record_usage(usage: Usage) -> None:
-        limits.add(usage)
-        await db.record_usage(usage)
-
-    llm = LLM.from_settings(settings, record_usage=record_usage)
-    finetune = FineTuningAPI.from_settings(settings)
-    try:
-        retriever = make_retriever(settings, llm, db)
-        moderator = Moderator(llm, db, enabled=settings.moderation)
-        teaching = TeachingService(db, retriever, system_prompt=system_prompt, moderator=moderator)
-        await teaching.start(settings.sample_dataset_file)
-        support = SupportService(
-            db,
-            llm,
-            retriever,
-            default_model=settings.support_model,
-            system_prompt=system_prompt,
-            guidance_examples=settings.guidance_examples,
-            limits=limits,
-            moderator=moderator,
-        )
-        training = TrainingService.from_settings(settings, db, finetune, llm, support, teaching)
-        bartender = BartenderService.from_settings(settings, db, llm, persona=persona, limits=limits, moderator=moderator)
-        await bartender.start()
-        try:
-            usage = UsageService(db, prices=parse_prices(settings.prices))
-            # What start-up loaded lives as long as the bot: keep it out of the garbage collector's
-            # full passes, which would otherwise stall the event loop in proportion to it.
-            gc.freeze()
-            yield Services(db, llm, support, training, teaching, bartender, usage)
-        finally:
-            await bartender.close()
-            training.close()
-    finally:
-        await finetune.close()
-        await llm.close()
-        await db.close()
-
-
-def make_retriever(settings: Settings, llm: LLM, db: Database) -> Retriever:
-    """The provider's embeddings when EMBEDDING_MODEL is set and a key exists; the local matcher otherwise."""
-    if settings.embedding_model and llm.available:
-        model = settings.embedding_model
-
-        async def embed(texts: list[str], caller: Caller | None = None) -> list[list[float]]:
-            return await llm.embed(texts, model=model, caller=caller or Caller("embeddings"))
-
-        return EmbeddingRetriever(
-            embed, db, model=model,
-            exact_threshold=settings.match_threshold, fallback_threshold=settings.fallback_threshold,
-        )
-    if settings.embedding_model:
-        log.warning("EMBEDDING_MODEL is set but there is no API key; matching taught examples locally")
-    return LocalRetriever(exact_threshold=settings.match_threshold, fallback_threshold=settings.fallback_threshold)
-
-
 async def run_bot(settings: Settings) -> int:
     async with open_services(settings) as services:
-        bot = SupportBot(
-            settings,
-            db=services.db,
-            llm=services.llm,
-            support=services.support,
-            training=services.training,
-            teaching=services.teaching,
-            bartender=services.bartender,
-            usage=services.usage,
-        )
-        async with bot:
+        async with make_bot(services) as bot:
             try:
                 await bot.start(settings.discord_token)
             except discord.LoginFailure:

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.config import Settings
-from bot.db import BartenderSession, Database, StorageError, Turn, utcnow
 from bot.errors import ModelError, UserError
 from bot.limits import Limits, Who
 from bot.llm import LLM, Caller
 from bot.moderation import NEUTRAL_REPLY, Moderator
+from bot.records import BartenderSession, Turn, utcnow
+from bot.storage import ConversationStore, StorageError
 from bot.text import clean
 from bot.tokens import estimate_tokens
 
@@ -53,7 +54,7 @@ class Place:
 class BartenderService:
     def __init__(
         self,
-        db: Database,
+        conversations: ConversationStore,
         llm: LLM,
         *,
         persona: str,
@@ -63,7 +64,7 @@ class BartenderService:
         limits: Limits | None = None,
         moderator: Moderator | None = None,
     ) -> None:
-        self._db = db
+        self._conversations = conversations
         self._llm = llm
         self._limits = limits
         self._moderator = moderator
@@ -77,10 +78,10 @@ class BartenderService:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, db: Database, llm: LLM, *, persona: str, limits: Limits | None, moderator: Moderator | None
+        cls, settings: Settings, conversations: ConversationStore, llm: LLM, *, persona: str, limits: Limits | None, moderator: Moderator | None
     ) -> BartenderService:
         return cls(
-            db,
+            conversations,
             llm,
             persona=persona,
             model=settings.bartender_model,
@@ -91,10 +92,10 @@ class BartenderService:
         )
 
     async def start(self) -> None:
-        interrupted = await self._db.interrupt_pending_turns()
+        interrupted = await self._conversations.interrupt_pending_turns()
         if interrupted:
             log.info("%s bartender replies were cut off by the last shutdown; left out of the history", interrupted)
-        self._threads = await self._db.bartender_threads()
+        self._threads = await self._conversations.open_threads()
 
     async def close(self) -> None:
         """Let summaries being written finish, briefly, before the database closes."""
@@ -114,7 +115,7 @@ class BartenderService:
 
     async def open_thread(self, thread_id: int, user_id: int, guild_id: int | None = None) -> Place:
         place = Place.thread(thread_id, user_id, guild_id)
-        await self._db.start_session(place.scope, user_id=user_id, thread_id=thread_id)
+        await self._conversations.start_session(place.scope, user_id=user_id, thread_id=thread_id)
         self._threads[thread_id] = user_id
         return place
 
@@ -123,10 +124,10 @@ class BartenderService:
         async with self._lock(place.scope):
             if place.thread_id is not None:
                 # A thread stays the customer's table: it gets a fresh session straight away.
-                had_one = await self._db.open_session(place.scope) is not None
-                await self._db.start_session(place.scope, user_id=place.user_id, thread_id=place.thread_id, close_because="reset")
+                had_one = await self._conversations.open_session(place.scope) is not None
+                await self._conversations.start_session(place.scope, user_id=place.user_id, thread_id=place.thread_id, close_because="reset")
                 return had_one
-            return await self._db.close_session(place.scope, because="reset")
+            return await self._conversations.close_session(place.scope, because="reset")
 
     async def reply(self, place: Place, message: str | None, *, exempt: bool = False) -> AsyncIterator[str]:
         """Stream the bartender's reply; messages to one session are answered one at a time, in order."""
@@ -140,7 +141,7 @@ class BartenderService:
             raise UserError(NEUTRAL_REPLY)
         async with self._lock(place.scope):
             session = await self._session_for(place)
-            turn_id = await self._db.start_turn(session.id, text, estimate_tokens(text))
+            turn_id = await self._conversations.start_turn(session.id, text, estimate_tokens(text))
             messages = await self._prompt(session, text)
             parts: list[str] = []
             try:
@@ -151,17 +152,17 @@ class BartenderService:
                     yield piece
             except BaseException:
                 # Cut off (model error, or the reader went away): kept for the record, left out of the history.
-                await asyncio.shield(self._db.fail_turn(turn_id, "".join(parts)))
+                await asyncio.shield(self._conversations.fail_turn(turn_id, "".join(parts)))
                 raise
             reply = "".join(parts)
             try:
-                await self._db.finish_turn(turn_id, reply, estimate_tokens(text) + estimate_tokens(reply))
+                await self._conversations.finish_turn(turn_id, reply, estimate_tokens(text) + estimate_tokens(reply))
             except StorageError:
                 return  # the customer has the reply; unrecorded, the turn stays out of the history
             self._summarise_later(session.id, place.guild_id)
 
     async def _session_for(self, place: Place) -> BartenderSession:
-        session = await self._db.open_session(place.scope)
+        session = await self._conversations.open_session(place.scope)
         if session is not None and utcnow() - session.last_active_at > self._idle_after:
             log.info("bartender session %s was idle since %s; starting fresh", session.id, session.last_active_at)
             session = None
@@ -169,7 +170,7 @@ class BartenderService:
         else:
             because = None
         if session is None:
-            session = await self._db.start_session(
+            session = await self._conversations.start_session(
                 place.scope, user_id=place.user_id, thread_id=place.thread_id, close_because=because
             )
         return session
@@ -179,7 +180,7 @@ class BartenderService:
         system = self.persona
         if session.summary:
             system += f"\n\nWhat happened earlier in this conversation (a summary):\n{session.summary}"
-        turns = await self._db.recent_turns(session.id, after=session.summarized_through, limit=TURNS_PER_QUERY)
+        turns = await self._conversations.recent_turns(session.id, after=session.summarized_through, limit=TURNS_PER_QUERY)
         history = newest_within(turns, self._history_tokens)
         messages = [{"role": "system", "content": system}]
         for turn in reversed(history):
@@ -200,10 +201,10 @@ class BartenderService:
 
     async def _summarise(self, session_id: int, guild_id: int | None) -> None:
         try:
-            session = await self._db.session(session_id)
+            session = await self._conversations.session(session_id)
             if session is None:
                 return
-            turns = await self._db.recent_turns(session_id, after=session.summarized_through, limit=TURNS_PER_QUERY * 5)
+            turns = await self._conversations.recent_turns(session_id, after=session.summarized_through, limit=TURNS_PER_QUERY * 5)
             if sum(t.tokens for t in turns) <= self._history_tokens:
                 return
             # Keep about half the budget as verbatim turns, so a summary isn't needed on every turn;
@@ -217,7 +218,7 @@ class BartenderService:
             ]
             caller = Caller("summary", user_id=session.user_id, guild_id=guild_id)
             result = await self._llm.chat(prompt, model=self._model, caller=caller)
-            await self._db.save_summary(session_id, result.text, folded[-1].id)
+            await self._conversations.save_summary(session_id, result.text, folded[-1].id)
             log.info("bartender session %s: folded %s turns into the summary", session_id, len(folded))
         except ModelError as exc:
             log.warning("bartender session %s: summary failed (%s); will try after the next turn", session_id, exc.kind)

@@ -12,16 +12,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.bartender import BartenderService
 from bot.config import Settings
-from bot.db import Database
 from bot.errors import UserError
-from bot.llm import LLM
-from bot.support import SupportService
+from bot.services import Services
 from bot.text import split_message
-from bot.teaching import TeachingService
-from bot.training import TrainingService
-from bot.usage import UsageService
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -138,19 +132,7 @@ def _has_role(member: discord.Member, wanted: frozenset[str]) -> bool:
 
 
 class SupportBot(commands.Bot):
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        db: Database,
-        llm: LLM,
-        support: SupportService,
-        training: TrainingService,
-        teaching: TeachingService,
-        bartender: BartenderService,
-        usage: UsageService,
-        **options,
-    ) -> None:
+    def __init__(self, services: Services, **options) -> None:
         intents = discord.Intents.default()
         intents.message_content = True
         super().__init__(
@@ -161,14 +143,13 @@ class SupportBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
             **options,
         )
-        self.settings = settings
-        self.db = db
-        self.llm = llm
-        self.support = support
-        self.training = training
-        self.teaching = teaching
-        self.bartender = bartender
-        self.usage = usage
+        self.services = services
+        self.settings = services.settings
+        self.support = services.support
+        self.training = services.training
+        self.teaching = services.teaching
+        self.bartender = services.bartender
+        self.usage = services.usage
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
@@ -191,7 +172,7 @@ class SupportBot(commands.Bot):
         payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
         key = f"{COMMANDS_HASH_KEY}:{self.application_id}"
-        if await self.db.get_meta(key) == digest:
+        if await self.services.storage.state.get(key) == digest:
             log.info("global commands unchanged; not syncing")
             return
         try:
@@ -199,7 +180,7 @@ class SupportBot(commands.Bot):
         except discord.HTTPException as exc:
             log.error("could not sync global commands; will try again at the next start: %s", exc)
             return
-        await self.db.set_meta(key, digest)
+        await self.services.storage.state.set(key, digest)
         log.info("synced %s global commands", len(synced))
 
     async def on_message(self, message: discord.Message) -> None:
@@ -207,3 +188,17 @@ class SupportBot(commands.Bot):
 
     async def on_ready(self) -> None:
         log.info("logged in as %s (%s)", self.user, self.user.id if self.user else "?")
+
+
+class ShardedSupportBot(SupportBot, commands.AutoShardedBot):
+    """The same bot on several gateway shards (SHARD_COUNT, SHARD_IDS): one process runs some or all of them."""
+
+
+def make_bot(services: Services, **options) -> SupportBot:
+    """One process's bot: sharded when SHARD_COUNT is set, so several processes can share the work."""
+    settings = services.settings
+    if settings.shard_count is None:
+        return SupportBot(services, **options)
+    return ShardedSupportBot(
+        services, shard_count=settings.shard_count, shard_ids=list(settings.shard_ids) or None, **options
+    )

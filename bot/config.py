@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from bot.errors import ConfigError
 
@@ -24,6 +25,7 @@ class Settings:
     openai_api_key: str | None = None
     openai_base_url: str | None = None
     database_path: Path = Path("data/bot.db")
+    database_url: str | None = field(default=None, repr=False)  # holds a password
     support_prompt_file: Path = SHIPPED_DATA / "support_prompt.txt"
     support_channels: frozenset[str] = frozenset()
     bartender_channels: frozenset[str] = frozenset()
@@ -53,6 +55,8 @@ class Settings:
     fallback_threshold: float | None = None
     guidance_examples: int = 3
     command_guilds: tuple[int, ...] = ()
+    shard_count: int | None = None
+    shard_ids: tuple[int, ...] = ()
     model_timeout: float = 60.0
     model_max_retries: int = 2
     log_level: str = "INFO"
@@ -73,11 +77,20 @@ class Settings:
         discord_token = text("DISCORD_TOKEN")
         openai_api_key = text("OPENAI_API_KEY")
         finetune_api_key = text("FINETUNE_API_KEY")
+        database_url = text("DATABASE_URL")
+        shard_count = text("SHARD_COUNT")
+        shard_count = int(_number("SHARD_COUNT", shard_count, 1, minimum=1)) if shard_count else None
+        shard_ids = _ids("SHARD_IDS", text("SHARD_IDS"))
+        if shard_ids and shard_count is None:
+            raise ConfigError("SHARD_IDS needs SHARD_COUNT: the total number of shards across all processes.")
+        if any(shard >= (shard_count or 0) for shard in shard_ids):
+            raise ConfigError(f"SHARD_IDS must be shard numbers from 0 to {(shard_count or 1) - 1} (SHARD_COUNT is {shard_count}).")
         return cls(
             discord_token=discord_token,
             openai_api_key=openai_api_key,
             openai_base_url=text("OPENAI_BASE_URL"),
             database_path=Path(text("DATABASE_PATH", "data/bot.db")),
+            database_url=database_url,
             support_prompt_file=Path(text("SUPPORT_PROMPT_FILE", str(SHIPPED_DATA / "support_prompt.txt"))),
             support_channels=_names(text("SUPPORT_CHANNELS")),
             bartender_channels=_names(text("BARTENDER_CHANNELS")),
@@ -111,10 +124,12 @@ class Settings:
             fallback_threshold=_fraction("FALLBACK_THRESHOLD", text("FALLBACK_THRESHOLD")),
             guidance_examples=int(_number("GUIDANCE_EXAMPLES", text("GUIDANCE_EXAMPLES"), 3, minimum=0)),
             command_guilds=_ids("COMMAND_GUILDS", text("COMMAND_GUILDS")),
+            shard_count=shard_count,
+            shard_ids=shard_ids,
             model_timeout=_number("MODEL_TIMEOUT", text("MODEL_TIMEOUT"), 60.0, minimum=1),
             model_max_retries=int(_number("MODEL_MAX_RETRIES", text("MODEL_MAX_RETRIES"), 2, minimum=0)),
             log_level=_log_level(text("LOG_LEVEL", "INFO")),
-            secrets=tuple(s for s in (discord_token, openai_api_key, finetune_api_key) if s),
+            secrets=tuple(s for s in (discord_token, openai_api_key, finetune_api_key, database_url, _password(database_url)) if s),
         )
 
 
@@ -133,7 +148,7 @@ def _ids(name: str, raw: str | None) -> tuple[int, ...]:
         if not part:
             continue
         if not part.isdigit():
-            raise ConfigError(f"{name} must be comma-separated numeric guild IDs; {part!r} is not one.")
+            raise ConfigError(f"{name} must be comma-separated numbers; {part!r} is not one.")
         ids.append(int(part))
     return tuple(ids)
 
@@ -176,3 +191,12 @@ def _log_level(raw: str) -> str:
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL; got {raw!r}.")
     return level
+
+
+def _password(url: str | None) -> str | None:
+    """The password inside DATABASE_URL, so logs can hide it wherever it shows up."""
+    if not url:
+        return None
+    userinfo = urlsplit(url).netloc.rpartition("@")[0]
+    password = unquote(userinfo.partition(":")[2])
+    return password if len(password) >= 4 else None  # a tiny one would blank out ordinary words

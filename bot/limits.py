@@ -7,7 +7,8 @@ from collections import defaultdict, deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from bot.db import Database, Usage
+from bot.records import Usage
+from bot.storage import UsageStore
 from bot.errors import UserError
 
 
@@ -27,14 +28,14 @@ class Who:
 class Limits:
     def __init__(
         self,
-        db: Database,
+        usage: UsageStore,
         *,
         per_minute: int,
         daily_user_tokens: int,
         daily_server_tokens: int,
         clock=time.monotonic,
     ) -> None:
-        self._db = db
+        self._usage = usage
         self._per_minute = per_minute
         self._daily_user_tokens = daily_user_tokens
         self._daily_server_tokens = daily_server_tokens
@@ -56,7 +57,7 @@ class Limits:
             self._day, self._spent = today, {}
         key = (kind, owner)
         if key not in self._spent:
-            since = await self._db.tokens_since(today, **{f"{kind}_id": owner})
+            since = await self._usage.tokens_since(today, **{f"{kind}_id": owner})
             self._spent[key] = since
         return self._spent[key]
 

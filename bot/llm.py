@@ -13,7 +13,7 @@ import openai
 from openai.types.chat import ChatCompletion
 
 from bot.config import Settings
-from bot.db import Usage
+from bot.records import Usage
 from bot.errors import ModelError, TrainingError, UserError
 
 log = logging.getLogger(__name__)

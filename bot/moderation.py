@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from bot.db import Database
 from bot.errors import ModelError
 from bot.limits import Who
 from bot.llm import LLM
+from bot.storage import UsageStore
 
 log = logging.getLogger(__name__)
 
@@ -16,9 +16,9 @@ BATCH = 32
 
 
 class Moderator:
-    def __init__(self, llm: LLM, db: Database, *, enabled: bool) -> None:
+    def __init__(self, llm: LLM, usage: UsageStore, *, enabled: bool) -> None:
         self._llm = llm
-        self._db = db
+        self._usage = usage
         self.enabled = enabled and llm.available
 
     async def flagged_message(self, text: str, who: Who, *, purpose: str) -> bool:
@@ -27,7 +27,7 @@ class Moderator:
         if not categories:
             return False
         log.warning("moderation flagged a %s message from user %s: %s", purpose, who.user_id, ", ".join(categories))
-        await self._db.flag_message(
+        await self._usage.flag_message(
             user_id=who.user_id, guild_id=who.guild_id, purpose=purpose, categories=",".join(categories), content=text
         )
         return True

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from bot.db import Database
 from bot.errors import ModelError, UserError
 from bot.limits import Limits, Who
 from bot.llm import LLM, UNAVAILABLE, Caller
 from bot.moderation import NEUTRAL_REPLY, Moderator
 from bot.retrieval import Match, Retriever
+from bot.storage import JobStore
 from bot.text import clean
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ GUIDANCE_HEADER = (
 class SupportService:
     def __init__(
         self,
-        db: Database,
+        jobs: JobStore,
         llm: LLM,
         retriever: Retriever,
         *,
@@ -35,7 +35,7 @@ class SupportService:
         limits: Limits | None = None,
         moderator: Moderator | None = None,
     ) -> None:
-        self._db = db
+        self._jobs = jobs
         self._llm = llm
         self._retriever = retriever
         self._limits = limits
@@ -46,7 +46,7 @@ class SupportService:
 
     async def live_model(self) -> str:
         """The promoted fine-tune when there is one, else the configured SUPPORT_MODEL."""
-        return await self._db.live_support_model() or self.default_model
+        return await self._jobs.live_model() or self.default_model
 
     async def answer(
         self, question: str, *, user_id: int | None = None, guild_id: int | None = None, exempt: bool = False

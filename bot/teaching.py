@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.dataset import Problem, example_problems, render_problems
-from bot.db import Database, Example
 from bot.errors import DatasetError, UserError
 from bot.moderation import Moderator
+from bot.records import Example
 from bot.retrieval import Entry, Retriever
+from bot.storage import ExampleStore
 from bot.text import clean, normalise_question
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,6 @@ log = logging.getLogger(__name__)
 MAX_QUESTION_CHARS = 1000
 MAX_ANSWER_CHARS = 4000
 PAGE_SIZE = 10
-SAMPLE_SEEDED_KEY = "sample_examples_seeded"
 
 
 class AlreadyTaught(UserError):
@@ -49,8 +49,8 @@ class ImportResult:
 
 
 class TeachingService:
-    def __init__(self, db: Database, retriever: Retriever, *, system_prompt: str, moderator: Moderator | None = None) -> None:
-        self._db = db
+    def __init__(self, examples: ExampleStore, retriever: Retriever, *, system_prompt: str, moderator: Moderator | None = None) -> None:
+        self._examples = examples
         self._moderator = moderator
         self.retriever = retriever
         self._system_prompt = system_prompt
@@ -59,17 +59,15 @@ class TeachingService:
 
     async def start(self, sample_dataset: Path | None) -> None:
         """On a new database, seed the shipped sample examples once; then index every example."""
-        if sample_dataset is not None and await self._db.get_meta(SAMPLE_SEEDED_KEY) is None:
+        if sample_dataset is not None and not await self._examples.seeded():
             raw = await asyncio.to_thread(_read_if_exists, sample_dataset)
-            if raw:
-                pairs = parse_examples(raw, source=sample_dataset.name)
-                await self._db.import_examples(pairs, [], actor_id=None, source=f"sample {sample_dataset.name}")
+            pairs = parse_examples(raw, source=sample_dataset.name) if raw else []
+            if await self._examples.seed(pairs, source=sample_dataset.name):
                 log.info("seeded %s sample examples from %s", len(pairs), sample_dataset)
-            await self._db.set_meta(SAMPLE_SEEDED_KEY, str(sample_dataset))
         await self._reindex()
 
     async def _reindex(self) -> None:
-        examples = await self._db.examples()
+        examples = await self._examples.all()
         self._by_question = {normalise_question(e.question): e for e in examples}
         await self.retriever.load(Entry(e.id, e.question, e.answer) for e in examples)
 
@@ -80,7 +78,7 @@ class TeachingService:
             existing = self._by_question.get(normalise_question(question))
             if existing is not None:
                 raise AlreadyTaught(existing, answer)
-            example = await self._db.add_example(question, answer, author_id=author_id)
+            example = await self._examples.add(question, answer, author_id=author_id)
             await self._reindex()
         return example
 
@@ -88,7 +86,7 @@ class TeachingService:
         _, answer = check_example("-", answer)
         await self._refuse_flagged([("-", answer)])
         async with self._changing:
-            example = await self._db.replace_answer(example_id, answer, author_id=author_id)
+            example = await self._examples.replace_answer(example_id, answer, author_id=author_id)
             if example is None:
                 raise UserError(f"Example #{example_id} no longer exists; nothing was changed.")
             await self._reindex()
@@ -96,7 +94,7 @@ class TeachingService:
 
     async def remove(self, example_id: int, *, actor_id: int) -> Example:
         async with self._changing:
-            example = await self._db.remove_example(example_id, actor_id=actor_id)
+            example = await self._examples.remove(example_id, actor_id=actor_id)
             if example is None:
                 raise UserError(f"There is no example #{example_id}.")
             await self._reindex()
@@ -104,12 +102,12 @@ class TeachingService:
 
     async def page(self, search: str | None = None, page: int = 1) -> ExamplePage:
         search = (search or "").strip() or None
-        examples, total = await self._db.find_examples(search, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+        examples, total = await self._examples.find(search, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
         return ExamplePage(examples, page, max(1, math.ceil(total / PAGE_SIZE)), total, search)
 
     async def export(self) -> bytes:
         """Every example in the training format, with the live system prompt: ready for /train or validate."""
-        examples = await self._db.examples()
+        examples = await self._examples.all()
         return await asyncio.to_thread(training_jsonl, [(e.question, e.answer) for e in examples], self._system_prompt)
 
     async def import_file(self, raw: bytes, filename: str, *, actor_id: int) -> ImportResult:
@@ -126,7 +124,7 @@ class TeachingService:
                         replaced[existing.id] = answer
                 else:
                     new[normalise_question(question)] = (question, answer)  # a later line wins
-            await self._db.import_examples(list(new.values()), list(replaced.items()), actor_id=actor_id, source=filename)
+            await self._examples.import_many(list(new.values()), list(replaced.items()), actor_id=actor_id, source=filename)
             await self._reindex()
         return ImportResult(added=len(new), replaced=len(replaced))
 

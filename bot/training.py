@@ -15,10 +15,11 @@ from datetime import datetime
 from bot.config import Settings
 from bot.dataset import DatasetReport, validate_dataset
 from bot.tokens import encoding_for
-from bot.db import Database, SupportModelChange, TrainingJob, Usage, utcnow
 from bot.errors import DatasetError, UserError
 from bot.llm import LLM, FineTuningAPI, JobEvent, RemoteJob
+from bot.records import SupportModelChange, TrainingJob, Usage, utcnow
 from bot.retrieval import confusable_threshold
+from bot.storage import JobStore, UsageStore
 from bot.support import SupportService
 from bot.teaching import TeachingService
 
@@ -67,7 +68,8 @@ Notify = Callable[[JobUpdate], Awaitable[None]]
 class TrainingService:
     def __init__(
         self,
-        db: Database,
+        jobs: JobStore,
+        usage: UsageStore,
         finetune: FineTuningAPI,
         llm: LLM,
         support: SupportService,
@@ -79,7 +81,8 @@ class TrainingService:
         confusable_threshold: float | None = None,
         executor: Executor | None = None,
     ) -> None:
-        self._db = db
+        self._jobs = jobs
+        self._usage = usage
         self._finetune = finetune
         self._llm = llm
         self._support = support
@@ -97,7 +100,8 @@ class TrainingService:
     def from_settings(
         cls,
         settings: Settings,
-        db: Database,
+        jobs: JobStore,
+        usage: UsageStore,
         finetune: FineTuningAPI,
         llm: LLM,
         support: SupportService,
@@ -106,7 +110,8 @@ class TrainingService:
         executor: Executor | None = None,
     ) -> TrainingService:
         return cls(
-            db,
+            jobs,
+            usage,
             finetune,
             llm,
             support,
@@ -149,7 +154,7 @@ class TrainingService:
                 epochs=report.epochs,
                 suffix=request.suffix,
             )
-            await self._db.add_training_job(
+            await self._jobs.add(
                 job_id=job.id,
                 run_id=run_id,
                 base_model=request.base_model,
@@ -181,16 +186,21 @@ class TrainingService:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def running_job(self) -> TrainingJob | None:
-        latest = await self._db.training_job()
+        latest = await self._jobs.get()
         return latest if latest is not None and not latest.finished else None
 
     # -- following jobs ----------------------------------------------------------------
 
     async def follow(self, notify: Notify) -> None:
-        """Follow every unfinished job until cancelled; survives restarts because the jobs are in the database."""
+        """Follow every unfinished job until cancelled; survives restarts because the jobs are in the database.
+
+        With several processes on one database, one at a time checks, so each change is announced once.
+        """
         while True:
             try:
-                await self.check_jobs(notify)
+                async with self._jobs.following() as leading:
+                    if leading:
+                        await self.check_jobs(notify)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -199,7 +209,7 @@ class TrainingService:
 
     async def check_jobs(self, notify: Notify) -> None:
         """One pass: fetch each followed job, record and announce any change, promote on success."""
-        for job in await self._db.jobs_to_follow():
+        for job in await self._jobs.to_follow():
             if not job.finished:
                 try:
                     remote = await self._finetune.retrieve(job.id)
@@ -214,7 +224,7 @@ class TrainingService:
         if (remote.status, remote.fine_tuned_model, remote.error) == (job.status, job.fine_tuned_model, job.error):
             return job
         promote = remote.status == "succeeded" and bool(remote.fine_tuned_model)
-        changed = await self._db.update_training_job(
+        changed = await self._jobs.update(
             job.id,
             was=job.status,
             status=remote.status,
@@ -227,10 +237,10 @@ class TrainingService:
         if changed and promote:
             log.info("job %s succeeded; %s is now the live support model", job.id, remote.fine_tuned_model)
         if changed and remote.status == "succeeded" and remote.trained_tokens:
-            await self._db.record_usage(
+            await self._usage.record(
                 Usage(job.base_model, "training", remote.trained_tokens, 0, user_id=job.started_by)
             )
-        return await self._db.training_job(job.id) or job
+        return await self._jobs.get(job.id) or job
 
     async def _announce(self, job: TrainingJob, notify: Notify) -> None:
         if (job.id, job.status) in self._posted:
@@ -238,7 +248,7 @@ class TrainingService:
             return
         update = JobUpdate(job)
         if job.status == "succeeded":
-            previous = self._previous_model(await self._db.support_model_history(2))
+            previous = self._previous_model(await self._jobs.model_history(2))
             update = JobUpdate(job, promoted_model=job.fine_tuned_model, previous_model=previous)
         try:
             await notify(update)
@@ -253,7 +263,7 @@ class TrainingService:
 
     async def _mark_reported(self, job: TrainingJob) -> None:
         try:
-            await self._db.mark_job_reported(job.id, job.status)
+            await self._jobs.mark_reported(job.id, job.status)
         except UserError:
             pass  # storage unavailable (already logged); the in-memory record stops a second post
 
@@ -264,7 +274,7 @@ class TrainingService:
     # -- status, cancel, the live model ------------------------------------------------
 
     async def status(self, job_id: str | None = None) -> JobStatus:
-        job = await self._db.training_job(job_id)
+        job = await self._jobs.get(job_id)
         if job is None:
             raise UserError(f"No fine-tuning job `{job_id}` was started from here." if job_id else "No fine-tuning job was started yet. Use `/train`.")
         events: list[JobEvent] = []
@@ -278,7 +288,7 @@ class TrainingService:
         return JobStatus(job, events, live.model, live.shutdown_date)
 
     async def cancel(self, job_id: str) -> TrainingJob:
-        job = await self._db.training_job(job_id)
+        job = await self._jobs.get(job_id)
         if job is None:
             raise UserError(f"No fine-tuning job `{job_id}` was started from here.")
         if job.finished:
@@ -295,23 +305,23 @@ class TrainingService:
                 shutdown = info.shutdown_date if info else None
             except UserError:
                 pass  # the date is a courtesy; the answer stands without it
-        return LiveModel(model, shutdown, await self._db.support_model_history())
+        return LiveModel(model, shutdown, await self._jobs.model_history())
 
     async def use_model(self, model: str, *, by: str) -> LiveModel:
         """Make any model the endpoint serves live for support."""
         model = model.strip()
         if await self._llm.model_info(model) is None:
             raise UserError(f"The model endpoint has no model `{model}`; nothing was changed.")
-        await self._db.set_support_model(model, by=by, reason="set with /model use")
+        await self._jobs.set_live_model(model, by=by, reason="set with /model use")
         return await self.live_model()
 
     async def rollback(self, *, by: str) -> LiveModel:
         """Return to the model that was live before the current one (the configured default at the start)."""
-        history = await self._db.support_model_history(2)
+        history = await self._jobs.model_history(2)
         if not history:
             raise UserError(f"`{self._support.default_model}` has been live all along; there is nothing to roll back to.")
         previous = self._previous_model(history)
-        await self._db.set_support_model(previous, by=by, reason=f"rollback from {history[0].model}")
+        await self._jobs.set_live_model(previous, by=by, reason=f"rollback from {history[0].model}")
         return await self.live_model()
 
 

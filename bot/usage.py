@@ -6,8 +6,8 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from bot.db import Database
 from bot.errors import ConfigError
+from bot.storage import UsageStore
 
 # USD per 1M tokens (input, output), as published in late 2026. Defaults only: set PRICES to
 # override or add models, e.g. PRICES={"my-model": [0.5, 1.5], "training:my-base": [4, 0]}.
@@ -61,14 +61,14 @@ class UsageLine:
 
 
 class UsageService:
-    def __init__(self, db: Database, *, prices: dict[str, tuple[float, float]]) -> None:
-        self._db = db
+    def __init__(self, store: UsageStore, *, prices: dict[str, tuple[float, float]]) -> None:
+        self._store = store
         self._prices = prices
 
     async def report(self, days: int) -> list[UsageLine]:
         """Usage of the last `days` days (today included), oldest day first."""
         today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-        totals = await self._db.usage_totals(today - timedelta(days=days - 1))
+        totals = await self._store.totals(today - timedelta(days=days - 1))
         return [
             UsageLine(t.day, t.purpose, t.model, t.prompt_tokens, t.completion_tokens, t.calls,
                       self.cost(t.model, t.purpose, t.prompt_tokens, t.completion_tokens))

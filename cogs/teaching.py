@@ -11,7 +11,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.client import SOMETHING_WENT_WRONG, SupportBot, read_attachment, require_staff, send_ephemeral, staff_only
-from bot.db import Example
+from bot.records import Example
 from bot.errors import UserError
 from bot.teaching import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS, AlreadyTaught, ExamplePage, TeachingService
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Optional
 
@@ -30,6 +31,9 @@ class Training(commands.Cog):
     async def cog_unload(self) -> None:
         if self._follower is not None:
             self._follower.cancel()
+            # Let it finish leaving (a query it was in rolls back) before the database closes.
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follower
 
     async def _follow(self) -> None:
         await self.bot.wait_until_ready()

@@ -1,32 +1,39 @@
-"""Shared fixtures: the fake OpenAI server, a real SQLite file, the services, and the bot on a fake Discord."""
+"""Shared fixtures: the fake OpenAI server, a real SQLite file or PostgreSQL database, the services, and the bot on a fake Discord."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import os
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import asyncpg
 import openai
 import pytest
 import pytest_asyncio
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
 
 from bot.bartender import BartenderService
-from bot.client import SupportBot
+from bot.client import make_bot
 from bot.config import Settings
-from bot.db import Database
 from bot.limits import Limits
 from bot.llm import LLM, FineTuningAPI
 from bot.moderation import Moderator
-from bot.retrieval import LocalRetriever
+from bot.retrieval import Retriever
+from bot.services import Services, open_services
+from bot.storage import Storage
 from bot.support import SupportService
 from bot.teaching import TeachingService
 from bot.training import TrainingService
-from bot.usage import UsageService, parse_prices
 from discord_fakes import APP_ID, STAFF_ROLE, FakeDiscord
 from fake_openai import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parent.parent
+LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 # Distinctive secrets, so a leak anywhere (logs, Discord messages, files) can be found by text.
 API_KEY = "sk-test-4f1d9c2b7e"
 DISCORD_TOKEN = "discord-test-token-8a6e3f"
@@ -96,12 +103,65 @@ async def openai_client(fake_openai):
 
 
 @pytest.fixture
-def settings(tmp_path, fake_openai) -> Settings:
+def engine() -> str:
+    """The database engine a test runs on; modules that must hold on both parametrize it (see `both_engines`)."""
+    return "sqlite"
+
+
+both_engines = pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The PostgreSQL server the tests may use: TEST_DATABASE_URL, else the local default.
+
+    With TEST_DATABASE_URL set (as CI sets it) an unreachable server fails the run; without it, the
+    PostgreSQL tests are skipped with the reason.
+    """
+    url = os.environ.get("TEST_DATABASE_URL") or LOCAL_POSTGRES
+    try:
+        asyncio.run(_ping(url))
+    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+        if os.environ.get("TEST_DATABASE_URL"):
+            pytest.fail(f"TEST_DATABASE_URL={url} can't be reached: {exc}")
+        pytest.skip(f"no PostgreSQL at {url} ({type(exc).__name__}); set TEST_DATABASE_URL to run these tests")
+    return url
+
+
+async def _ping(url: str) -> None:
+    conn = await asyncpg.connect(url, timeout=3)
+    await conn.close()
+
+
+@pytest_asyncio.fixture
+async def database_url(request, engine) -> str | None:
+    """None for SQLite (DATABASE_PATH is used); for PostgreSQL, a new empty database, dropped after the test."""
+    if engine == "sqlite":
+        yield None
+        return
+    server = request.getfixturevalue("postgres_server")
+    name = f"bot_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(server)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield str(make_url(server).set(database=name))
+    admin = await asyncpg.connect(server)
+    try:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def settings(tmp_path, fake_openai, database_url) -> Settings:
     return Settings(
         discord_token=DISCORD_TOKEN,
         openai_api_key=API_KEY,
         openai_base_url=fake_openai.base_url,
         database_path=tmp_path / "bot.db",
+        database_url=database_url,
         support_channels=frozenset({"support"}),
         bartender_channels=frozenset({"bar"}),
         admin_roles=frozenset({"admins"}),
@@ -118,59 +178,64 @@ def settings(tmp_path, fake_openai) -> Settings:
     )
 
 
-@pytest_asyncio.fixture
-async def db(settings):
-    database = await Database.open(settings.database_path)
-    yield database
-    await database.close()
+@pytest.fixture(scope="session")
+def validation_executor():
+    """Validation in threads for speed; one test checks the real worker process."""
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        yield executor
 
 
 @pytest_asyncio.fixture
-async def llm(settings, db):
-    model_api = LLM.from_settings(settings, record_usage=db.record_usage)
-    yield model_api
-    await model_api.close()
+async def services(settings, validation_executor) -> Services:
+    """Every service, built as the bot builds them (the shipped sample seeded as on a shop's first start)."""
+    async with open_services(settings, executor=validation_executor) as built:
+        yield built
+        await built.bartender.wait_for_summaries()
 
 
 @pytest.fixture
-def limits(settings, db) -> Limits:
-    return Limits(
-        db,
-        per_minute=settings.rate_limit_per_minute,
-        daily_user_tokens=settings.daily_tokens_per_user,
-        daily_server_tokens=settings.daily_tokens_per_server,
-    )
+def storage(services) -> Storage:
+    return services.storage
 
 
 @pytest.fixture
-def moderator(settings, db, llm) -> Moderator:
-    return Moderator(llm, db, enabled=settings.moderation)
+def llm(services) -> LLM:
+    return services.llm
 
 
 @pytest.fixture
-def retriever() -> LocalRetriever:
-    return LocalRetriever()
-
-
-@pytest_asyncio.fixture
-async def teaching(settings, db, retriever, moderator) -> TeachingService:
-    """The examples library, seeded with the shipped sample as on a shop's first start."""
-    service = TeachingService(db, retriever, system_prompt=SUPPORT_PROMPT, moderator=moderator)
-    await service.start(settings.sample_dataset_file)
-    return service
+def limits(services) -> Limits:
+    return services.limits
 
 
 @pytest.fixture
-def support(settings, db, llm, retriever, teaching, limits, moderator) -> SupportService:
-    return SupportService(
-        db,
-        llm,
-        retriever,
-        default_model=settings.support_model,
-        system_prompt=SUPPORT_PROMPT,
-        limits=limits,
-        moderator=moderator,
-    )
+def moderator(services) -> Moderator:
+    return services.moderator
+
+
+@pytest.fixture
+def retriever(services) -> Retriever:
+    return services.teaching.retriever
+
+
+@pytest.fixture
+def teaching(services) -> TeachingService:
+    return services.teaching
+
+
+@pytest.fixture
+def support(services) -> SupportService:
+    return services.support
+
+
+@pytest.fixture
+def training(services) -> TrainingService:
+    return services.training
+
+
+@pytest.fixture
+def bartender(services) -> BartenderService:
+    return services.bartender
 
 
 @pytest_asyncio.fixture
@@ -180,40 +245,10 @@ async def finetune(settings):
     await api.close()
 
 
-@pytest.fixture(scope="session")
-def validation_executor():
-    """Validation in threads for speed; one test checks the real worker process."""
-    with ThreadPoolExecutor(max_workers=1) as executor:
-        yield executor
-
-
-@pytest.fixture
-def training(settings, db, llm, support, teaching, finetune, validation_executor) -> TrainingService:
-    return TrainingService.from_settings(settings, db, finetune, llm, support, teaching, executor=validation_executor)
-
-
 @pytest_asyncio.fixture
-async def bartender(settings, db, llm, limits, moderator) -> BartenderService:
-    service = BartenderService.from_settings(settings, db, llm, persona=PERSONA, limits=limits, moderator=moderator)
-    await service.start()
-    yield service
-    await service.wait_for_summaries()
-
-
-@pytest_asyncio.fixture
-async def discord_bot(settings, db, llm, support, training, teaching, bartender):
+async def discord_bot(services):
     """The real bot with its cogs loaded, logged in to a fake Discord."""
-    bot = SupportBot(
-        settings,
-        db=db,
-        llm=llm,
-        support=support,
-        training=training,
-        teaching=teaching,
-        bartender=bartender,
-        usage=UsageService(db, prices=parse_prices(settings.prices)),
-        application_id=APP_ID,
-    )
+    bot = make_bot(services, application_id=APP_ID)
     fake = FakeDiscord(bot)
     await fake.start()
     yield fake
@@ -224,3 +259,35 @@ async def discord_bot(settings, db, llm, support, training, teaching, bartender)
     for secret in SECRETS:
         assert secret not in shown and secret.encode() not in files, "a secret was sent to Discord"
 
+
+async def open_storage(settings: Settings) -> Storage:
+    """Another handle on the test's database, as a restarted bot (or a second process) opens it."""
+    return await Storage.open(settings.database_url, settings.database_path)
+
+
+async def query(storage: Storage, sql: str, **params) -> list[tuple]:
+    """Rows straight from the database, to check what was stored."""
+    async with storage.database.read() as conn:
+        return [tuple(row) for row in (await conn.execute(text(sql), params)).all()]
+
+
+READ_ONLY = {"sqlite": "PRAGMA query_only = ON", "postgresql": "SET default_transaction_read_only = on"}
+
+
+async def on_every_connection(storage: Storage, statement: str | None) -> None:
+    """Run `statement` on each connection the storage opens from now on (None: stop), as a broken disk or server would behave."""
+    engine = storage.database.engine.sync_engine
+    for listener in getattr(storage, "_test_listeners", []):
+        event.remove(engine, "connect", listener)
+    listeners = []
+    if statement is not None:
+
+        def run(dbapi_connection, _record) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute(statement)
+            cursor.close()
+
+        event.listen(engine, "connect", run)
+        listeners.append(run)
+    object.__setattr__(storage, "_test_listeners", listeners)
+    await storage.database.engine.dispose()  # pooled connections would not have it

@@ -8,10 +8,9 @@ from datetime import timedelta
 import pytest
 
 from bot.bartender import OPENER, SUMMARY_INSTRUCTIONS, BartenderService, Place
-from bot.db import Database
 from bot.errors import ModelError
 from bot.llm import LLM
-from conftest import PERSONA
+from conftest import PERSONA, open_storage, query
 
 SEAT = Place.seat(channel_id=10, user_id=1)
 
@@ -20,8 +19,8 @@ async def say(bartender: BartenderService, text: str | None, place: Place = SEAT
     return "".join([piece async for piece in bartender.reply(place, text)])
 
 
-def service(db, llm, *, history_tokens: int = 2000, idle_after: timedelta = timedelta(hours=2)) -> BartenderService:
-    return BartenderService(db, llm, persona=PERSONA, model="gpt-5-mini", history_tokens=history_tokens, idle_after=idle_after)
+def service(storage, llm, *, history_tokens: int = 2000, idle_after: timedelta = timedelta(hours=2)) -> BartenderService:
+    return BartenderService(storage.conversations, llm, persona=PERSONA, model="gpt-5-mini", history_tokens=history_tokens, idle_after=idle_after)
 
 
 def conversation(request: dict) -> list[tuple[str, str]]:
@@ -57,9 +56,9 @@ async def test_two_places_keep_separate_histories(bartender, fake_openai):
     ]
 
 
-async def test_history_keeps_the_newest_whole_turns_within_the_budget(db, llm, fake_openai):
+async def test_history_keeps_the_newest_whole_turns_within_the_budget(storage, llm, fake_openai):
     """Only whole turns, newest first, up to BARTENDER_HISTORY_TOKENS; older ones drop out of the prompt."""
-    bartender = service(db, llm, history_tokens=100)
+    bartender = service(storage, llm, history_tokens=100)
     for n in range(6):
         await say(bartender, f"turn {n} " + "word " * 8)
     await bartender.wait_for_summaries()
@@ -74,10 +73,10 @@ async def test_history_keeps_the_newest_whole_turns_within_the_budget(db, llm, f
     assert len([c for r, c in conversation(request) if r == "assistant"]) == len(kept)  # whole turns only
 
 
-async def test_summary_is_made_when_history_outgrows_the_budget_and_goes_into_the_prompt(db, llm, fake_openai):
+async def test_summary_is_made_when_history_outgrows_the_budget_and_goes_into_the_prompt(storage, llm, fake_openai):
     """Older turns are folded into a running summary by a model call, which the next prompt carries."""
     fake_openai.reply = lambda body: "SUMMARY: likes gin, hates sweet" if body["messages"][0]["content"] == SUMMARY_INSTRUCTIONS else "Cheers!"
-    bartender = service(db, llm, history_tokens=60)
+    bartender = service(storage, llm, history_tokens=60)
     for n in range(6):
         await say(bartender, f"message number {n} about gin and tonic and limes")
     await bartender.wait_for_summaries()
@@ -91,32 +90,31 @@ async def test_summary_is_made_when_history_outgrows_the_budget_and_goes_into_th
 
 async def test_restart_continues_the_same_conversation(settings, llm, fake_openai):
     """Closing and reopening the database (a restart) loses no turn."""
-    db = await Database.open(settings.database_path)
-    await say(service(db, llm), "My name is Mina.")
-    await db.close()
+    storage = await open_storage(settings)
+    await say(service(storage, llm), "My name is Mina.")
+    await storage.close()
 
-    db = await Database.open(settings.database_path)
+    storage = await open_storage(settings)
     try:
-        await say(service(db, llm), "What's my name?")
+        await say(service(storage, llm), "What's my name?")
     finally:
-        await db.close()
+        await storage.close()
     assert ("user", "My name is Mina.") in conversation(fake_openai.chat_requests()[-1])
 
 
-async def test_reset_starts_fresh_and_keeps_the_old_session(bartender, db, fake_openai):
+async def test_reset_starts_fresh_and_keeps_the_old_session(bartender, storage, fake_openai):
     """After a reset the next turn has no history; the old turns stay in the database."""
     await say(bartender, "I love mezcal.")
     assert await bartender.reset(SEAT) is True
     await say(bartender, "Hi again")
 
     assert conversation(fake_openai.chat_requests()[-1]) == [("user", "Hi again")]
-    async with db._conn.execute("SELECT COUNT(*) FROM bartender_turns WHERE user_message = 'I love mezcal.'") as cursor:
-        assert (await cursor.fetchone())[0] == 1
+    assert await query(storage, "SELECT COUNT(*) FROM bartender_turns WHERE user_message = 'I love mezcal.'") == [(1,)]
 
 
-async def test_idle_session_starts_fresh(db, llm, fake_openai):
+async def test_idle_session_starts_fresh(storage, llm, fake_openai):
     """A session idle longer than BARTENDER_IDLE_MINUTES is not continued."""
-    bartender = service(db, llm, idle_after=timedelta(milliseconds=50))
+    bartender = service(storage, llm, idle_after=timedelta(milliseconds=50))
     await say(bartender, "I love mezcal.")
     await asyncio.sleep(0.1)
     await say(bartender, "Hello?")
@@ -151,29 +149,29 @@ async def test_no_message_gets_an_opening_greeting(bartender, fake_openai):
     assert conversation(fake_openai.chat_requests()[-1]) == [("user", OPENER)]
 
 
-async def test_without_an_api_key_the_bartender_says_so(db, fake_openai):
+async def test_without_an_api_key_the_bartender_says_so(storage, fake_openai):
     """No key: a friendly error, no crash."""
     from bot.config import Settings
 
-    bartender = service(db, LLM.from_settings(Settings(), record_usage=db.record_usage))
+    bartender = service(storage, LLM.from_settings(Settings(), record_usage=storage.usage.record))
     with pytest.raises(ModelError):
         await say(bartender, "hi")
 
 
-async def test_only_whole_newest_turns_are_kept_even_when_an_older_one_would_fit(db, llm, fake_openai):
+async def test_only_whole_newest_turns_are_kept_even_when_an_older_one_would_fit(storage, llm, fake_openai):
     """A newer turn that doesn't fit stops the history there: an older, smaller turn is not slipped in."""
-    bartender = service(db, llm, history_tokens=60)
-    session = await db.start_session(SEAT.scope, user_id=SEAT.user_id)
+    bartender = service(storage, llm, history_tokens=60)
+    session = await storage.conversations.start_session(SEAT.scope, user_id=SEAT.user_id)
     for text, tokens in (("old small", 10), ("big one", 80), ("newest", 10)):
-        turn = await db.start_turn(session.id, text, tokens)
-        await db.finish_turn(turn, f"re: {text}", tokens)
+        turn = await storage.conversations.start_turn(session.id, text, tokens)
+        await storage.conversations.finish_turn(turn, f"re: {text}", tokens)
     await say(bartender, "now")
 
     stream = [r for r in fake_openai.chat_requests() if r.get("stream")][-1]
     assert conversation(stream) == [("user", "newest"), ("assistant", "re: newest"), ("user", "now")]
 
 
-async def test_failed_turn_keeps_the_partial_reply_in_the_database(bartender, db, fake_openai):
+async def test_failed_turn_keeps_the_partial_reply_in_the_database(bartender, storage, fake_openai):
     """What was streamed before a failure is kept for the record, marked failed."""
     fake_openai.reply = "one two three four five six"
     fake_openai.stream_chunks = 6
@@ -181,20 +179,18 @@ async def test_failed_turn_keeps_the_partial_reply_in_the_database(bartender, db
     with pytest.raises(ModelError):
         await say(bartender, "count")
 
-    async with db._conn.execute("SELECT reply, status FROM bartender_turns WHERE user_message = 'count'") as cursor:
-        reply, status = await cursor.fetchone()
+    [(reply, status)] = await query(storage, "SELECT reply, status FROM bartender_turns WHERE user_message = 'count'")
     assert status == "failed" and reply and "one two three four five six".startswith(reply)
 
 
-async def test_idle_session_is_kept_closed_in_the_database(db, llm, fake_openai):
+async def test_idle_session_is_kept_closed_in_the_database(storage, llm, fake_openai):
     """The idle session is closed as idle, not deleted."""
-    bartender = service(db, llm, idle_after=timedelta(milliseconds=50))
+    bartender = service(storage, llm, idle_after=timedelta(milliseconds=50))
     await say(bartender, "I love mezcal.")
     await asyncio.sleep(0.1)
     await say(bartender, "Hello?")
 
-    async with db._conn.execute("SELECT closed_because FROM bartender_sessions ORDER BY id") as cursor:
-        assert [row[0] for row in await cursor.fetchall()] == ["idle", None]
+    assert await query(storage, "SELECT closed_because FROM bartender_sessions ORDER BY id") == [("idle",), (None,)]
 
 
 async def test_reset_during_a_reply_waits_for_it(bartender, fake_openai):
@@ -210,34 +206,34 @@ async def test_reset_during_a_reply_waits_for_it(bartender, fake_openai):
 
 async def test_thread_is_still_the_customers_after_reset_and_restart(settings, llm, fake_openai):
     """A reset thread gets a fresh session at once, so a restart still knows whose thread it is."""
-    db = await Database.open(settings.database_path)
-    bartender = service(db, llm)
+    storage = await open_storage(settings)
+    bartender = service(storage, llm)
     place = await bartender.open_thread(555, user_id=7)
     await say(bartender, "hello", place)
     await bartender.reset(place)
-    await db.close()
+    await storage.close()
 
-    db = await Database.open(settings.database_path)
+    storage = await open_storage(settings)
     try:
-        restarted = service(db, llm)
+        restarted = service(storage, llm)
         await restarted.start()
         assert restarted.thread_owner(555) == 7
     finally:
-        await db.close()
+        await storage.close()
 
 
 async def test_reply_cut_by_a_shutdown_is_left_out_after_restart(settings, llm, fake_openai):
     """A turn still pending at shutdown is marked interrupted at start and kept out of the history."""
-    db = await Database.open(settings.database_path)
-    session = await db.start_session(SEAT.scope, user_id=SEAT.user_id)
-    await db.start_turn(session.id, "answer me", 3)
-    await db.close()
+    storage = await open_storage(settings)
+    session = await storage.conversations.start_session(SEAT.scope, user_id=SEAT.user_id)
+    await storage.conversations.start_turn(session.id, "answer me", 3)
+    await storage.close()
 
-    db = await Database.open(settings.database_path)
+    storage = await open_storage(settings)
     try:
-        restarted = service(db, llm)
+        restarted = service(storage, llm)
         await restarted.start()
         await say(restarted, "hello again")
     finally:
-        await db.close()
+        await storage.close()
     assert conversation(fake_openai.chat_requests()[-1]) == [("user", "hello again")]

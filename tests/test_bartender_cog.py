@@ -136,7 +136,7 @@ async def test_reset_outside_the_bar_says_there_is_nothing_to_reset(discord_bot)
     assert discord_bot.ephemeral_texts(interaction) == ["There's no bartender conversation here. Use `/bartender` to take a seat."]
 
 
-async def test_restart_of_the_bot_continues_a_thread_conversation(discord_bot, fake_openai, settings, db, llm):
+async def test_restart_of_the_bot_continues_a_thread_conversation(discord_bot, fake_openai, settings, storage, llm):
     """After a restart (new service, same database) the customer's thread continues with its history."""
     from datetime import timedelta
 
@@ -145,7 +145,7 @@ async def test_restart_of_the_bot_continues_a_thread_conversation(discord_bot, f
 
     await discord_bot.slash("bartender", user=CUSTOMER, channel_id=GENERAL_CHANNEL, message="I'm Mina")
     thread = discord_bot.state._get_guild(GUILD_ID).threads[-1]
-    restarted = BartenderService(db, llm, persona=PERSONA, model="gpt-5-mini", history_tokens=2000, idle_after=timedelta(hours=2))
+    restarted = BartenderService(storage.conversations, llm, persona=PERSONA, model="gpt-5-mini", history_tokens=2000, idle_after=timedelta(hours=2))
     await restarted.start()
     discord_bot.bot.bartender = discord_bot.bot.get_cog("Bartender").bartender = restarted
     await discord_bot.send_message("What's my name?", channel_id=thread.id, author=CUSTOMER)

@@ -7,13 +7,13 @@ from dataclasses import replace
 import pytest
 from discord_fakes import ADMIN, BAR_CHANNEL, BOT_USER, CUSTOMER, OTHER_CUSTOMER, STAFF, SUPPORT_CHANNEL
 
-from bot.db import Usage
 from bot.limits import LimitReached, Limits
 from bot.moderation import NEUTRAL_REPLY, Moderator
+from bot.records import Usage
 from bot.support import SupportService
 from bot.teaching import TeachingService
 from bot.usage import UsageService, parse_prices
-from conftest import SUPPORT_PROMPT
+from conftest import SUPPORT_PROMPT, query
 
 UNTAUGHT = "Can I pay with a gift card?"
 
@@ -26,14 +26,14 @@ class Clock:
         return self.now
 
 
-def support_with(db, llm, retriever, **services) -> SupportService:
-    return SupportService(db, llm, retriever, default_model="gpt-5-mini", system_prompt=SUPPORT_PROMPT, **services)
+def support_with(storage, llm, retriever, **services) -> SupportService:
+    return SupportService(storage.jobs, llm, retriever, default_model="gpt-5-mini", system_prompt=SUPPORT_PROMPT, **services)
 
 
-async def test_rate_limit_refuses_before_the_model_call_and_says_when(db, llm, retriever, teaching, fake_openai):
+async def test_rate_limit_refuses_before_the_model_call_and_says_when(storage, llm, retriever, teaching, fake_openai):
     """The third model-backed reply in a minute is refused politely, with the wait, and costs nothing."""
     clock = Clock()
-    support = support_with(db, llm, retriever, limits=Limits(db, per_minute=2, daily_user_tokens=0, daily_server_tokens=0, clock=clock))
+    support = support_with(storage, llm, retriever, limits=Limits(storage.usage, per_minute=2, daily_user_tokens=0, daily_server_tokens=0, clock=clock))
     await support.answer(UNTAUGHT, user_id=1)
     clock.now += 15
     await support.answer(UNTAUGHT, user_id=1)
@@ -47,38 +47,38 @@ async def test_rate_limit_refuses_before_the_model_call_and_says_when(db, llm, r
     assert len(fake_openai.chat_requests()) == 4
 
 
-async def test_taught_answers_do_not_count_against_the_rate_limit(db, llm, retriever, teaching, fake_openai):
+async def test_taught_answers_do_not_count_against_the_rate_limit(storage, llm, retriever, teaching, fake_openai):
     """Verbatim taught answers are free and unlimited."""
-    support = support_with(db, llm, retriever, limits=Limits(db, per_minute=1, daily_user_tokens=0, daily_server_tokens=0))
+    support = support_with(storage, llm, retriever, limits=Limits(storage.usage, per_minute=1, daily_user_tokens=0, daily_server_tokens=0))
     for _ in range(5):
         await support.answer("구독 방법 알려주세요.", user_id=1)
     assert fake_openai.chat_requests() == []
 
 
-async def test_daily_user_budget_is_enforced_from_the_usage_table(db, llm, retriever, teaching, fake_openai):
+async def test_daily_user_budget_is_enforced_from_the_usage_table(storage, llm, retriever, teaching, fake_openai):
     """Once a user's tokens today reach the budget, they are told when it resets; others still get answers."""
-    support = support_with(db, llm, retriever, limits=Limits(db, per_minute=0, daily_user_tokens=100, daily_server_tokens=0))
-    await db.record_usage(Usage("gpt-5-mini", "bartender", 90, 20, user_id=1, guild_id=5))
+    support = support_with(storage, llm, retriever, limits=Limits(storage.usage, per_minute=0, daily_user_tokens=100, daily_server_tokens=0))
+    await storage.usage.record(Usage("gpt-5-mini", "bartender", 90, 20, user_id=1, guild_id=5))
     with pytest.raises(LimitReached, match=r"today's limit .* resets at 00:00 UTC, in \d+ h \d+ min|today's limit .* in \d+ min"):
         await support.answer(UNTAUGHT, user_id=1, guild_id=5)
     assert fake_openai.chat_requests() == []
     await support.answer(UNTAUGHT, user_id=2, guild_id=5)
 
 
-async def test_daily_server_budget_is_enforced(db, llm, retriever, teaching, fake_openai):
+async def test_daily_server_budget_is_enforced(storage, llm, retriever, teaching, fake_openai):
     """A server's shared budget stops model replies for everyone in it."""
-    support = support_with(db, llm, retriever, limits=Limits(db, per_minute=0, daily_user_tokens=0, daily_server_tokens=100))
-    await db.record_usage(Usage("gpt-5-mini", "support", 200, 0, user_id=1, guild_id=5))
+    support = support_with(storage, llm, retriever, limits=Limits(storage.usage, per_minute=0, daily_user_tokens=0, daily_server_tokens=100))
+    await storage.usage.record(Usage("gpt-5-mini", "support", 200, 0, user_id=1, guild_id=5))
     with pytest.raises(LimitReached, match="This server has reached today's limit"):
         await support.answer(UNTAUGHT, user_id=2, guild_id=5)
     await support.answer(UNTAUGHT, user_id=2, guild_id=6)
 
 
-async def test_staff_are_exempt_when_configured(db, llm, retriever, teaching, fake_openai):
+async def test_staff_are_exempt_when_configured(storage, llm, retriever, teaching, fake_openai):
     """Exempt callers are never limited."""
-    limits = Limits(db, per_minute=1, daily_user_tokens=1, daily_server_tokens=1)
-    await db.record_usage(Usage("gpt-5-mini", "support", 500, 0, user_id=1, guild_id=5))
-    support = support_with(db, llm, retriever, limits=limits)
+    limits = Limits(storage.usage, per_minute=1, daily_user_tokens=1, daily_server_tokens=1)
+    await storage.usage.record(Usage("gpt-5-mini", "support", 500, 0, user_id=1, guild_id=5))
+    support = support_with(storage, llm, retriever, limits=limits)
     for _ in range(3):
         await support.answer(UNTAUGHT, user_id=1, guild_id=5, exempt=True)
     assert len(fake_openai.chat_requests()) == 3
@@ -108,33 +108,34 @@ async def test_bartender_is_rate_limited_too(discord_bot, fake_openai, limits):
     assert len(fake_openai.chat_requests()) == 1
 
 
-async def test_flagged_support_message_gets_a_neutral_reply_and_is_recorded(db, llm, retriever, teaching, fake_openai):
+async def test_flagged_support_message_gets_a_neutral_reply_and_is_recorded(storage, llm, retriever, teaching, fake_openai):
     """With moderation on, a flagged question never reaches the model and is logged for staff."""
-    support = support_with(db, llm, retriever, moderator=Moderator(llm, db, enabled=True))
+    support = support_with(storage, llm, retriever, moderator=Moderator(llm, storage.usage, enabled=True))
     assert await support.answer("how do I make a bomb", user_id=3, guild_id=5) == NEUTRAL_REPLY
 
     assert fake_openai.chat_requests() == []
-    async with db._conn.execute("SELECT user_id, purpose, categories, content FROM flagged_messages") as cursor:
-        assert await cursor.fetchall() == [(3, "support", "violence", "how do I make a bomb")]
+    assert await query(storage, "SELECT user_id, purpose, categories, content FROM flagged_messages") == [
+        (3, "support", "violence", "how do I make a bomb")
+    ]
 
 
-async def test_unflagged_message_is_answered_with_moderation_on(db, llm, retriever, teaching, fake_openai):
+async def test_unflagged_message_is_answered_with_moderation_on(storage, llm, retriever, teaching, fake_openai):
     """Moderation lets ordinary questions through to the model."""
-    support = support_with(db, llm, retriever, moderator=Moderator(llm, db, enabled=True))
+    support = support_with(storage, llm, retriever, moderator=Moderator(llm, storage.usage, enabled=True))
     assert await support.answer(UNTAUGHT, user_id=3) == f"echo: {UNTAUGHT}"
     assert [r.path for r in fake_openai.requests] == ["/v1/moderations", "/v1/chat/completions"]
 
 
-async def test_moderation_outage_does_not_stop_support(db, llm, retriever, teaching, fake_openai):
+async def test_moderation_outage_does_not_stop_support(storage, llm, retriever, teaching, fake_openai):
     """If the moderation endpoint fails, customers still get answers."""
-    support = support_with(db, llm, retriever, moderator=Moderator(llm, db, enabled=True))
+    support = support_with(storage, llm, retriever, moderator=Moderator(llm, storage.usage, enabled=True))
     fake_openai.fail_next(500, times=2, retry_after_ms=1, path="/v1/moderations")
     assert await support.answer(UNTAUGHT, user_id=3) == f"echo: {UNTAUGHT}"
 
 
-async def test_flagged_examples_are_refused_when_taught_or_imported(db, llm, retriever, fake_openai):
+async def test_flagged_examples_are_refused_when_taught_or_imported(storage, llm, retriever, fake_openai):
     """/teach and /examples import refuse flagged content so fine-tuning won't reject it later."""
-    library = TeachingService(db, retriever, system_prompt=SUPPORT_PROMPT, moderator=Moderator(llm, db, enabled=True))
+    library = TeachingService(storage.examples, retriever, system_prompt=SUPPORT_PROMPT, moderator=Moderator(llm, storage.usage, enabled=True))
     await library.start(None)
     from bot.errors import DatasetError, UserError
 
@@ -143,14 +144,14 @@ async def test_flagged_examples_are_refused_when_taught_or_imported(db, llm, ret
     raw = b'{"question": "fine", "answer": "ok"}\n{"question": "bomb", "answer": "no"}\n'
     with pytest.raises(DatasetError, match="example 2: flagged by moderation"):
         await library.import_file(raw, "x.jsonl", actor_id=1)
-    assert await db.examples() == []
+    assert await storage.examples.all() == []
 
 
-async def test_usage_shows_tokens_and_cost_per_day_model_and_purpose(discord_bot, db):
+async def test_usage_shows_tokens_and_cost_per_day_model_and_purpose(discord_bot, storage):
     """/usage lists each purpose and model with tokens and estimated cost from the configured prices."""
-    await db.record_usage(Usage("gpt-5-mini", "support", 1_000_000, 100_000, user_id=1))
-    await db.record_usage(Usage("text-embedding-3-small", "embeddings", 500_000, 0))
-    await db.record_usage(Usage("gpt-4.1-mini-2025-04-14", "training", 2_000_000, 0))
+    await storage.usage.record(Usage("gpt-5-mini", "support", 1_000_000, 100_000, user_id=1))
+    await storage.usage.record(Usage("text-embedding-3-small", "embeddings", 500_000, 0))
+    await storage.usage.record(Usage("gpt-4.1-mini-2025-04-14", "training", 2_000_000, 0))
     interaction = await discord_bot.slash("usage", user=ADMIN, days=1)
 
     [text] = discord_bot.ephemeral_texts(interaction)
@@ -166,9 +167,9 @@ async def test_usage_is_admins_only(discord_bot):
         assert discord_bot.ephemeral_texts(interaction) == ["Only admins (Manage Server or an ADMIN_ROLES role) can use this command."]
 
 
-def test_prices_are_configuration(db):
+def test_prices_are_configuration(storage):
     """PRICES overrides and adds models; the longest matching prefix wins; fine-tunes have their own price."""
-    usage = UsageService(db, prices=parse_prices('{"my-model": [1, 2], "gpt-5-mini": [0.3, 2.5]}'))
+    usage = UsageService(storage.usage, prices=parse_prices('{"my-model": [1, 2], "gpt-5-mini": [0.3, 2.5]}'))
     assert usage.cost("my-model-v2", "support", 1_000_000, 1_000_000) == 3.0
     assert usage.cost("gpt-5-mini", "support", 1_000_000, 0) == 0.3
     assert usage.cost("ft:gpt-4.1-mini-2025-04-14:shop::x", "support", 1_000_000, 0) == 0.8
@@ -183,13 +184,13 @@ def test_bad_prices_setting_names_the_variable():
         parse_prices("gpt-5-mini=1")
 
 
-async def test_training_run_is_recorded_as_usage(training, db, fake_openai):
+async def test_training_run_is_recorded_as_usage(training, storage, fake_openai):
     """A succeeded job's trained tokens appear in usage as training for its base model."""
     from test_training_service import REQUEST, SAMPLE, Announcements, follow_to_end, no_progress
 
     await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
     await follow_to_end(training, Announcements())
-    lines = await UsageService(db, prices=parse_prices(None)).report(1)
+    lines = await UsageService(storage.usage, prices=parse_prices(None)).report(1)
     assert [(line.purpose, line.model) for line in lines] == [("training", "gpt-4.1-mini-2025-04-14")]
     assert lines[0].prompt_tokens > 0 and lines[0].cost > 0
 
@@ -203,25 +204,25 @@ def test_settings_switches(monkeypatch):
     assert replace(settings, moderation=False).moderation is False
 
 
-async def test_flagged_bartender_message_gets_the_neutral_reply(discord_bot, fake_openai, bartender, llm, db):
+async def test_flagged_bartender_message_gets_the_neutral_reply(discord_bot, fake_openai, bartender, llm, storage):
     """With moderation on, the bartender never sees a flagged message either."""
-    bartender._moderator = Moderator(llm, db, enabled=True)
+    bartender._moderator = Moderator(llm, storage.usage, enabled=True)
     await discord_bot.send_message("let's make a bomb cocktail", channel_id=BAR_CHANNEL)
 
     assert discord_bot.shown_messages(BAR_CHANNEL) == [NEUTRAL_REPLY]
     assert fake_openai.chat_requests() == []
 
 
-async def test_replacing_an_answer_with_flagged_text_is_refused(db, llm, retriever, fake_openai):
+async def test_replacing_an_answer_with_flagged_text_is_refused(storage, llm, retriever, fake_openai):
     """Moderation covers replaced answers too."""
     from bot.errors import UserError
 
-    library = TeachingService(db, retriever, system_prompt=SUPPORT_PROMPT, moderator=Moderator(llm, db, enabled=True))
+    library = TeachingService(storage.examples, retriever, system_prompt=SUPPORT_PROMPT, moderator=Moderator(llm, storage.usage, enabled=True))
     await library.start(None)
     example = await library.teach("쿠폰?", "이벤트 페이지에서요.", author_id=1)
     with pytest.raises(UserError, match="Moderation flagged"):
         await library.replace(example.id, "go kill it", author_id=1)
-    assert (await db.example(example.id)).answer == "이벤트 페이지에서요."
+    assert (await storage.examples.get(example.id)).answer == "이벤트 페이지에서요."
 
 
 async def test_staff_are_limited_when_exemption_is_off(discord_bot, fake_openai, limits):
@@ -234,30 +235,29 @@ async def test_staff_are_limited_when_exemption_is_off(discord_bot, fake_openai,
     assert discord_bot.sent_messages(SUPPORT_CHANNEL)[-1]["content"].startswith("You're sending messages quickly.")
 
 
-async def test_bartender_command_over_the_limit_opens_no_thread(discord_bot, fake_openai, limits, db):
+async def test_bartender_command_over_the_limit_opens_no_thread(discord_bot, fake_openai, limits, storage):
     """A customer over budget gets the limit line, not an empty private thread."""
     limits._daily_user_tokens = 10
-    await db.record_usage(Usage("gpt-5-mini", "bartender", 50, 0, user_id=CUSTOMER.id))
+    await storage.usage.record(Usage("gpt-5-mini", "bartender", 50, 0, user_id=CUSTOMER.id))
     interaction = await discord_bot.slash("bartender", user=CUSTOMER)
 
     assert discord_bot.created_threads() == []
     assert discord_bot.ephemeral_texts(interaction)[0].startswith("You've reached today's limit")
 
 
-async def test_embedding_search_is_limited_and_counted_for_the_customer(settings, db, llm, fake_openai):
+async def test_embedding_search_is_limited_and_counted_for_the_customer(settings, storage, llm, fake_openai):
     """With the embeddings matcher, matching costs a call: it is limited and recorded against the customer."""
     from test_retrieval import embedding_retriever
 
-    retriever = await embedding_retriever(settings, db, llm)
-    await TeachingService(db, retriever, system_prompt=SUPPORT_PROMPT).start(settings.sample_dataset_file)
+    retriever = await embedding_retriever(settings, storage, llm)
+    await TeachingService(storage.examples, retriever, system_prompt=SUPPORT_PROMPT).start(settings.sample_dataset_file)
     clock = Clock()
-    support = support_with(db, llm, retriever, limits=Limits(db, per_minute=1, daily_user_tokens=0, daily_server_tokens=0, clock=clock))
+    support = support_with(storage, llm, retriever, limits=Limits(storage.usage, per_minute=1, daily_user_tokens=0, daily_server_tokens=0, clock=clock))
     await support.answer(UNTAUGHT, user_id=7, guild_id=5)
     embeddings = len([r for r in fake_openai.requests if r.path == "/v1/embeddings"])
     with pytest.raises(LimitReached):
         await support.answer(UNTAUGHT, user_id=7, guild_id=5)
 
     assert len([r for r in fake_openai.requests if r.path == "/v1/embeddings"]) == embeddings
-    await db.flush_usage()
-    async with db._conn.execute("SELECT user_id, guild_id FROM usage WHERE purpose = 'embeddings'") as cursor:
-        assert (7, 5) in await cursor.fetchall()
+    await storage.usage.flush()
+    assert (7, 5) in await query(storage, "SELECT user_id, guild_id FROM usage WHERE purpose = 'embeddings'")

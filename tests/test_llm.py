@@ -14,23 +14,23 @@ from bot.llm import BUSY, LLM, MISCONFIGURED, NOT_CONFIGURED, UNAVAILABLE, Calle
 HELLO = [{"role": "user", "content": "hello there"}]
 
 
-async def usage_of(db):
-    return await db.usage_totals(datetime.now(timezone.utc) - timedelta(days=1))
+async def usage_of(storage):
+    return await storage.usage.totals(datetime.now(timezone.utc) - timedelta(days=1))
 
 
-async def test_chat_returns_the_reply_and_records_usage(llm, db, fake_openai):
+async def test_chat_returns_the_reply_and_records_usage(llm, storage, fake_openai):
     """A call's tokens are stored with model and purpose."""
     fake_openai.reply = "Hi! How can I help?"
     reply = await llm.chat(HELLO, model="gpt-5-mini", caller=Caller("support", user_id=1, guild_id=2))
 
     assert reply.text == "Hi! How can I help?"
-    [total] = await usage_of(db)
+    [total] = await usage_of(storage)
     assert (total.model, total.purpose) == ("gpt-5-mini", "support")
     assert (total.prompt_tokens, total.completion_tokens) == (reply.prompt_tokens, reply.completion_tokens)
     assert total.prompt_tokens > 0 and total.completion_tokens > 0
 
 
-async def test_stream_yields_pieces_and_records_usage(llm, db, fake_openai):
+async def test_stream_yields_pieces_and_records_usage(llm, storage, fake_openai):
     """A streamed reply arrives in pieces that join to the full text; usage is recorded at the end."""
     fake_openai.reply = "one two three four five six"
     pieces = [p async for p in llm.stream_chat(HELLO, model="gpt-5-mini", caller=Caller("bartender"))]
@@ -38,7 +38,7 @@ async def test_stream_yields_pieces_and_records_usage(llm, db, fake_openai):
     assert len(pieces) > 1 and "".join(pieces) == "one two three four five six"
     [request] = fake_openai.chat_requests()
     assert request["stream"] is True
-    [total] = await usage_of(db)
+    [total] = await usage_of(storage)
     assert total.purpose == "bartender" and total.completion_tokens == 6
 
 
@@ -65,9 +65,9 @@ async def test_unknown_model_is_a_friendly_line(llm, fake_openai):
     assert (caught.value.message, caught.value.kind) == (MISCONFIGURED, "unknown_model")
 
 
-async def test_timeout_is_a_friendly_line(settings, db, fake_openai):
+async def test_timeout_is_a_friendly_line(settings, storage, fake_openai):
     """A reply slower than MODEL_TIMEOUT is given up on with a friendly line."""
-    fast = LLM.from_settings(replace(settings, model_timeout=1, model_max_retries=0), record_usage=db.record_usage)
+    fast = LLM.from_settings(replace(settings, model_timeout=1, model_max_retries=0), record_usage=storage.usage.record)
     fake_openai.slow_next(3)
     try:
         with pytest.raises(ModelError) as caught:
@@ -97,9 +97,9 @@ async def test_stream_cut_midway_is_a_friendly_line(llm, fake_openai):
     assert len(received) == 3 and caught.value.message == UNAVAILABLE
 
 
-async def test_without_api_key_calls_say_not_configured(db, fake_openai):
+async def test_without_api_key_calls_say_not_configured(storage, fake_openai):
     """No OPENAI_API_KEY means no client and a polite line, not a crash."""
-    llm = LLM.from_settings(Settings(), record_usage=db.record_usage)
+    llm = LLM.from_settings(Settings(), record_usage=storage.usage.record)
     assert not llm.available
     with pytest.raises(ModelError) as caught:
         await llm.chat(HELLO, model="gpt-5-mini", caller=Caller("support"))

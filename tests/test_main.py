@@ -10,9 +10,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from bot.client import SupportBot
+from bot.client import make_bot
 from bot.logs import RedactSecrets
-from bot.usage import UsageService
 from conftest import API_KEY, ROOT
 from discord_fakes import APP_ID, GUILD_ID, FakeDiscord
 
@@ -79,18 +78,18 @@ async def test_missing_prompt_file_names_the_setting(tmp_path):
     assert code != 0 and "SUPPORT_PROMPT_FILE" in err and "Traceback" not in err
 
 
-async def start_bot(settings, db, llm, support, training, teaching, bartender) -> FakeDiscord:
-    fake = FakeDiscord(SupportBot(settings, db=db, llm=llm, support=support, training=training, teaching=teaching, bartender=bartender, usage=UsageService(db, prices={}), application_id=APP_ID))
+async def start_bot(services) -> FakeDiscord:
+    fake = FakeDiscord(make_bot(services, application_id=APP_ID))
     await fake.start()
     return fake
 
 
-async def test_global_commands_sync_only_when_changed(settings, db, llm, support, training, teaching, bartender):
+async def test_global_commands_sync_only_when_changed(services):
     """The first start syncs global commands; a restart with the same commands does not."""
-    first = await start_bot(settings, db, llm, support, training, teaching, bartender)
+    first = await start_bot(services)
     await first.close()
     await first.bot.close()
-    second = await start_bot(settings, db, llm, support, training, teaching, bartender)
+    second = await start_bot(services)
     await second.close()
     await second.bot.close()
 
@@ -98,9 +97,9 @@ async def test_global_commands_sync_only_when_changed(settings, db, llm, support
     assert second.command_syncs() == []
 
 
-async def test_command_guilds_get_commands_at_every_start(settings, db, llm, support, training, teaching, bartender):
+async def test_command_guilds_get_commands_at_every_start(services):
     """With COMMAND_GUILDS the commands are synced to those guilds at start-up."""
-    fake = await start_bot(replace(settings, command_guilds=(GUILD_ID,)), db, llm, support, training, teaching, bartender)
+    fake = await start_bot(replace(services, settings=replace(services.settings, command_guilds=(GUILD_ID,))))
     await fake.close()
     await fake.bot.close()
 
@@ -128,14 +127,14 @@ def test_secrets_are_redacted_from_log_lines_and_tracebacks(caplog):
     assert "key is [redacted]" in stream.getvalue() and "bad key [redacted]" in stream.getvalue()
 
 
-async def test_failed_command_sync_is_logged_and_retried_next_start(settings, db, llm, support, training, teaching, bartender, caplog):
+async def test_failed_command_sync_is_logged_and_retried_next_start(services, caplog):
     """A sync Discord refuses does not stop the bot; the next start tries again."""
-    fake = FakeDiscord(SupportBot(settings, db=db, llm=llm, support=support, training=training, teaching=teaching, bartender=bartender, usage=UsageService(db, prices={}), application_id=APP_ID))
+    fake = FakeDiscord(make_bot(services, application_id=APP_ID))
     fake.fail_next("PUT", r"/commands$", 403)
     await fake.start()
     await fake.close()
     await fake.bot.close()
-    again = await start_bot(settings, db, llm, support, training, teaching, bartender)
+    again = await start_bot(services)
     await again.close()
     await again.bot.close()
 

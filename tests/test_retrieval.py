@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bot.db import Database
+from bot.storage import Storage
 from bot.llm import LLM, Caller
 from bot.retrieval import EmbeddingRetriever, Entry, LocalIndex, LocalRetriever
 from bot.text import normalise_question
@@ -72,12 +72,12 @@ async def test_unrelated_question_gets_no_guidance(support, fake_openai):
     assert fake_openai.chat_requests()[0]["messages"][0]["content"] == SUPPORT_PROMPT
 
 
-async def test_without_a_model_the_best_match_answers_and_the_rest_go_to_staff(db, teaching, retriever):
+async def test_without_a_model_the_best_match_answers_and_the_rest_go_to_staff(storage, teaching, retriever):
     """With no model endpoint, a close match is answered and anything else gets the follow-up line."""
     from bot.config import Settings
 
-    offline = LLM.from_settings(Settings(), record_usage=db.record_usage)
-    support = SupportService(db, offline, retriever, default_model="x", system_prompt=SUPPORT_PROMPT)
+    offline = LLM.from_settings(Settings(), record_usage=storage.usage.record)
+    support = SupportService(storage.jobs, offline, retriever, default_model="x", system_prompt=SUPPORT_PROMPT)
 
     assert await support.answer("고객센터 몇 시까지 하나요?") == SAMPLE["고객센터 운영 시간이 어떻게 되나요?"]
     assert await support.answer("오늘 날씨 어때요?") == FOLLOW_UP
@@ -101,25 +101,25 @@ def test_empty_index_finds_nothing():
     assert LocalIndex([]).search("anything") == []
 
 
-async def embedding_retriever(settings, db, llm) -> EmbeddingRetriever:
+async def embedding_retriever(settings, storage, llm) -> EmbeddingRetriever:
     async def embed(texts, caller=None):
         return await llm.embed(texts, model="text-embedding-3-small", caller=caller or Caller("embeddings"))
 
-    return EmbeddingRetriever(embed, db, model="text-embedding-3-small")
+    return EmbeddingRetriever(embed, storage.examples, model="text-embedding-3-small")
 
 
 def embedding_requests(fake_openai) -> list[list[str]]:
     return [r.json["input"] for r in fake_openai.requests if r.path == "/v1/embeddings"]
 
 
-async def test_embeddings_are_computed_once_and_cached_in_the_database(settings, db, llm, fake_openai):
+async def test_embeddings_are_computed_once_and_cached_in_the_database(settings, storage, llm, fake_openai):
     """A second start embeds nothing; a changed answer re-embeds only that example."""
-    library = TeachingService(db, await embedding_retriever(settings, db, llm), system_prompt=SUPPORT_PROMPT)
+    library = TeachingService(storage.examples, await embedding_retriever(settings, storage, llm), system_prompt=SUPPORT_PROMPT)
     await library.start(settings.sample_dataset_file)
     assert sum(len(batch) for batch in embedding_requests(fake_openai)) == 24
 
     fake_openai.requests.clear()
-    restarted = TeachingService(db, await embedding_retriever(settings, db, llm), system_prompt=SUPPORT_PROMPT)
+    restarted = TeachingService(storage.examples, await embedding_retriever(settings, storage, llm), system_prompt=SUPPORT_PROMPT)
     await restarted.start(settings.sample_dataset_file)
     assert embedding_requests(fake_openai) == []
 
@@ -127,63 +127,63 @@ async def test_embeddings_are_computed_once_and_cached_in_the_database(settings,
     assert embedding_requests(fake_openai) == [["배송은 얼마나 걸리나요?"]]
 
 
-async def test_embedding_matcher_answers_a_taught_question_verbatim(settings, db, llm, fake_openai):
+async def test_embedding_matcher_answers_a_taught_question_verbatim(settings, storage, llm, fake_openai):
     """With EMBEDDING_MODEL the provider's vectors pick the taught answer."""
-    retriever = await embedding_retriever(settings, db, llm)
-    await TeachingService(db, retriever, system_prompt=SUPPORT_PROMPT).start(settings.sample_dataset_file)
-    support = SupportService(db, llm, retriever, default_model="gpt-5-mini", system_prompt=SUPPORT_PROMPT)
+    retriever = await embedding_retriever(settings, storage, llm)
+    await TeachingService(storage.examples, retriever, system_prompt=SUPPORT_PROMPT).start(settings.sample_dataset_file)
+    support = SupportService(storage.jobs, llm, retriever, default_model="gpt-5-mini", system_prompt=SUPPORT_PROMPT)
 
     assert await support.answer("구독 방법 알려주세요.") == SUBSCRIPTION_HOW
     assert fake_openai.chat_requests() == []
 
 
-async def test_failed_embedding_call_still_gets_a_model_answer(settings, db, llm, fake_openai):
+async def test_failed_embedding_call_still_gets_a_model_answer(settings, storage, llm, fake_openai):
     """If the embeddings endpoint fails, the model answers without guidance."""
-    retriever = await embedding_retriever(settings, db, llm)
-    await TeachingService(db, retriever, system_prompt=SUPPORT_PROMPT).start(settings.sample_dataset_file)
-    support = SupportService(db, llm, retriever, default_model="gpt-5-mini", system_prompt=SUPPORT_PROMPT)
+    retriever = await embedding_retriever(settings, storage, llm)
+    await TeachingService(storage.examples, retriever, system_prompt=SUPPORT_PROMPT).start(settings.sample_dataset_file)
+    support = SupportService(storage.jobs, llm, retriever, default_model="gpt-5-mini", system_prompt=SUPPORT_PROMPT)
     fake_openai.fail_next(500, times=2, retry_after_ms=1, path="/v1/embeddings")
 
     assert await support.answer("구독 방법 알려주세요.") == "echo: 구독 방법 알려주세요."
 
 
-async def test_sample_is_seeded_once(settings, db, retriever):
+async def test_sample_is_seeded_once(settings, storage, retriever):
     """A new database gets the sample examples once; removing one does not bring it back at restart."""
-    library = TeachingService(db, retriever, system_prompt=SUPPORT_PROMPT)
+    library = TeachingService(storage.examples, retriever, system_prompt=SUPPORT_PROMPT)
     await library.start(settings.sample_dataset_file)
     await library.remove(1, actor_id=1)
-    await TeachingService(db, retriever, system_prompt=SUPPORT_PROMPT).start(settings.sample_dataset_file)
+    await TeachingService(storage.examples, retriever, system_prompt=SUPPORT_PROMPT).start(settings.sample_dataset_file)
 
-    assert len(await db.examples()) == 23
+    assert len(await storage.examples.all()) == 23
 
 
 async def test_examples_survive_a_restart(settings, tmp_path, retriever):
     """Taught examples are in the database: a reopened library answers with them."""
     path = tmp_path / "restart.db"
-    db = await Database.open(path)
-    await TeachingService(db, retriever, system_prompt=SUPPORT_PROMPT).start(None)
-    await TeachingService(db, retriever, system_prompt=SUPPORT_PROMPT).teach("쿠폰은 어디서 받나요?", "이벤트 페이지에서요.", author_id=1)
-    await db.close()
+    storage = await Storage.open(None, path)
+    await TeachingService(storage.examples, retriever, system_prompt=SUPPORT_PROMPT).start(None)
+    await TeachingService(storage.examples, retriever, system_prompt=SUPPORT_PROMPT).teach("쿠폰은 어디서 받나요?", "이벤트 페이지에서요.", author_id=1)
+    await storage.close()
 
-    db = await Database.open(path)
+    storage = await Storage.open(None, path)
     try:
         fresh = LocalRetriever()
-        await TeachingService(db, fresh, system_prompt=SUPPORT_PROMPT).start(None)
+        await TeachingService(storage.examples, fresh, system_prompt=SUPPORT_PROMPT).start(None)
         [best] = await fresh.search("쿠폰 어디서 받아요?", k=1)
         assert best.entry.answer == "이벤트 페이지에서요."
     finally:
-        await db.close()
+        await storage.close()
 
 
-async def test_teaching_works_while_the_embeddings_endpoint_is_down(settings, db, llm, fake_openai):
+async def test_teaching_works_while_the_embeddings_endpoint_is_down(settings, storage, llm, fake_openai):
     """A failing embeddings call does not lose the taught example or show an error; it is matched once embeddings work."""
-    retriever = await embedding_retriever(settings, db, llm)
-    library = TeachingService(db, retriever, system_prompt=SUPPORT_PROMPT)
+    retriever = await embedding_retriever(settings, storage, llm)
+    library = TeachingService(storage.examples, retriever, system_prompt=SUPPORT_PROMPT)
     await library.start(settings.sample_dataset_file)
     fake_openai.fail_next(500, times=2, retry_after_ms=1, path="/v1/embeddings")
 
     example = await library.teach("쿠폰은 어디서 받나요?", "이벤트 페이지에서요.", author_id=1)
-    assert await db.example(example.id) is not None
+    assert await storage.examples.get(example.id) is not None
 
     await library.teach("선물 포장 되나요?", "네.", author_id=1)  # embeddings work again: both get vectors
     assert (await retriever.search("쿠폰은 어디서 받나요?", k=1))[0].entry.answer == "이벤트 페이지에서요."

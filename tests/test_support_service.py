@@ -22,10 +22,10 @@ async def test_answer_uses_configured_model_and_system_prompt(support, fake_open
     ]
 
 
-async def test_promoted_model_answers_once_live(support, db, fake_openai):
+async def test_promoted_model_answers_once_live(support, storage, fake_openai):
     """A model made live in the database answers the next question."""
     fake_openai.models.add("ft:gpt-4.1-mini-2025-04-14:shop::xyz")
-    await db.set_support_model("ft:gpt-4.1-mini-2025-04-14:shop::xyz", by="admin", reason="test")
+    await storage.jobs.set_live_model("ft:gpt-4.1-mini-2025-04-14:shop::xyz", by="admin", reason="test")
     await support.answer("Hi?")
 
     assert fake_openai.chat_requests()[0]["model"] == "ft:gpt-4.1-mini-2025-04-14:shop::xyz"

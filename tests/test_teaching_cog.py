@@ -13,18 +13,18 @@ from conftest import SUPPORT_PROMPT
 SAMPLE_COUNT = 24
 
 
-async def test_teach_with_options_saves_and_confirms_what_was_saved(discord_bot, db):
+async def test_teach_with_options_saves_and_confirms_what_was_saved(discord_bot, storage):
     """/teach question answer stores the example with its author before confirming it."""
     interaction = await discord_bot.slash("teach", user=STAFF, question="선물 포장 되나요?", answer="네, 2,000원에 포장해 드려요.")
 
-    [example] = [e for e in await db.examples() if e.question == "선물 포장 되나요?"]
+    [example] = [e for e in await storage.examples.all() if e.question == "선물 포장 되나요?"]
     assert example.answer == "네, 2,000원에 포장해 드려요." and example.author_id == STAFF.id
     assert discord_bot.ephemeral_texts(interaction) == [
         f"Saved as #{example.id}.\n\n**Q:** 선물 포장 되나요?\n**A:** 네, 2,000원에 포장해 드려요."
     ]
 
 
-async def test_teach_without_options_opens_a_form_that_saves(discord_bot, db):
+async def test_teach_without_options_opens_a_form_that_saves(discord_bot, storage):
     """/teach alone opens a form with a question and a multi-line answer field."""
     opened = await discord_bot.slash("teach", user=STAFF)
     modal = discord_bot.modal_of(opened)
@@ -33,17 +33,17 @@ async def test_teach_without_options_opens_a_form_that_saves(discord_bot, db):
 
     submitted = await discord_bot.submit_modal(opened, ["영수증 발급 되나요?", "마이페이지에서\n바로 출력할 수 있어요."], user=STAFF)
 
-    assert any(e.question == "영수증 발급 되나요?" and e.answer == "마이페이지에서\n바로 출력할 수 있어요." for e in await db.examples())
+    assert any(e.question == "영수증 발급 되나요?" and e.answer == "마이페이지에서\n바로 출력할 수 있어요." for e in await storage.examples.all())
     assert discord_bot.ephemeral_texts(submitted)[0].startswith("Saved as #")
 
 
-async def test_blank_form_fields_are_refused_and_nothing_is_saved(discord_bot, db):
+async def test_blank_form_fields_are_refused_and_nothing_is_saved(discord_bot, storage):
     """Whitespace-only answers get a clear error."""
     opened = await discord_bot.slash("teach", user=STAFF)
     submitted = await discord_bot.submit_modal(opened, ["영수증 발급 되나요?", "   "], user=STAFF)
 
     assert discord_bot.ephemeral_texts(submitted) == ["The answer is empty; write the answer customers should get."]
-    assert len(await db.examples()) == SAMPLE_COUNT
+    assert len(await storage.examples.all()) == SAMPLE_COUNT
 
 
 @pytest.mark.parametrize(
@@ -53,60 +53,60 @@ async def test_blank_form_fields_are_refused_and_nothing_is_saved(discord_bot, d
         ("q", "a" * 4001, "The answer is 4,001 characters; keep it under 4,000."),
     ],
 )
-async def test_overlong_fields_are_refused(discord_bot, db, question, answer, error):
+async def test_overlong_fields_are_refused(discord_bot, storage, question, answer, error):
     """A question over 1,000 or an answer over 4,000 characters is refused."""
     interaction = await discord_bot.slash("teach", user=STAFF, question=question, answer=answer)
 
     assert discord_bot.ephemeral_texts(interaction) == [error]
-    assert len(await db.examples()) == SAMPLE_COUNT
+    assert len(await storage.examples.all()) == SAMPLE_COUNT
 
 
-async def test_taught_question_asks_before_replacing_and_replace_updates_the_answer(discord_bot, db):
+async def test_taught_question_asks_before_replacing_and_replace_updates_the_answer(discord_bot, storage):
     """The same question (other case, spacing, punctuation) asks first; Replace changes the answer, no duplicate."""
     interaction = await discord_bot.slash("teach", user=STAFF, question="배송은  얼마나 걸리나요", answer="이틀이면 도착해요.")
 
     [asked] = discord_bot.ephemeral_texts(interaction)
     assert asked.startswith("“배송은 얼마나 걸리나요?” is already taught (#1) with this answer:")
-    assert len(await db.examples()) == SAMPLE_COUNT
+    assert len(await storage.examples.all()) == SAMPLE_COUNT
 
     await discord_bot.click("Replace the answer", user=STAFF)
-    assert (await db.example(1)).answer == "이틀이면 도착해요."
-    assert len(await db.examples()) == SAMPLE_COUNT
+    assert (await storage.examples.get(1)).answer == "이틀이면 도착해요."
+    assert len(await storage.examples.all()) == SAMPLE_COUNT
 
 
-async def test_keeping_the_current_answer_changes_nothing(discord_bot, db):
+async def test_keeping_the_current_answer_changes_nothing(discord_bot, storage):
     """Keep leaves the taught answer as it was."""
-    before = (await db.example(1)).answer
+    before = (await storage.examples.get(1)).answer
     await discord_bot.slash("teach", user=STAFF, question="배송은 얼마나 걸리나요?", answer="다른 답")
     await discord_bot.click("Keep the current answer", user=STAFF)
 
-    assert (await db.example(1)).answer == before
+    assert (await storage.examples.get(1)).answer == before
 
 
-async def test_only_the_teacher_can_answer_the_replace_question(discord_bot, db):
+async def test_only_the_teacher_can_answer_the_replace_question(discord_bot, storage):
     """Another member clicking Replace changes nothing."""
-    before = (await db.example(1)).answer
+    before = (await storage.examples.get(1)).answer
     await discord_bot.slash("teach", user=STAFF, question="배송은 얼마나 걸리나요?", answer="다른 답")
     await discord_bot.click("Replace the answer", user=CUSTOMER)
 
-    assert (await db.example(1)).answer == before
+    assert (await storage.examples.get(1)).answer == before
 
 
 @pytest.mark.parametrize(("name", "options"), [("teach", {"question": "q", "answer": "a"}), ("examples list", {}), ("examples remove", {"example_id": 1}), ("examples export", {})])
-async def test_non_staff_are_refused(discord_bot, db, name, options):
+async def test_non_staff_are_refused(discord_bot, storage, name, options):
     """Customers can't teach or manage examples, whatever Discord shows them."""
     interaction = await discord_bot.slash(name, user=CUSTOMER, **options)
 
     assert discord_bot.ephemeral_texts(interaction) == ["Only staff (a STAFF_ROLES role) and admins can use this command."]
-    assert len(await db.examples()) == SAMPLE_COUNT
+    assert len(await storage.examples.all()) == SAMPLE_COUNT
 
 
 @pytest.mark.parametrize("member", [STAFF, ADMIN, MANAGER], ids=["staff role by id", "admin role by name", "manage server"])
-async def test_staff_and_admins_can_teach(discord_bot, db, member):
+async def test_staff_and_admins_can_teach(discord_bot, storage, member):
     """Staff (STAFF_ROLES by ID) and admins (ADMIN_ROLES by name, or Manage Server) may teach."""
     await discord_bot.slash("teach", user=member, question="쿠폰은 어디서 받나요?", answer="이벤트 페이지에서 받으세요.")
 
-    assert any(e.question == "쿠폰은 어디서 받나요?" for e in await db.examples())
+    assert any(e.question == "쿠폰은 어디서 받나요?" for e in await storage.examples.all())
 
 
 async def test_teach_as_answer_prefills_the_form_from_a_staff_reply(discord_bot):
@@ -140,13 +140,13 @@ async def test_examples_list_is_paged_and_searchable(discord_bot):
     assert discord_bot.ephemeral_texts(found)[0].startswith("8 examples matching “구독” · page 1 of 1")
 
 
-async def test_examples_remove_deletes_and_is_audited(discord_bot, db):
+async def test_examples_remove_deletes_and_is_audited(discord_bot, storage):
     """Removing an example deletes it and records who did it."""
     interaction = await discord_bot.slash("examples remove", user=STAFF, example_id=3)
 
     assert discord_bot.ephemeral_texts(interaction) == ["Removed #3: “택배 송장번호는 어디서 확인하나요?”."]
-    assert await db.example(3) is None
-    latest = (await db.audit_log(1))[0]
+    assert await storage.examples.get(3) is None
+    latest = (await storage.examples.audit_log(1))[0]
     assert (latest.action, latest.actor_id, latest.example_id) == ("remove", STAFF.id, 3)
 
 
@@ -157,9 +157,9 @@ async def test_removing_a_missing_example_says_so(discord_bot):
     assert discord_bot.ephemeral_texts(interaction) == ["There is no example #999."]
 
 
-async def test_export_validates_and_imports_into_an_empty_library_unchanged(discord_bot, db, tmp_path, retriever):
+async def test_export_validates_and_imports_into_an_empty_library_unchanged(discord_bot, storage, tmp_path, retriever):
     """Export gives a training-format file that validates cleanly; importing it elsewhere gives the same examples."""
-    from bot.db import Database
+    from bot.storage import Storage
     from bot.teaching import TeachingService
 
     await discord_bot.slash("teach", user=STAFF, question="선물 포장 되나요?", answer="네.\n2,000원입니다.")
@@ -171,29 +171,29 @@ async def test_export_validates_and_imports_into_an_empty_library_unchanged(disc
     assert report.ok and report.examples == 25
     assert json.loads(exported.splitlines()[0])["messages"][0] == {"role": "system", "content": SUPPORT_PROMPT}
 
-    other = await Database.open(tmp_path / "other.db")
+    other = await Storage.open(None, tmp_path / "other.db")
     try:
-        library = TeachingService(other, retriever, system_prompt=SUPPORT_PROMPT)
+        library = TeachingService(other.examples, retriever, system_prompt=SUPPORT_PROMPT)
         await library.start(None)
         result = await library.import_file(exported, "examples.jsonl", actor_id=ADMIN.id)
         assert (result.added, result.replaced) == (25, 0)
-        assert [(e.question, e.answer) for e in await other.examples()] == [(e.question, e.answer) for e in await db.examples()]
+        assert [(e.question, e.answer) for e in await other.examples.all()] == [(e.question, e.answer) for e in await storage.examples.all()]
     finally:
         await other.close()
 
 
-async def test_import_adds_question_answer_lines_and_replaces_taught_answers(discord_bot, db):
+async def test_import_adds_question_answer_lines_and_replaces_taught_answers(discord_bot, storage):
     """{"question","answer"} lines are added; a taught question gets the imported answer."""
     lines = [{"question": "쿠폰은 어디서 받나요?", "answer": "이벤트 페이지에서요."}, {"question": "배송은 얼마나 걸리나요", "answer": "하루면 와요."}]
     raw = "\n".join(json.dumps(line, ensure_ascii=False) for line in lines).encode()
     interaction = await discord_bot.slash("examples import", user=STAFF, file=FakeFile("new.jsonl", raw))
 
     assert discord_bot.ephemeral_texts(interaction) == ["Imported new.jsonl: 1 examples added, 1 answers replaced."]
-    assert (await db.example(1)).answer == "하루면 와요."
-    assert (await db.audit_log(1))[0].detail == "new.jsonl: 1 added, 1 replaced"
+    assert (await storage.examples.get(1)).answer == "하루면 와요."
+    assert (await storage.examples.audit_log(1))[0].detail == "new.jsonl: 1 added, 1 replaced"
 
 
-async def test_import_with_a_bad_line_saves_nothing_and_names_the_lines(discord_bot, db):
+async def test_import_with_a_bad_line_saves_nothing_and_names_the_lines(discord_bot, storage):
     """One invalid line keeps the whole file out, and every bad line is named."""
     raw = '{"question": "좋은 질문", "answer": "좋은 답"}\nnot json\n{"question": "  ", "answer": "x"}\n'.encode()
     interaction = await discord_bot.slash("examples import", user=STAFF, file=FakeFile("bad.jsonl", raw))
@@ -201,27 +201,27 @@ async def test_import_with_a_bad_line_saves_nothing_and_names_the_lines(discord_
     [text] = discord_bot.ephemeral_texts(interaction)
     assert text.startswith("bad.jsonl can't be imported; nothing was saved.")
     assert "- line 2: not valid JSON" in text and "- line 3: The question is empty" in text
-    assert len(await db.examples()) == SAMPLE_COUNT
+    assert len(await storage.examples.all()) == SAMPLE_COUNT
 
 
-async def test_someone_else_clicking_replace_is_told_and_the_teacher_still_can(discord_bot, db):
+async def test_someone_else_clicking_replace_is_told_and_the_teacher_still_can(discord_bot, storage):
     """Another member's click is refused politely; the teacher's own click still works."""
     await discord_bot.slash("teach", user=STAFF, question="배송은 얼마나 걸리나요?", answer="다른 답")
     refused = await discord_bot.click("Replace the answer", user=CUSTOMER)
     assert discord_bot.ephemeral_texts(refused) == ["Only the person teaching can choose here."]
-    assert (await db.example(1)).answer != "다른 답"
+    assert (await storage.examples.get(1)).answer != "다른 답"
 
     await discord_bot.click("Replace the answer", user=STAFF)
-    assert (await db.example(1)).answer == "다른 답"
+    assert (await storage.examples.get(1)).answer == "다른 답"
 
 
-async def test_import_is_refused_to_customers(discord_bot, db):
+async def test_import_is_refused_to_customers(discord_bot, storage):
     """Customers can't import examples."""
     raw = b'{"question": "q", "answer": "a"}\n'
     interaction = await discord_bot.slash("examples import", user=CUSTOMER, file=FakeFile("x.jsonl", raw))
 
     assert discord_bot.ephemeral_texts(interaction) == ["Only staff (a STAFF_ROLES role) and admins can use this command."]
-    assert len(await db.examples()) == SAMPLE_COUNT
+    assert len(await storage.examples.all()) == SAMPLE_COUNT
 
 
 async def test_page_past_the_end_says_how_many_pages_there_are(discord_bot):

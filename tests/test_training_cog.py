@@ -49,9 +49,9 @@ async def test_train_with_attachment_is_followed_to_promotion(discord_bot, fake_
     assert fake_openai.chat_requests()[-1]["model"] == model
 
 
-async def test_train_without_attachment_uses_the_shops_examples(discord_bot, fake_openai, db):
+async def test_train_without_attachment_uses_the_shops_examples(discord_bot, fake_openai, storage):
     """/train alone trains on the sample dataset plus what staff taught."""
-    await db.add_example("선물 포장 되나요?", "네, 2,000원에 됩니다.", author_id=STAFF.id)
+    await storage.examples.add("선물 포장 되나요?", "네, 2,000원에 됩니다.", author_id=STAFF.id)
     await discord_bot.slash("train", user=MANAGER)
 
     [uploaded] = fake_openai.files.values()
@@ -91,13 +91,13 @@ async def test_non_utf8_dataset_is_refused_with_the_byte_offset(discord_bot, fak
 
 @pytest.mark.parametrize(("name", "options"), ADMIN_COMMANDS)
 @pytest.mark.parametrize("user", [CUSTOMER, STAFF], ids=["customer", "staff"])
-async def test_non_admins_are_refused_every_admin_command(discord_bot, fake_openai, db, name, options, user):
+async def test_non_admins_are_refused_every_admin_command(discord_bot, fake_openai, storage, name, options, user):
     """Even if a server owner shows them the command, non-admins are refused privately and nothing changes."""
     interaction = await discord_bot.slash(name, user=user, **options)
 
     assert discord_bot.ephemeral_texts(interaction) == ["Only admins (Manage Server or an ADMIN_ROLES role) can use this command."]
     assert fake_openai.requests == []
-    assert await db.live_support_model() is None
+    assert await storage.jobs.live_model() is None
 
 
 async def test_admin_commands_are_hidden_by_default_and_not_in_dms(discord_bot):
@@ -183,12 +183,12 @@ async def test_model_use_and_rollback(discord_bot, fake_openai):
     assert discord_bot.interaction_texts(rolled)[0].startswith("Rolled back: support now answers with `gpt-5-mini`.")
 
 
-async def test_model_use_refuses_an_unknown_model(discord_bot, db):
+async def test_model_use_refuses_an_unknown_model(discord_bot, storage):
     """A model the endpoint does not serve is refused and nothing changes."""
     interaction = await discord_bot.slash("model use", user=ADMIN, model_id="gpt-3.5-turbo")
 
     assert discord_bot.interaction_texts(interaction) == ["The model endpoint has no model `gpt-3.5-turbo`; nothing was changed."]
-    assert await db.live_support_model() is None
+    assert await storage.jobs.live_model() is None
 
 
 async def test_model_show_lists_the_history(discord_bot):

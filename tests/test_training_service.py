@@ -9,14 +9,13 @@ from dataclasses import replace
 
 import pytest
 
-from bot.db import Database
 from bot.errors import DatasetError, TrainingError, UserError
 from bot.llm import FineTuningAPI
 from bot.retrieval import LocalRetriever
 from bot.support import SupportService
 from bot.teaching import TeachingService
 from bot.training import JobUpdate, TrainingRequest, TrainingService
-from conftest import ROOT, SUPPORT_PROMPT
+from conftest import ROOT, SUPPORT_PROMPT, open_storage
 
 SAMPLE = (ROOT / "data" / "sample_dataset.jsonl").read_bytes()
 EXECUTOR = ThreadPoolExecutor(max_workers=1)
@@ -46,12 +45,12 @@ async def follow_to_end(training: TrainingService, notify: Announcements, rounds
         await training.check_jobs(notify)
 
 
-def service_with(settings, db, llm, finetune) -> TrainingService:
+def service_with(settings, storage, llm, finetune) -> TrainingService:
     retriever = LocalRetriever()
-    support = SupportService(db, llm, retriever, default_model=settings.support_model, system_prompt=SUPPORT_PROMPT)
-    teaching = TeachingService(db, retriever, system_prompt=SUPPORT_PROMPT)
+    support = SupportService(storage.jobs, llm, retriever, default_model=settings.support_model, system_prompt=SUPPORT_PROMPT)
+    teaching = TeachingService(storage.examples, retriever, system_prompt=SUPPORT_PROMPT)
     return TrainingService(
-        db, finetune, llm, support, teaching, executor=EXECUTOR,
+        storage.jobs, storage.usage, finetune, llm, support, teaching, executor=EXECUTOR,
         token_limit=settings.finetune_max_tokens,
         max_dataset_bytes=10_000_000,
         poll_interval=0.01,
@@ -128,10 +127,10 @@ async def test_second_run_is_refused_while_a_job_is_running(training, fake_opena
     assert len(fake_openai.jobs) == 1
 
 
-async def test_timeout_on_create_does_not_make_two_jobs(settings, db, llm, fake_openai):
+async def test_timeout_on_create_does_not_make_two_jobs(settings, storage, llm, fake_openai):
     """When creating the job times out after the provider made it, the job is found by its run ID."""
     finetune = FineTuningAPI.from_settings(replace(settings, model_timeout=0.3))
-    training = service_with(settings, db, llm, finetune)
+    training = service_with(settings, storage, llm, finetune)
     fake_openai.stall_after_handling_next(2, path="/v1/fine_tuning/jobs", method="POST")
     try:
         job = await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
@@ -143,7 +142,7 @@ async def test_timeout_on_create_does_not_make_two_jobs(settings, db, llm, fake_
     assert len(creates) == 1
 
 
-async def test_server_error_on_create_is_retried_once_created(settings, db, llm, finetune, training, fake_openai):
+async def test_server_error_on_create_is_retried_once_created(settings, storage, llm, finetune, training, fake_openai):
     """A 500 before the job exists is retried and makes exactly one job."""
     fake_openai.fail_next(500, path="/v1/fine_tuning/jobs", method="POST")
     job = await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
@@ -152,27 +151,27 @@ async def test_server_error_on_create_is_retried_once_created(settings, db, llm,
 
 async def test_restart_mid_job_resumes_and_announces_success_once(settings, llm, finetune, fake_openai):
     """Closing and reopening the database mid-job loses nothing and posts each status once."""
-    db = await Database.open(settings.database_path)
-    training = service_with(settings, db, llm, finetune)
+    storage = await open_storage(settings)
+    training = service_with(settings, storage, llm, finetune)
     before = Announcements()
     await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
     await training.check_jobs(before)
-    await db.close()
+    await storage.close()
 
-    db = await Database.open(settings.database_path)
+    storage = await open_storage(settings)
     try:
         after = Announcements()
-        await follow_to_end(service_with(settings, db, llm, finetune), after)
+        await follow_to_end(service_with(settings, storage, llm, finetune), after)
         assert before.statuses == ["queued"]
         assert after.statuses == ["running", "succeeded"]
-        assert await db.live_support_model() == after.updates[-1].promoted_model
+        assert await storage.jobs.live_model() == after.updates[-1].promoted_model
     finally:
-        await db.close()
+        await storage.close()
 
 
-async def test_dataset_from_examples_uses_sample_and_taught_examples_with_live_prompt(training, teaching, db):
+async def test_dataset_from_examples_uses_sample_and_taught_examples_with_live_prompt(training, teaching, storage):
     """Without an attachment, the sample and every taught example become training lines."""
-    await db.add_example("선물 포장 되나요?", "네, 주문서에서 선물 포장(2,000원)을 고르시면 됩니다.", author_id=5)
+    await storage.examples.add("선물 포장 되나요?", "네, 주문서에서 선물 포장(2,000원)을 고르시면 됩니다.", author_id=5)
     lines = [json.loads(line) for line in (await teaching.export()).decode().splitlines()]
 
     assert len(lines) == 25
@@ -240,7 +239,7 @@ async def test_provider_reported_shutdown_date_is_shown(training, fake_openai):
     assert (await training.live_model()).shutdown_date == "2027-01-14"
 
 
-async def test_status_racing_the_follower_promotes_once(training, db, fake_openai):
+async def test_status_racing_the_follower_promotes_once(training, storage, fake_openai):
     """/status and the follower seeing success at the same moment make one promotion, announced once."""
     fake_openai.job_script = ["queued", "succeeded"]
     notify = Announcements()
@@ -248,15 +247,15 @@ async def test_status_racing_the_follower_promotes_once(training, db, fake_opena
     await asyncio.gather(training.check_jobs(notify), training.status(job.id))
     await follow_to_end(training, notify)
 
-    history = await db.support_model_history()
+    history = await storage.jobs.model_history()
     assert [c.model for c in history] == [fake_openai.jobs[job.id]["fine_tuned_model"]]
     assert notify.statuses == ["succeeded"]
 
 
-async def test_failed_lookup_after_a_timeout_does_not_create_a_second_job(settings, db, llm, fake_openai):
+async def test_failed_lookup_after_a_timeout_does_not_create_a_second_job(settings, storage, llm, fake_openai):
     """If the provider can't say whether the timed-out job exists, the bot does not create another."""
     finetune = FineTuningAPI.from_settings(replace(settings, model_timeout=0.3))
-    training = service_with(settings, db, llm, finetune)
+    training = service_with(settings, storage, llm, finetune)
     fake_openai.stall_after_handling_next(2, path="/v1/fine_tuning/jobs", method="POST")
     fake_openai.fail_next(500, times=3, path="/v1/fine_tuning/jobs", method="GET")
     try:
@@ -302,9 +301,9 @@ async def test_post_that_keeps_failing_is_retried_then_given_up(training, fake_o
     assert calls.count("running") == 5
 
 
-async def test_validation_runs_in_a_worker_process_by_default(settings, db, llm, finetune, support, teaching):
+async def test_validation_runs_in_a_worker_process_by_default(settings, storage, llm, finetune, support, teaching):
     """Without an executor given, datasets are validated in a separate process (the tokenizer stays out of the bot)."""
-    training = TrainingService(db, finetune, llm, support, teaching, token_limit=65_536, max_dataset_bytes=10**7, poll_interval=0.01)
+    training = TrainingService(storage.jobs, storage.usage, finetune, llm, support, teaching, token_limit=65_536, max_dataset_bytes=10**7, poll_interval=0.01)
     try:
         report = await training.validate(SAMPLE, base_model="gpt-4.1-mini-2025-04-14")
     finally:

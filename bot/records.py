@@ -1,0 +1,101 @@
+"""The records services pass around: what storage returns and takes, plain and immutable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+FINISHED_STATUSES = ("succeeded", "failed", "cancelled")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """One model call's tokens, and whom they were spent for."""
+
+    model: str
+    purpose: str
+    prompt_tokens: int
+    completion_tokens: int
+    user_id: int | None = None
+    guild_id: int | None = None
+
+
+@dataclass(frozen=True)
+class UsageTotal:
+    day: str
+    model: str
+    purpose: str
+    prompt_tokens: int
+    completion_tokens: int
+    calls: int
+
+
+@dataclass(frozen=True)
+class Example:
+    id: int
+    question: str
+    answer: str
+    author_id: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    at: datetime
+    actor_id: int | None
+    action: str
+    example_id: int | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class BartenderSession:
+    id: int
+    scope: str
+    user_id: int
+    thread_id: int | None
+    summary: str
+    summarized_through: int
+    last_active_at: datetime
+
+
+@dataclass(frozen=True)
+class Turn:
+    id: int
+    user_message: str
+    reply: str
+    tokens: int
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    id: str
+    run_id: str
+    base_model: str
+    training_file: str
+    started_by: int
+    channel_id: int | None
+    status: str
+    reported_status: str | None
+    fine_tuned_model: str | None
+    error: str | None
+    trained_tokens: int | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+
+@dataclass(frozen=True)
+class SupportModelChange:
+    model: str
+    activated_at: datetime
+    activated_by: str | None
+    reason: str

@@ -1,0 +1,132 @@
+"""The composition root: every service built from Settings in one place, for the bot, `chat`, the tests and the benchmarks."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import Executor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.bartender import BartenderService
+from bot.config import Settings
+from bot.errors import ConfigError
+from bot.limits import Limits
+from bot.llm import LLM, Caller, FineTuningAPI
+from bot.moderation import Moderator
+from bot.records import Usage
+from bot.retrieval import EmbeddingRetriever, LocalRetriever, Retriever
+from bot.storage import Storage
+from bot.support import SupportService
+from bot.teaching import TeachingService
+from bot.training import TrainingService
+from bot.usage import UsageService, parse_prices
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    storage: Storage
+    llm: LLM
+    limits: Limits
+    moderator: Moderator
+    support: SupportService
+    teaching: TeachingService
+    training: TrainingService
+    bartender: BartenderService
+    usage: UsageService
+
+
+@asynccontextmanager
+async def open_services(settings: Settings, *, executor: Executor | None = None) -> AsyncIterator[Services]:
+    """Build every service once, and close them however the caller ends.
+
+    `executor` runs dataset validation (default: one worker process, started on first use).
+    """
+    system_prompt = await asyncio.to_thread(read_prompt, settings.support_prompt_file, "SUPPORT_PROMPT_FILE")
+    persona = await asyncio.to_thread(read_prompt, settings.bartender_prompt_file, "BARTENDER_PROMPT_FILE")
+    storage = await Storage.open(settings.database_url, settings.database_path)
+    try:
+        limits = Limits(
+            storage.usage,
+            per_minute=settings.rate_limit_per_minute,
+            daily_user_tokens=settings.daily_tokens_per_user,
+            daily_server_tokens=settings.daily_tokens_per_server,
+        )
+
+        async def record_usage(usage: Usage) -> None:
+            limits.add(usage)  # today's tally for the daily budgets, kept without asking the database
+            await storage.usage.record(usage)
+
+        llm = LLM.from_settings(settings, record_usage=record_usage)
+        finetune = FineTuningAPI.from_settings(settings)
+        training = None
+        bartender = None
+        try:
+            retriever = make_retriever(settings, llm, storage)
+            moderator = Moderator(llm, storage.usage, enabled=settings.moderation)
+            teaching = TeachingService(storage.examples, retriever, system_prompt=system_prompt, moderator=moderator)
+            await teaching.start(settings.sample_dataset_file)
+            support = SupportService(
+                storage.jobs,
+                llm,
+                retriever,
+                default_model=settings.support_model,
+                system_prompt=system_prompt,
+                guidance_examples=settings.guidance_examples,
+                limits=limits,
+                moderator=moderator,
+            )
+            training = TrainingService.from_settings(
+                settings, storage.jobs, storage.usage, finetune, llm, support, teaching, executor=executor
+            )
+            bartender = BartenderService.from_settings(
+                settings, storage.conversations, llm, persona=persona, limits=limits, moderator=moderator
+            )
+            await bartender.start()
+            usage = UsageService(storage.usage, prices=parse_prices(settings.prices))
+            # What start-up loaded lives as long as the bot: keep it out of the garbage collector's
+            # full passes, which would otherwise stall the event loop in proportion to it.
+            gc.freeze()
+            yield Services(settings, storage, llm, limits, moderator, support, teaching, training, bartender, usage)
+        finally:
+            if bartender is not None:
+                await bartender.close()
+            if training is not None:
+                training.close()
+            await finetune.close()
+            await llm.close()
+    finally:
+        await storage.close()
+
+
+def make_retriever(settings: Settings, llm: LLM, storage: Storage) -> Retriever:
+    """The provider's embeddings when EMBEDDING_MODEL is set and a key exists; the local matcher otherwise."""
+    if settings.embedding_model and llm.available:
+        model = settings.embedding_model
+
+        async def embed(texts: list[str], caller: Caller | None = None) -> list[list[float]]:
+            return await llm.embed(texts, model=model, caller=caller or Caller("embeddings"))
+
+        return EmbeddingRetriever(
+            embed, storage.examples, model=model,
+            exact_threshold=settings.match_threshold, fallback_threshold=settings.fallback_threshold,
+        )
+    if settings.embedding_model:
+        log.warning("EMBEDDING_MODEL is set but there is no API key; matching taught examples locally")
+    return LocalRetriever(exact_threshold=settings.match_threshold, fallback_threshold=settings.fallback_threshold)
+
+
+def read_prompt(path: Path, setting: str) -> str:
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{setting} points to {path}, which cannot be read ({exc.__class__.__name__}).") from None
+    if not text:
+        raise ConfigError(f"{setting} points to {path}, which is empty.")
+    return text

@@ -1,0 +1,131 @@
+"""JobStore: fine-tuning jobs followed to the end, and which support model is live (with its history)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+from sqlalchemy import insert, or_, select, update
+
+from bot.records import FINISHED_STATUSES, SupportModelChange, TrainingJob, utcnow
+from bot.storage.database import Database
+from bot.storage.schema import support_models, training_jobs as jobs
+
+# Support asks for the live model on every answer. Kept this long, a change another process
+# makes (a second shard's /model use) is seen within that time; this process's own at once.
+LIVE_MODEL_SECONDS = 5.0
+_JOB = tuple(jobs.c)
+
+
+class JobStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._live_model: tuple[str | None, float] | None = None  # (model, when read)
+
+    # -- the live support model ------------------------------------------------------
+
+    async def live_model(self) -> str | None:
+        """The model most recently made live, or None when none ever was."""
+        if self._live_model is None or time.monotonic() - self._live_model[1] > LIVE_MODEL_SECONDS:
+            query = select(support_models.c.model).order_by(support_models.c.id.desc()).limit(1)
+            async with self._db.read() as conn:
+                model = (await conn.execute(query)).scalar()
+            self._live_model = (model, time.monotonic())
+        return self._live_model[0]
+
+    async def set_live_model(self, model: str, *, by: str | None, reason: str) -> None:
+        async with self._db.write() as conn:
+            await conn.execute(insert(support_models).values(model=model, activated_at=utcnow(), activated_by=by, reason=reason))
+        self._live_model = (model, time.monotonic())
+
+    async def model_history(self, limit: int = 10) -> list[SupportModelChange]:
+        """Newest first."""
+        query = (
+            select(support_models.c.model, support_models.c.activated_at, support_models.c.activated_by, support_models.c.reason)
+            .order_by(support_models.c.id.desc())
+            .limit(limit)
+        )
+        async with self._db.read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [SupportModelChange(*row) for row in rows]
+
+    # -- fine-tuning jobs --------------------------------------------------------------
+
+    async def add(
+        self, *, job_id: str, run_id: str, base_model: str, training_file: str, started_by: int,
+        channel_id: int | None, status: str,
+    ) -> None:
+        now = utcnow()
+        async with self._db.write() as conn:
+            await conn.execute(
+                insert(jobs).values(
+                    id=job_id, run_id=run_id, base_model=base_model, training_file=training_file, started_by=started_by,
+                    channel_id=channel_id, status=status, created_at=now, updated_at=now,
+                )
+            )
+
+    async def get(self, job_id: str | None = None) -> TrainingJob | None:
+        """The job with that ID, or the latest one when no ID is given."""
+        query = select(*_JOB)
+        if job_id is None:
+            query = query.order_by(jobs.c.created_at.desc(), jobs.c.id.desc()).limit(1)
+        else:
+            query = query.where(jobs.c.id == job_id)
+        async with self._db.read() as conn:
+            row = (await conn.execute(query)).first()
+        return TrainingJob(*row) if row else None
+
+    async def to_follow(self) -> list[TrainingJob]:
+        """Jobs still running, and finished ones whose final status was not yet reported."""
+        query = (
+            select(*_JOB)
+            .where(or_(jobs.c.status.not_in(FINISHED_STATUSES), jobs.c.reported_status.is_distinct_from(jobs.c.status)))
+            .order_by(jobs.c.created_at)
+        )
+        async with self._db.read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [TrainingJob(*row) for row in rows]
+
+    async def update(
+        self, job_id: str, *, was: str, status: str, fine_tuned_model: str | None, error: str | None,
+        trained_tokens: int | None, finished_at: datetime | None, promote_by: str | None = None,
+    ) -> bool:
+        """Record a job's new state if it is still `was`; on success make its model live in the same transaction.
+
+        False when someone else (another command, another process) recorded a change first: the
+        caller must not announce or promote again.
+        """
+        promote = promote_by is not None and bool(fine_tuned_model)
+        async with self._db.write() as conn:
+            result = await conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.status == was)
+                .values(
+                    status=status, fine_tuned_model=fine_tuned_model, error=error, trained_tokens=trained_tokens,
+                    finished_at=finished_at, updated_at=utcnow(),
+                )
+            )
+            if result.rowcount == 0:
+                return False
+            if promote:
+                await conn.execute(
+                    insert(support_models).values(
+                        model=fine_tuned_model, activated_at=utcnow(), activated_by=promote_by,
+                        reason=f"fine-tuning job {job_id} succeeded",
+                    )
+                )
+        if promote:
+            self._live_model = (fine_tuned_model, time.monotonic())
+        return True
+
+    async def mark_reported(self, job_id: str, status: str) -> None:
+        async with self._db.write() as conn:
+            await conn.execute(update(jobs).where(jobs.c.id == job_id).values(reported_status=status))
+
+    @contextlib.asynccontextmanager
+    async def following(self) -> AsyncIterator[bool]:
+        """Whether this process may follow jobs now: one process at a time, so each change is posted once."""
+        async with self._db.exclusive("training-job-follower") as held:
+            yield held
