@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
-from typing import TypeVar
 
 import discord
 from discord import app_commands
@@ -24,7 +22,6 @@ from bot.training import TrainingService
 from bot.usage import UsageService
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 # A text-only bot: discord.py's warnings about missing voice libraries are noise here.
 discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
@@ -72,45 +69,6 @@ def in_channels(channel: object, wanted: frozenset[str]) -> bool:
     return False
 
 
-def is_admin(member: discord.abc.User, settings: Settings) -> bool:
-    """Manage Server, or a role named in ADMIN_ROLES (by ID or name)."""
-    if not isinstance(member, discord.Member):
-        return False
-    return member.guild_permissions.manage_guild or _has_role(member, settings.admin_roles)
-
-
-def is_staff(member: discord.abc.User, settings: Settings) -> bool:
-    """A role in STAFF_ROLES, or an admin."""
-    return is_admin(member, settings) or (
-        isinstance(member, discord.Member) and _has_role(member, settings.staff_roles)
-    )
-
-
-def require_admin(interaction: discord.Interaction[SupportBot]) -> bool:
-    """Server-side check: Discord's default_member_permissions can be overridden by server owners."""
-    if interaction.guild is None:
-        raise app_commands.CheckFailure("This command works in a server, not in DMs.")
-    if not is_admin(interaction.user, interaction.client.settings):
-        raise app_commands.CheckFailure("Only admins (Manage Server or an ADMIN_ROLES role) can use this command.")
-    return True
-
-
-def require_staff(interaction: discord.Interaction[SupportBot]) -> bool:
-    if interaction.guild is None:
-        raise app_commands.CheckFailure("This command works in a server, not in DMs.")
-    if not is_staff(interaction.user, interaction.client.settings):
-        raise app_commands.CheckFailure("Only staff (a STAFF_ROLES role) and admins can use this command.")
-    return True
-
-
-def admin_only() -> Callable[[T], T]:
-    return app_commands.check(require_admin)
-
-
-def staff_only() -> Callable[[T], T]:
-    return app_commands.check(require_staff)
-
-
 JSONL_SUFFIXES = (".jsonl", ".json", ".txt")
 
 
@@ -126,15 +84,6 @@ async def read_attachment(attachment: discord.Attachment, max_mb: float) -> byte
         return await attachment.read()
     except discord.HTTPException:
         raise UserError(f"I couldn't download {attachment.filename}; please attach it again.") from None
-
-
-def limits_exempt(member: discord.abc.User, settings: Settings) -> bool:
-    """Staff and admins skip the customers' limits when LIMITS_EXEMPT_STAFF is on."""
-    return settings.limits_exempt_staff and is_staff(member, settings)
-
-
-def _has_role(member: discord.Member, wanted: frozenset[str]) -> bool:
-    return any(str(role.id) in wanted or role.name.casefold() in wanted for role in member.roles)
 
 
 class SupportBot(commands.Bot):

@@ -12,8 +12,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.access import limits_exempt
 from bot.bartender import Place
-from bot.client import SOMETHING_WENT_WRONG, SupportBot, in_channels, limits_exempt
+from bot.client import SOMETHING_WENT_WRONG, SupportBot, in_channels
 from bot.errors import UserError
 from bot.text import DISCORD_LIMIT, clean, cut_head
 

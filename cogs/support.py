@@ -11,7 +11,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import SOMETHING_WENT_WRONG, SupportBot, in_channels, is_staff, limits_exempt
+from bot.access import is_staff, limits_exempt
+from bot.client import SOMETHING_WENT_WRONG, SupportBot, in_channels
 from bot.errors import UserError
 from bot.support import MAX_QUESTION_CHARS
 from bot.text import clean, split_message

@@ -11,7 +11,8 @@ from discord import app_commands
 from discord.ext import commands
 from discord.utils import format_dt
 
-from bot.client import SupportBot, admin_only, read_attachment
+from bot.access import admin_only
+from bot.client import SupportBot, read_attachment
 from bot.text import split_message
 from bot.training import JobStatus, JobUpdate, LiveModel, TrainingRequest, elapsed
 
