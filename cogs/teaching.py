@@ -11,7 +11,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.access import require_staff, staff_only
-from bot.client import SOMETHING_WENT_WRONG, SupportBot, read_attachment, send_ephemeral
+from bot.attachments import read_attachment
+from bot.client import SOMETHING_WENT_WRONG, SupportBot, send_ephemeral
 from bot.db import Example
 from bot.errors import UserError
 from bot.teaching import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS, AlreadyTaught, ExamplePage, TeachingService

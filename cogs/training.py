@@ -12,7 +12,8 @@ from discord.ext import commands
 from discord.utils import format_dt
 
 from bot.access import admin_only
-from bot.client import SupportBot, read_attachment
+from bot.attachments import read_attachment
+from bot.client import SupportBot
 from bot.text import split_message
 from bot.training import JobStatus, JobUpdate, LiveModel, TrainingRequest, elapsed
 
