@@ -13,10 +13,9 @@ from discord.ext import commands
 from bot.bartender import BartenderService
 from bot.config import Settings
 from bot.db import Database
-from bot.errors import UserError
 from bot.llm import LLM
+from bot.replies import send_ephemeral, user_message
 from bot.support import SupportService
-from bot.text import split_message
 from bot.teaching import TeachingService
 from bot.training import TrainingService
 from bot.usage import UsageService
@@ -28,35 +27,14 @@ discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
 
 EXTENSIONS = ("cogs.support", "cogs.training", "cogs.teaching", "cogs.bartender", "cogs.admin")
 COMMANDS_HASH_KEY = "global_commands_hash"
-SOMETHING_WENT_WRONG = "Something went wrong on my side. Please try again; the team has been told."
 
 
 class SupportTree(app_commands.CommandTree["SupportBot"]):
-    """One error handler for every app command: user errors are shown, the rest logged."""
+    """One error handler for every app command; bot/replies.py decides what the user sees."""
 
     async def on_error(self, interaction: discord.Interaction[SupportBot], error: app_commands.AppCommandError) -> None:
-        cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
-        if isinstance(cause, UserError):
-            message = cause.message
-        elif isinstance(cause, app_commands.CheckFailure):
-            message = str(cause) or "You can't use this command here."
-        else:
-            command = interaction.command.qualified_name if interaction.command else "?"
-            log.error("command /%s failed", command, exc_info=cause)
-            message = SOMETHING_WENT_WRONG
-        await send_ephemeral(interaction, message)
-
-
-async def send_ephemeral(interaction: discord.Interaction, message: str) -> None:
-    """Reply privately whether or not the interaction was already acknowledged."""
-    try:
-        for chunk in split_message(message):
-            if interaction.response.is_done():
-                await interaction.followup.send(chunk, ephemeral=True)
-            else:
-                await interaction.response.send_message(chunk, ephemeral=True)
-    except discord.HTTPException:
-        log.warning("could not tell the user about an error (interaction expired or gone)")
+        command = interaction.command.qualified_name if interaction.command else "?"
+        await send_ephemeral(interaction, user_message(error, context=f"command /{command}"))
 
 
 def in_channels(channel: object, wanted: frozenset[str]) -> bool:

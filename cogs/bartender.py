@@ -14,8 +14,9 @@ from discord.ext import commands
 
 from bot.access import limits_exempt
 from bot.bartender import Place
-from bot.client import SOMETHING_WENT_WRONG, SupportBot, in_channels
+from bot.client import SupportBot, in_channels
 from bot.errors import UserError
+from bot.replies import user_message
 from bot.text import DISCORD_LIMIT, clean, cut_head
 
 log = logging.getLogger(__name__)
@@ -124,12 +125,8 @@ class StreamWriter:
                 async for piece in pieces:
                     self.text += piece
                     await self._show(final=False)
-        except UserError as exc:
-            await self._finish_with(exc.message)
-            return
-        except Exception:
-            log.exception("bartender reply failed")
-            await self._finish_with(SOMETHING_WENT_WRONG)
+        except Exception as exc:
+            await self._finish_with(user_message(exc, context="bartender reply"))
             return
         await self._show(final=True)
 

@@ -12,8 +12,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.access import is_staff, limits_exempt
-from bot.client import SOMETHING_WENT_WRONG, SupportBot, in_channels
-from bot.errors import UserError
+from bot.client import SupportBot, in_channels
+from bot.replies import user_message
 from bot.support import MAX_QUESTION_CHARS
 from bot.text import clean, split_message
 
@@ -41,11 +41,8 @@ class Support(commands.Cog):
                     guild_id=guild_id,
                     exempt=limits_exempt(message.author, self.bot.settings),
                 )
-        except UserError as exc:
-            text = exc.message
-        except Exception:
-            log.exception("answering message %s failed", message.id)
-            text = SOMETHING_WENT_WRONG
+        except Exception as exc:
+            text = user_message(exc, context=f"answering message {message.id}")
         await reply_in_chunks(message, text)
 
     def question_in(self, message: discord.Message) -> str | None:
