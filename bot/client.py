@@ -37,16 +37,6 @@ class SupportTree(app_commands.CommandTree["SupportBot"]):
         await send_ephemeral(interaction, user_message(error, context=f"command /{command}"))
 
 
-def in_channels(channel: object, wanted: frozenset[str]) -> bool:
-    """Whether a channel (or the channel a thread belongs to) is named in a setting, by ID or name."""
-    for candidate in (channel, getattr(channel, "parent", None)):
-        if candidate is None:
-            continue
-        if str(candidate.id) in wanted or getattr(candidate, "name", "").casefold() in wanted:
-            return True
-    return False
-
-
 class SupportBot(commands.Bot):
     def __init__(
         self,
