@@ -22,9 +22,6 @@ from bot.usage import UsageService
 
 log = logging.getLogger(__name__)
 
-# A text-only bot: discord.py's warnings about missing voice libraries are noise here.
-discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
-
 EXTENSIONS = ("cogs.support", "cogs.training", "cogs.teaching", "cogs.bartender", "cogs.admin")
 COMMANDS_HASH_KEY = "global_commands_hash"
 
