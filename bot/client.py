@@ -1,4 +1,4 @@
-"""The Discord client: holds the services, loads the cogs, syncs commands, shows errors in one place."""
+"""The discord.py Bot: holds the services, loads the cogs, syncs commands, hands command errors to the renderer."""
 
 from __future__ import annotations
 
