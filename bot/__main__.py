@@ -86,6 +86,8 @@ def setup_logging(settings: Settings, *, level: str | None = None) -> None:
     redact = RedactSecrets(settings.secrets)
     for handler in logging.getLogger().handlers:
         handler.addFilter(redact)
+    # A text-only bot: discord.py's warnings about missing voice libraries are noise here.
+    discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
 
 
 async def run_bot(settings: Settings) -> int:

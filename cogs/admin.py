@@ -6,7 +6,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import SupportBot, admin_only
+from bot.access import admin_only
+from bot.client import SupportBot
 from bot.text import split_message
 from bot.usage import UsageLine
 

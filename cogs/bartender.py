@@ -12,10 +12,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.access import limits_exempt
 from bot.bartender import Place
-from bot.client import SOMETHING_WENT_WRONG, SupportBot, in_channels, limits_exempt
+from bot.client import SupportBot
 from bot.errors import UserError
-from bot.text import DISCORD_LIMIT, clean, cut_head
+from bot.replies import user_message
+from bot.routing import in_channels, route
+from bot.text import DISCORD_LIMIT, cut_head
 
 log = logging.getLogger(__name__)
 
@@ -27,23 +30,10 @@ class Bartender(commands.Cog):
         self.bot = bot
         self.bartender = bot.bartender
 
-    def place_of(self, message: discord.Message) -> Place | None:
-        """The conversation a message belongs to, or None when it is not for the bartender."""
-        owner = self.bartender.thread_owner(message.channel.id)
-        guild_id = message.guild.id if message.guild else None
-        if owner is not None:
-            # A bartender thread is one customer's table; others talking there are not mixed in.
-            return Place.thread(message.channel.id, owner, guild_id) if message.author.id == owner else None
-        if message.guild is not None and in_channels(message.channel, self.bot.settings.bartender_channels):
-            return Place.seat(message.channel.id, message.author.id, guild_id)
-        return None
-
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
-        if message.author.bot or message.webhook_id or not clean(message.content):
-            return
-        place = self.place_of(message)
-        if place is None:
+        place = route(message, me=self.bot.user, settings=self.bot.settings, thread_owner=self.bartender.thread_owner)
+        if not isinstance(place, Place):
             return
         writer = StreamWriter(message.channel, reply_to=message, edit_every=self.bot.settings.bartender_edit_seconds)
         exempt = limits_exempt(message.author, self.bot.settings)
@@ -123,12 +113,8 @@ class StreamWriter:
                 async for piece in pieces:
                     self.text += piece
                     await self._show(final=False)
-        except UserError as exc:
-            await self._finish_with(exc.message)
-            return
-        except Exception:
-            log.exception("bartender reply failed")
-            await self._finish_with(SOMETHING_WENT_WRONG)
+        except Exception as exc:
+            await self._finish_with(user_message(exc, context="bartender reply"))
             return
         await self._show(final=True)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,14 +10,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import SOMETHING_WENT_WRONG, SupportBot, in_channels, is_staff, limits_exempt
-from bot.errors import UserError
+from bot.access import limits_exempt
+from bot.client import SupportBot
+from bot.replies import user_message
+from bot.routing import Question, route
 from bot.support import MAX_QUESTION_CHARS
-from bot.text import clean, split_message
+from bot.text import split_message
 
 log = logging.getLogger(__name__)
-
-_ANSWERED_TYPES = (discord.MessageType.default, discord.MessageType.reply)
 
 
 class Support(commands.Cog):
@@ -28,47 +27,21 @@ class Support(commands.Cog):
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
-        question = self.question_in(message)
-        if question is None:
+        question = route(message, me=self.bot.user, settings=self.bot.settings, thread_owner=self.bot.bartender.thread_owner)
+        if not isinstance(question, Question):
             return
         guild_id = message.guild.id if message.guild else None
         try:
             async with typing_shown(message.channel):
                 text = await self.support.answer(
-                    question,
+                    question.text,
                     user_id=message.author.id,
                     guild_id=guild_id,
                     exempt=limits_exempt(message.author, self.bot.settings),
                 )
-        except UserError as exc:
-            text = exc.message
-        except Exception:
-            log.exception("answering message %s failed", message.id)
-            text = SOMETHING_WENT_WRONG
+        except Exception as exc:
+            text = user_message(exc, context=f"answering message {message.id}")
         await reply_in_chunks(message, text)
-
-    def question_in(self, message: discord.Message) -> str | None:
-        """The question a message asks the bot, or None when the bot should stay quiet."""
-        me = self.bot.user
-        if message.author.bot or message.webhook_id or message.type not in _ANSWERED_TYPES or me is None:
-            return None
-        settings = self.bot.settings
-        mentioned = me in message.mentions
-        if message.guild is None:
-            addressed = True
-        elif in_channels(message.channel, settings.bartender_channels) or self.bot.bartender.thread_owner(message.channel.id):
-            addressed = False
-        elif in_channels(message.channel, settings.support_channels):
-            # Staff answering customers there are not asking the bot, unless they mention it.
-            addressed = mentioned or not is_staff(message.author, settings)
-        else:
-            addressed = mentioned
-        if not addressed:
-            return None
-        question = clean(re.sub(rf"<@!?{me.id}>", "", message.content))
-        if not question and not mentioned:
-            return None  # an image or sticker alone is not a question
-        return question
 
     @app_commands.command()
     @app_commands.describe(question="What you need help with")

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import io
-import logging
 from typing import Optional
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import SOMETHING_WENT_WRONG, SupportBot, read_attachment, require_staff, send_ephemeral, staff_only
+from bot.access import require_staff, staff_only
+from bot.attachments import read_attachment
+from bot.client import SupportBot
 from bot.records import Example
-from bot.errors import UserError
+from bot.replies import send_ephemeral, user_message
 from bot.teaching import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS, AlreadyTaught, ExamplePage, TeachingService
-
-log = logging.getLogger(__name__)
 
 
 class Teaching(commands.Cog):
@@ -146,7 +145,7 @@ class TeachModal(discord.ui.Modal, title="Teach the bot an answer"):
         await save_example(interaction, self.teaching, self.question.value, self.answer.value)
 
     async def on_error(self, interaction: discord.Interaction[SupportBot], error: Exception) -> None:
-        await show_error(interaction, error)
+        await send_ephemeral(interaction, user_message(error, context="teaching form"))
 
 
 class ReplaceView(discord.ui.View):
@@ -179,7 +178,7 @@ class ReplaceView(discord.ui.View):
         await interaction.response.edit_message(content=f"Kept the current answer of #{self.duplicate.existing.id}.", view=None)
 
     async def on_error(self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item) -> None:
-        await show_error(interaction, error)
+        await send_ephemeral(interaction, user_message(error, context="teaching button"))
 
 
 async def save_example(interaction: discord.Interaction[SupportBot], teaching: TeachingService, question: str, answer: str) -> None:
@@ -195,15 +194,6 @@ async def save_example(interaction: discord.Interaction[SupportBot], teaching: T
         )
         return
     await interaction.followup.send(f"Saved as #{example.id}.\n\n{render_example(example)}", ephemeral=True)
-
-
-async def show_error(interaction: discord.Interaction, error: Exception) -> None:
-    """Modals and views have their own error hooks; show the same messages the command tree does."""
-    if isinstance(error, UserError):
-        await send_ephemeral(interaction, error.message)
-    else:
-        log.error("teaching interaction failed", exc_info=error)
-        await send_ephemeral(interaction, SOMETHING_WENT_WRONG)
 
 
 def render_example(example: Example) -> str:

@@ -12,7 +12,9 @@ from discord import app_commands
 from discord.ext import commands
 from discord.utils import format_dt
 
-from bot.client import SupportBot, admin_only, read_attachment
+from bot.access import admin_only
+from bot.attachments import read_attachment
+from bot.client import SupportBot
 from bot.text import split_message
 from bot.training import JobStatus, JobUpdate, LiveModel, TrainingRequest, elapsed
 

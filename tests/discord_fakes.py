@@ -210,6 +210,12 @@ class FakeDiscord:
             data["referenced_message"] = reply_to
         return data
 
+    def message(self, content: str, **kwargs: Any) -> discord.Message:
+        """A real message as the gateway would deliver it, not dispatched to the bot; takes message_payload's options."""
+        data = self.message_payload(content, **kwargs)
+        channel, _ = self.state._get_guild_channel(data)
+        return discord.Message(state=self.state, channel=channel, data=data)
+
     async def send_message(self, content: str, **kwargs: Any) -> dict[str, Any]:
         """A user posts a message; returns its payload once every handler has finished."""
         data = self.message_payload(content, **kwargs)

@@ -187,3 +187,23 @@ def test_setup_logging_puts_redaction_on_every_handler():
     finally:
         for handler in [h for h in root.handlers if h not in before]:
             root.removeHandler(handler)
+
+
+def test_setup_logging_silences_the_voice_library_warnings(monkeypatch):
+    """A text-only bot does not log that voice is unsupported; the running bot's logging set-up says so."""
+    import discord
+
+    from bot.__main__ import setup_logging
+    from bot.config import Settings
+
+    monkeypatch.setattr(discord.VoiceClient, "warn_nacl", True)
+    monkeypatch.setattr(discord.VoiceClient, "warn_dave", True)
+    root = logging.getLogger()
+    before = list(root.handlers)
+    try:
+        setup_logging(Settings(discord_token="tok-secret-1"), level="INFO")
+    finally:
+        for handler in [h for h in root.handlers if h not in before]:
+            root.removeHandler(handler)
+
+    assert (discord.VoiceClient.warn_nacl, discord.VoiceClient.warn_dave) == (False, False)
