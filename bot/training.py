@@ -92,6 +92,7 @@ class TrainingService:
         self.poll_interval = poll_interval
         self._confusable_threshold = confusable_threshold
         self._executor = executor
+        self._own_executor: Executor | None = None
         self._starting = asyncio.Lock()
         self._failed_posts: dict[tuple[str, str], int] = {}
         self._posted: set[tuple[str, str]] = set()
@@ -178,12 +179,13 @@ class TrainingService:
         )
         if self._executor is None:
             # One worker, started on first use and kept: the tables load once, outside the bot's memory.
-            self._executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            self._executor = self._own_executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
         return await asyncio.get_running_loop().run_in_executor(self._executor, check)
 
     def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
+        """Stop the worker this service started; an executor it was given belongs to the caller."""
+        if self._own_executor is not None:
+            self._own_executor.shutdown(wait=False, cancel_futures=True)
 
     async def running_job(self) -> TrainingJob | None:
         latest = await self._jobs.get()

@@ -139,12 +139,13 @@ async def test_flagged_examples_are_refused_when_taught_or_imported(storage, llm
     await library.start(None)
     from bot.errors import DatasetError, UserError
 
+    before = await storage.examples.all()
     with pytest.raises(UserError, match="Moderation flagged this example"):
         await library.teach("how to kill time here?", "Browse our shop!", author_id=1)
     raw = b'{"question": "fine", "answer": "ok"}\n{"question": "bomb", "answer": "no"}\n'
     with pytest.raises(DatasetError, match="example 2: flagged by moderation"):
         await library.import_file(raw, "x.jsonl", actor_id=1)
-    assert await storage.examples.all() == []
+    assert await storage.examples.all() == before
 
 
 async def test_usage_shows_tokens_and_cost_per_day_model_and_purpose(discord_bot, storage):
