@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import event, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import ArgumentError, DataError, DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bot.errors import UserError
@@ -109,8 +109,8 @@ class Database:
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """One transaction: committed when the block ends, rolled back on any error.
 
-        A write the database refuses (read-only, full disk, server gone) becomes a StorageError
-        the user can be shown.
+        A write the database refuses (read-only, full disk, server gone or shutting down) becomes
+        a StorageError the user can be shown.
         """
         async with self._write_lock or contextlib.nullcontext():
             try:
@@ -120,7 +120,9 @@ class Database:
                         await conn.execution_options(sqlite_begin="IMMEDIATE")
                     async with conn.begin():
                         yield conn
-            except (OperationalError, InterfaceError, OSError) as exc:
+            except (DBAPIError, OSError) as exc:
+                if isinstance(exc, (IntegrityError, ProgrammingError, DataError)):
+                    raise  # a bug in what was written, not the storage failing
                 log.error("database write failed (%s): %s", self.where, exc)
                 raise StorageError() from exc
 
