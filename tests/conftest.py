@@ -108,7 +108,13 @@ def engine() -> str:
     return "sqlite"
 
 
-both_engines = pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+# Tests (or whole modules, as `pytestmark = both_engines`) marked so run once per engine, where they use a database.
+both_engines = pytest.mark.both_engines
+
+
+def pytest_generate_tests(metafunc):
+    if "engine" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_engines"):
+        metafunc.parametrize("engine", ["sqlite", "postgresql"])
 
 
 @pytest.fixture(scope="session")
@@ -120,7 +126,9 @@ def postgres_server() -> str:
     """
     url = os.environ.get("TEST_DATABASE_URL") or LOCAL_POSTGRES
     try:
-        asyncio.run(_ping(url))
+        # Its own thread and loop: this is first asked for from inside a test's running loop.
+        with ThreadPoolExecutor(max_workers=1) as thread:
+            thread.submit(asyncio.run, _ping(url)).result()
     except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
         if os.environ.get("TEST_DATABASE_URL"):
             pytest.fail(f"TEST_DATABASE_URL={url} can't be reached: {exc}")
@@ -133,6 +141,35 @@ async def _ping(url: str) -> None:
     await conn.close()
 
 
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server) -> str:
+    """An empty database migrated once by the bot; each test's database is a copy (much faster than migrating each)."""
+    name = f"bot_test_template_{os.getpid()}"
+
+    async def build() -> None:
+        admin = await asyncpg.connect(postgres_server)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+        storage = await Storage.open(str(make_url(postgres_server).set(database=name)), Path("unused"))
+        await storage.close()
+
+    async def drop() -> None:
+        admin = await asyncpg.connect(postgres_server)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        thread.submit(asyncio.run, build()).result()
+    yield name
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        thread.submit(asyncio.run, drop()).result()
+
+
 @pytest_asyncio.fixture
 async def database_url(request, engine) -> str | None:
     """None for SQLite (DATABASE_PATH is used); for PostgreSQL, a new empty database, dropped after the test."""
@@ -140,10 +177,11 @@ async def database_url(request, engine) -> str | None:
         yield None
         return
     server = request.getfixturevalue("postgres_server")
+    template = request.getfixturevalue("postgres_template")
     name = f"bot_test_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(server)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     finally:
         await admin.close()
     yield str(make_url(server).set(database=name))
@@ -286,6 +324,7 @@ async def on_every_connection(storage: Storage, statement: str | None) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute(statement)
             cursor.close()
+            dbapi_connection.commit()  # a SET inside PostgreSQL's open transaction would be rolled back with it
 
         event.listen(engine, "connect", run)
         listeners.append(run)

@@ -10,7 +10,9 @@ import pytest
 from bot.bartender import OPENER, SUMMARY_INSTRUCTIONS, BartenderService, Place
 from bot.errors import ModelError
 from bot.llm import LLM
-from conftest import PERSONA, open_storage, query
+from conftest import PERSONA, both_engines, open_storage, query
+
+pytestmark = both_engines  # every test here runs on SQLite and on PostgreSQL
 
 SEAT = Place.seat(channel_id=10, user_id=1)
 

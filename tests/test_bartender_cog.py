@@ -5,6 +5,9 @@ from __future__ import annotations
 from discord_fakes import BAR_CHANNEL, CUSTOMER, GENERAL_CHANNEL, GUILD_ID, OTHER_CUSTOMER, SUPPORT_CHANNEL
 
 from cogs.bartender import CUT_OFF
+from conftest import both_engines
+
+pytestmark = both_engines  # every test here runs on SQLite and on PostgreSQL
 
 
 def users_seen(request: dict) -> list[str]:

@@ -54,3 +54,31 @@ def test_secrets_are_not_in_repr():
     settings = Settings.from_env({"DISCORD_TOKEN": "tok-123", "OPENAI_API_KEY": "sk-secret"})
     assert "tok-123" not in repr(settings) and "sk-secret" not in repr(settings)
     assert set(settings.secrets) == {"tok-123", "sk-secret"}
+
+
+def test_database_url_is_read_and_its_password_kept_secret():
+    """DATABASE_URL as a platform gives it; the URL and its password are redacted like keys."""
+    settings = Settings.from_env({"DATABASE_URL": "postgres://shop:hunter2secret@db.example.com:5432/shop"})
+    assert settings.database_url == "postgres://shop:hunter2secret@db.example.com:5432/shop"
+    assert "hunter2secret" not in repr(settings)
+    assert "hunter2secret" in settings.secrets
+
+
+def test_shards_are_parsed():
+    settings = Settings.from_env({"SHARD_COUNT": "4", "SHARD_IDS": "2, 3"})
+    assert (settings.shard_count, settings.shard_ids) == (4, (2, 3))
+    assert Settings.from_env({}).shard_count is None
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"SHARD_IDS": "0"}, "SHARD_IDS needs SHARD_COUNT"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "2"}, "SHARD_IDS must be shard numbers from 0 to 1"),
+        ({"SHARD_COUNT": "0"}, "SHARD_COUNT"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "one"}, "SHARD_IDS"),
+    ],
+)
+def test_bad_shard_settings_name_the_variable(environ, message):
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(environ)

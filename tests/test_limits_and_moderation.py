@@ -12,8 +12,11 @@ from bot.moderation import NEUTRAL_REPLY, Moderator
 from bot.records import Usage
 from bot.support import SupportService
 from bot.teaching import TeachingService
+from bot.services import open_services
 from bot.usage import UsageService, parse_prices
-from conftest import SUPPORT_PROMPT, query
+from conftest import SUPPORT_PROMPT, both_engines, query
+
+pytestmark = both_engines  # every test here runs on SQLite and on PostgreSQL
 
 UNTAUGHT = "Can I pay with a gift card?"
 
@@ -63,6 +66,17 @@ async def test_daily_user_budget_is_enforced_from_the_usage_table(storage, llm, 
         await support.answer(UNTAUGHT, user_id=1, guild_id=5)
     assert fake_openai.chat_requests() == []
     await support.answer(UNTAUGHT, user_id=2, guild_id=5)
+
+
+async def test_the_bot_counts_each_answer_towards_today_budget_as_it_goes(settings, validation_executor, fake_openai):
+    """As built for the bot, every model call adds to today's tally at once, without waiting for the usage rows to be written."""
+    budget = replace(settings, daily_tokens_per_user=1)
+    async with open_services(budget, executor=validation_executor) as services:
+        await services.support.answer(UNTAUGHT, user_id=1, guild_id=5)
+        with pytest.raises(LimitReached, match="today's limit"):
+            await services.support.answer("Do you ship to Jeju?", user_id=1, guild_id=5)
+        await services.support.answer(UNTAUGHT, user_id=2, guild_id=5)
+    assert len(fake_openai.chat_requests()) == 2
 
 
 async def test_daily_server_budget_is_enforced(storage, llm, retriever, teaching, fake_openai):

@@ -12,8 +12,10 @@ from pathlib import Path
 
 from bot.client import make_bot
 from bot.logs import RedactSecrets
-from conftest import API_KEY, ROOT
-from discord_fakes import APP_ID, GUILD_ID, FakeDiscord
+from discord.ext import commands
+
+from conftest import API_KEY, ROOT, both_engines, open_storage
+from discord_fakes import APP_ID, GUILD_ID, SUPPORT_CHANNEL, FakeDiscord
 
 
 async def run_bot_cli(args: list[str], *, env: dict[str, str], cwd: Path, stdin: bytes = b"") -> tuple[int, str, str]:
@@ -152,6 +154,48 @@ async def test_offline_chat_answers_from_the_sample_with_no_server(tmp_path):
     assert code == 0, err
     subscribe = "홈페이지 상단 메뉴의 '구독' 탭을 누르거나 haru.bar/subscribe 로 들어가 원하는 시작 월을 고르고 결제하시면 됩니다. 로그인이 필요해요."
     assert out.splitlines() == [subscribe, FOLLOW_UP]
+
+
+@both_engines
+async def test_chat_on_either_engine_keeps_the_shop_across_restarts(tmp_path, settings, database_url):
+    """`chat` runs on DATABASE_URL's PostgreSQL as on SQLite; a restart finds the sample seeded once and what was taught."""
+    env = {"DATABASE_PATH": str(settings.database_path), **({"DATABASE_URL": database_url} if database_url else {})}
+    code, out, err = await run_bot_cli(["chat"], env=env, cwd=ROOT, stdin="환불 되나요\n".encode())
+    assert code == 0, err
+    storage = await open_storage(settings)
+    try:
+        seeded = len(await storage.examples.all())
+        assert seeded > 10
+        await storage.examples.add("주차 되나요?", "건물 뒤 공영주차장을 이용해 주세요.", author_id=1)
+    finally:
+        await storage.close()
+
+    code, out, err = await run_bot_cli(["chat"], env=env, cwd=ROOT, stdin="주차 되나요?\n".encode())
+    assert code == 0, err
+    assert out.splitlines() == ["건물 뒤 공영주차장을 이용해 주세요."]
+    storage = await open_storage(settings)
+    try:
+        assert len(await storage.examples.all()) == seeded + 1
+    finally:
+        await storage.close()
+
+
+async def test_sharded_bot_answers_support(services, fake_openai):
+    """With SHARD_COUNT set the bot is discord.py's AutoShardedBot for its SHARD_IDS, and works as before."""
+    sharded = replace(services, settings=replace(services.settings, shard_count=4, shard_ids=(2, 3)))
+    bot = make_bot(sharded, application_id=APP_ID)
+    assert isinstance(bot, commands.AutoShardedBot)
+    assert (bot.shard_count, bot.shard_ids) == (4, [2, 3])
+    fake = FakeDiscord(bot)
+    await fake.start()
+    try:
+        await fake.send_message("When will my order ship?", channel_id=SUPPORT_CHANNEL)
+        [sent] = fake.sent_messages(SUPPORT_CHANNEL)
+        assert sent["content"] == "echo: When will my order ship?"
+    finally:
+        await fake.close()
+        await bot.close()
+    assert not isinstance(make_bot(services, application_id=APP_ID), commands.AutoShardedBot)
 
 
 async def test_corrupt_database_stops_start_up_with_a_clear_message(tmp_path):

@@ -20,7 +20,9 @@ from discord_fakes import (
 )
 
 from bot.llm import BUSY, MISCONFIGURED, UNAVAILABLE
-from conftest import PERSONA
+from conftest import PERSONA, both_engines
+
+pytestmark = both_engines  # every test here runs on SQLite and on PostgreSQL
 
 
 async def test_support_channel_message_gets_a_reply_from_the_support_model(discord_bot, fake_openai):

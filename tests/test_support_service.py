@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from bot.errors import UserError
-from conftest import SUPPORT_PROMPT
+from conftest import SUPPORT_PROMPT, both_engines
+
+pytestmark = both_engines  # every test here runs on SQLite and on PostgreSQL
 
 
 async def test_answer_uses_configured_model_and_system_prompt(support, fake_openai):

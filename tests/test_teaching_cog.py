@@ -8,7 +8,9 @@ import pytest
 from discord_fakes import ADMIN, CUSTOMER, MANAGER, STAFF, SUPPORT_CHANNEL, FakeFile
 
 from bot.dataset import validate_dataset
-from conftest import SUPPORT_PROMPT
+from conftest import SUPPORT_PROMPT, both_engines
+
+pytestmark = both_engines  # every test here runs on SQLite and on PostgreSQL
 
 SAMPLE_COUNT = 24
 

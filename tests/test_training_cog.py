@@ -7,7 +7,9 @@ import asyncio
 import pytest
 from discord_fakes import ADMIN, CUSTOMER, GENERAL_CHANNEL, MANAGER, STAFF, FakeFile
 
-from conftest import ROOT
+from conftest import ROOT, both_engines
+
+pytestmark = both_engines  # every test here runs on SQLite and on PostgreSQL
 
 SAMPLE = (ROOT / "data" / "sample_dataset.jsonl").read_bytes()
 ADMIN_COMMANDS = [("train", {}), ("status", {}), ("cancel", {"job_id": "ftjob-1"}), ("model show", {}), ("model use", {"model_id": "gpt-4.1-2025-04-14"}), ("model rollback", {})]

@@ -15,7 +15,9 @@ from bot.retrieval import LocalRetriever
 from bot.support import SupportService
 from bot.teaching import TeachingService
 from bot.training import JobUpdate, TrainingRequest, TrainingService
-from conftest import ROOT, SUPPORT_PROMPT, open_storage
+from conftest import ROOT, SUPPORT_PROMPT, both_engines, open_storage
+
+pytestmark = both_engines  # every test here runs on SQLite and on PostgreSQL
 
 SAMPLE = (ROOT / "data" / "sample_dataset.jsonl").read_bytes()
 EXECUTOR = ThreadPoolExecutor(max_workers=1)
@@ -147,6 +149,33 @@ async def test_server_error_on_create_is_retried_once_created(settings, storage,
     fake_openai.fail_next(500, path="/v1/fine_tuning/jobs", method="POST")
     job = await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
     assert list(fake_openai.jobs) == [job.id]
+
+
+async def test_two_processes_following_one_database_announce_each_status_once(engine, settings, llm, finetune, fake_openai):
+    """Two bot processes on one PostgreSQL follow the same job: each status is posted once, the model promoted once."""
+    if engine == "sqlite":
+        pytest.skip("a SQLite file serves one process; several processes need PostgreSQL")
+    first, second = await open_storage(settings), await open_storage(settings)
+    posted = Announcements()
+    followers = []
+    try:
+        services = [service_with(settings, storage, llm, finetune) for storage in (first, second)]
+        await services[0].train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+        followers = [asyncio.create_task(service.follow(posted)) for service in services]
+        async with asyncio.timeout(10):
+            while "succeeded" not in posted.statuses:
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)  # time for a second post, were there one
+        assert posted.statuses == ["queued", "running", "succeeded"]
+        assert [c.reason for c in await second.jobs.model_history()] == [
+            f"fine-tuning job {posted.updates[-1].job.id} succeeded"
+        ]
+    finally:
+        for task in followers:
+            task.cancel()
+        await asyncio.gather(*followers, return_exceptions=True)
+        await first.close()
+        await second.close()
 
 
 async def test_restart_mid_job_resumes_and_announces_success_once(settings, llm, finetune, fake_openai):
