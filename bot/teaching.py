@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 MAX_QUESTION_CHARS = 1000
 MAX_ANSWER_CHARS = 4000
 PAGE_SIZE = 10
+# Several processes on one database: how soon one matches examples another taught.
+CHANGES_CHECK_SECONDS = 5.0
 
 
 class AlreadyTaught(UserError):
@@ -56,6 +58,7 @@ class TeachingService:
         self._system_prompt = system_prompt
         self._by_question: dict[str, Example] = {}
         self._changing = asyncio.Lock()  # a duplicate check and its insert must not interleave
+        self._indexed_change = -1  # the newest audit entry the index includes
 
     async def start(self, sample_dataset: Path | None) -> None:
         """On a new database, seed the shipped sample examples once; then index every example."""
@@ -67,9 +70,28 @@ class TeachingService:
         await self._reindex()
 
     async def _reindex(self) -> None:
+        change = await self._examples.last_change()  # read first: a change made meanwhile is caught next time
         examples = await self._examples.all()
         self._by_question = {normalise_question(e.question): e for e in examples}
         await self.retriever.load(Entry(e.id, e.question, e.answer) for e in examples)
+        self._indexed_change = change
+
+    async def catch_up(self) -> bool:
+        """Reindex if another process (a second shard on the same database) changed the examples; True if it did."""
+        if await self._examples.last_change() == self._indexed_change:
+            return False
+        async with self._changing:
+            await self._reindex()
+        return True
+
+    async def follow_changes(self, interval: float = CHANGES_CHECK_SECONDS) -> None:
+        """Catch up with other processes' changes every `interval` seconds, until cancelled."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.catch_up()
+            except Exception:
+                log.warning("could not check for changed examples; trying again in %ss", interval, exc_info=True)
 
     async def teach(self, question: str, answer: str, *, author_id: int) -> Example:
         question, answer = check_example(question, answer)

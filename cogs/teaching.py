@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 from typing import Optional
 
@@ -29,9 +31,13 @@ class Teaching(commands.Cog):
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self.teach_as_answer)
+        self._catching_up = asyncio.create_task(self.teaching.follow_changes(), name="examples-catch-up")
 
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(self.teach_as_answer.name, type=self.teach_as_answer.type)
+        self._catching_up.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._catching_up
 
     @app_commands.command()
     @app_commands.guild_only()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 from discord_fakes import ADMIN, CUSTOMER, MANAGER, STAFF, SUPPORT_CHANNEL, FakeFile
 
 from bot.dataset import validate_dataset
+from bot.services import open_services
 from conftest import SUPPORT_PROMPT, both_engines
 
 pytestmark = both_engines  # every test here runs on SQLite and on PostgreSQL
@@ -24,6 +26,23 @@ async def test_teach_with_options_saves_and_confirms_what_was_saved(discord_bot,
     assert discord_bot.ephemeral_texts(interaction) == [
         f"Saved as #{example.id}.\n\n**Q:** 선물 포장 되나요?\n**A:** 네, 2,000원에 포장해 드려요."
     ]
+
+
+async def test_another_process_on_the_same_database_answers_what_was_taught(discord_bot, settings, validation_executor):
+    """Two bot processes (shards) on one database: what staff teach in one is answered word for word by the other."""
+    async with open_services(settings, executor=validation_executor) as other:
+        catching_up = asyncio.create_task(other.teaching.follow_changes(interval=0.02))
+        try:
+            question = "주차 되나요?"
+            assert await other.support.answer(question) == f"echo: {question}"  # not taught yet: the model answers
+            await discord_bot.slash("teach", user=STAFF, question=question, answer="건물 뒤 공영주차장을 이용해 주세요.")
+            async with asyncio.timeout(5):
+                while await other.support.answer(question) != "건물 뒤 공영주차장을 이용해 주세요.":
+                    await asyncio.sleep(0.02)
+        finally:
+            catching_up.cancel()
+            await asyncio.gather(catching_up, return_exceptions=True)
+    assert not await discord_bot.bot.teaching.catch_up()  # its own change is indexed already
 
 
 async def test_teach_without_options_opens_a_form_that_saves(discord_bot, storage):
