@@ -20,9 +20,10 @@ from bot.config import Settings
 from bot.dataset import validate_dataset
 from bot.errors import ConfigError, UserError
 from bot.logs import RedactSecrets
-from bot.retrieval import confusable_threshold
+from bot.retrieval import Entry, Matcher, render_check
 from bot.services import open_services
-from bot.storage import DatabaseError, StorageError
+from bot.storage import DatabaseError, Storage, StorageError
+from bot.teaching import parse_examples
 from bot.tokens import encoding_for
 
 log = logging.getLogger("bot")
@@ -42,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     validate.add_argument("file", type=Path, help="the JSONL chat dataset")
     validate.add_argument("--base-model", help="the model to fine-tune (default: FINETUNE_BASE_MODEL)")
     validate.add_argument("--epochs", type=int, help="epochs for the cost estimate (default: from the size)")
+    check = commands.add_parser("check-examples", help="how safely taught questions are told apart (as /examples check)")
+    source = check.add_mutually_exclusive_group(required=True)
+    source.add_argument("file", nargs="?", type=Path, help="a JSONL file of examples (training or question/answer lines)")
+    source.add_argument("--db", action="store_true", help="the examples in the bot's database")
     args = parser.parse_args(argv)
 
     load_dotenv(find_dotenv(usecwd=True))
@@ -51,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(chat(settings, sys.stdin, sys.stdout))
         if args.command == "validate":
             return validate_file(args.file, args.base_model or settings.finetune_base_model, args.epochs, settings)
+        if args.command == "check-examples":
+            return asyncio.run(check_examples(args.file, settings))
         if not settings.discord_token:
             raise ConfigError(NO_TOKEN)
         setup_logging(settings)
@@ -61,6 +68,32 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+async def check_examples(path: Path | None, settings: Settings) -> int:
+    """Print the library check for a file of examples, or for the database's; 1 when a question would get another's answer."""
+    if path is not None:
+        try:
+            raw = path.read_bytes()
+            pairs = parse_examples(raw, source=path.name)
+        except OSError as exc:
+            print(f"error: cannot read {path}: {exc.strerror}", file=sys.stderr)
+            return 2
+        except UserError as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 2
+        entries = [Entry(number, question, answer) for number, (question, answer) in enumerate(pairs, 1)]
+    else:
+        storage = await Storage.open(settings.database_url, settings.database_path)
+        try:
+            entries = [Entry(e.id, e.question, e.answer) for e in await storage.examples.all()]
+        finally:
+            await storage.close()
+    matcher = Matcher(floor=settings.match_floor, margin=settings.match_margin)
+    await matcher.load(entries)
+    check = await matcher.check()
+    print(render_check(check, most=50))
+    return 1 if check.confused else 0
 
 
 def validate_file(path: Path, base_model: str, epochs: int | None, settings: Settings) -> int:
@@ -75,7 +108,7 @@ def validate_file(path: Path, base_model: str, epochs: int | None, settings: Set
         token_limit=settings.finetune_max_tokens,
         encoding=encoding_for(base_model),
         epochs=epochs,
-        confusable_threshold=confusable_threshold(settings),
+        check_confusable=True,
     )
     print(report.render(path.name))
     return 0 if report.ok else 1

@@ -51,8 +51,9 @@ class Settings:
     moderation: bool = False
     prices: str | None = None
     embedding_model: str | None = None
-    match_threshold: float | None = None
-    fallback_threshold: float | None = None
+    match_floor: float | None = None  # None: calibrated on the examples
+    match_margin: float | None = None
+    match_chooser: bool = False
     guidance_examples: int = 3
     command_guilds: tuple[int, ...] = ()
     shard_count: int | None = None
@@ -120,8 +121,9 @@ class Settings:
             moderation=_switch("MODERATION", text("MODERATION"), False),
             prices=text("PRICES"),
             embedding_model=text("EMBEDDING_MODEL"),
-            match_threshold=_fraction("MATCH_THRESHOLD", text("MATCH_THRESHOLD")),
-            fallback_threshold=_fraction("FALLBACK_THRESHOLD", text("FALLBACK_THRESHOLD")),
+            match_floor=_fraction("MATCH_FLOOR", text("MATCH_FLOOR")),
+            match_margin=_fraction("MATCH_MARGIN", text("MATCH_MARGIN")),
+            match_chooser=_chooser(text("MATCH_CHOOSER", "off")),
             guidance_examples=int(_number("GUIDANCE_EXAMPLES", text("GUIDANCE_EXAMPLES"), 3, minimum=0)),
             command_guilds=_ids("COMMAND_GUILDS", text("COMMAND_GUILDS")),
             shard_count=shard_count,
@@ -174,6 +176,14 @@ def _switch(name: str, raw: str | None, default: bool) -> bool:
     if value in ("off", "false", "no", "0"):
         return False
     raise ConfigError(f"{name} must be on or off; got {raw!r}.")
+
+
+def _chooser(raw: str) -> bool:
+    if raw.casefold() in ("model", "on"):
+        return True
+    if raw.casefold() in ("off", "none", "no"):
+        return False
+    raise ConfigError(f"MATCH_CHOOSER must be model or off; got {raw!r}.")
 
 
 def _fraction(name: str, raw: str | None) -> float | None:

@@ -159,7 +159,7 @@ def validate_dataset(
     token_limit: int,
     encoding: str = "o200k_base",
     epochs: int | None = None,
-    confusable_threshold: float | None = None,
+    check_confusable: bool = False,
 ) -> DatasetReport:
     """Check a JSONL chat dataset line by line; CPU-bound, so call it off the event loop."""
     report = DatasetReport(token_limit=token_limit)
@@ -174,7 +174,7 @@ def validate_dataset(
     duplicates: list[tuple[int, int]] = []
     answers_by_question: dict[str, dict[int, int]] = defaultdict(dict)
     without_system = 0
-    exchanges: list[tuple[int, str, str]] | None = [] if confusable_threshold is not None else None
+    exchanges: list[tuple[int, str, str]] | None = [] if check_confusable else None
     body = raw.removeprefix(b"\xef\xbb\xbf")
     offset = len(raw) - len(body)  # byte offsets count the byte-order mark, as an editor shows them
     for number, raw_line in enumerate(io.BytesIO(body), start=1):
@@ -242,35 +242,36 @@ def validate_dataset(
             report.warnings.append(
                 Problem(lines[0], f"the same question has different answers on lines {', '.join(map(str, lines))}")
             )
-    if exchanges and confusable_threshold is not None:
-        report.warnings += confusable_pairs(exchanges, confusable_threshold)
+    if exchanges:
+        report.warnings += confusable_pairs(exchanges)
     report.epochs = epochs or default_epochs(report.examples)
     return report
 
 
-def confusable_pairs(exchanges: list[tuple[int, str, str]], threshold: float) -> list[Problem]:
-    """Questions so alike that the matcher could give one's answer to the other, though their answers differ."""
-    from bot.retrieval import Entry, LocalIndex
+# Taught questions at least this alike, with different answers, are reported as confusable.
+CONFUSABLE_ALIKE = 0.5
 
-    index = LocalIndex([Entry(line, question, answer) for line, question, answer in exchanges])
+
+def confusable_pairs(exchanges: list[tuple[int, str, str]]) -> list[Problem]:
+    """Questions the matcher would answer with another line's answer: alike, with different answers."""
+    from bot.retrieval import Entry, Matcher, check_library
+
+    matcher = Matcher()
+    matcher.load_now(Entry(line, question, answer) for line, question, answer in exchanges)
+    line_of = {question: line for line, question, _ in reversed(exchanges)}
     found: list[Problem] = []
     reported: set[tuple[int, int]] = set()
-    for line, question, answer in exchanges:
-        for match in index.search(question, k=3):
-            other = match.entry
-            pair = (min(line, other.id), max(line, other.id))
-            if other.id == line or pair in reported or match.score < threshold or not match.covered:
-                continue
-            if normalise_question(other.answer) == normalise_question(answer) or normalise_question(other.question) == normalise_question(question):
-                continue  # the same answer is no confusion; the same question is reported above
-            reported.add(pair)
-            found.append(
-                Problem(
-                    pair[0],
-                    f"confusable with line {pair[1]}: “{question}” and “{other.question}” are "
-                    f"{match.score:.0%} alike but have different answers",
-                )
-            )
+    for question, other, alike in check_library(matcher).confused:
+        if alike < CONFUSABLE_ALIKE:
+            continue  # /examples check lists these as needing more phrasings; here only near-duplicates
+        pair = (min(line_of[question], line_of[other]), max(line_of[question], line_of[other]))
+        if pair in reported:
+            continue
+        reported.add(pair)
+        first, second = (question, other) if line_of[question] < line_of[other] else (other, question)
+        found.append(
+            Problem(pair[0], f"confusable with line {pair[1]}: “{first}” and “{second}” are {alike:.0%} alike but have different answers")
+        )
     return found
 
 

@@ -1,178 +1,309 @@
-"""Finds the taught examples nearest to a question: a local n-gram matcher, or the provider's embeddings."""
+"""The matcher support asks first: which taught intent a question means, and whether that is sure enough to answer verbatim.
+
+One `Matcher` serves every configuration: the lexical score on lemmas (bot/matching.py) always,
+blended with a semantic score when one is configured (the provider's embeddings with
+EMBEDDING_MODEL). The decision is the margin rule, calibrated on the shop's examples each time
+they change (`Matcher.calibration`), or fixed by MATCH_FLOOR / MATCH_MARGIN.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import logging
-import math
-import re
-from collections import Counter
+import random
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
-from bot.config import Settings
 from bot.errors import ModelError
 from bot.llm import Caller
-from bot.text import normalise_question
+from bot.matching import Calibration, Candidate, Decision, Entry, Intents, LexicalIndex, analyzer, decide, terms
+
+__all__ = ["Candidate", "Decision", "Entry", "Matcher", "ProviderEmbeddings", "Semantic", "check_library", "render_check"]
 
 log = logging.getLogger(__name__)
 
-# Words that frame a question rather than say what it is about ("how do I…", "please tell me…").
-# Dropping them keeps "구독 안내 부탁드려요" and "구독 안내 좀 해주세요" the same question.
-QUESTION_FRAME_WORDS = frozenset(
-    """
-    알려주세요 알려 주세요 어떻게 어떡해 하나요 해요 하죠 싶어요 싶은데 되나요 돼요 됩니까 있나요 있어요
-    주세요 해주세요 부탁드려요 부탁해요 부탁합니다 부탁드립니다 궁금해요 궁금합니다 가능한가요 가능해요 가능할까요
-    있을까요 될까요 할까요 주실래요 주시겠어요 알려주시겠어요 해주시겠어요
-    좀 제 저 내 요 방금 그 이 수 할 하는 하려면 해야 뭐 뭐가 무엇 언제 어디 어디서 얼마나 혹시
-    please how do does i can could you the a an is are what when where my me to of
-    """.split()
-)
-# Korean particles stripped from the end of a word so "배송은" and "배송" are one word.
-_PARTICLES = ("으로", "에서", "에게", "까지", "부터", "는", "은", "이", "가", "을", "를", "도", "로", "에", "의", "요")
-_NOT_WORD = re.compile(r"[^\w\s]")
+# Calibration bounds: whatever the examples say, never answer below MIN_FLOOR or with a lead under
+# MIN_MARGIN; a library whose intents overlap a lot asks for a lead of MAX_MARGIN at most.
+MIN_FLOOR = 0.15
+MIN_MARGIN = 0.08
+MAX_MARGIN = 0.3
+# Where in the left-out scores the floor and margin sit (chosen on the development sets in bench/matching_sets).
+FLOOR_QUANTILE = 0.25
+MARGIN_QUANTILE = 0.9
+CALIBRATION_SAMPLE = 1500  # phrasings left out one at a time to calibrate; more are sampled (seeded)
+SEMANTIC_WEIGHT = 0.7
+NEAR_CHECKED = 20  # after a change, the taught questions nearest to it are checked again
+
+
+class Semantic(Protocol):
+    """A second opinion on how alike two texts are (embeddings), aligned with the loaded entries."""
+
+    costs_a_call: bool  # scoring a question calls the provider (counts against the customer's limits)
+
+    async def load(self, entries: Sequence[Entry]) -> None: ...
+
+    async def question_scores(self, question: str, caller: Caller | None) -> np.ndarray | None: ...
+
+    def entry_scores(self) -> np.ndarray | None: ...  # entries x entries similarities, for calibration
 
 
 @dataclass(frozen=True)
-class Entry:
-    """A taught question and its answer."""
+class LeftOut:
+    """One taught phrasing asked as if it were not taught."""
 
-    id: int
-    question: str
-    answer: str
-
-
-@dataclass(frozen=True)
-class Match:
-    entry: Entry
-    score: float  # resemblance to the taught question, 0..1
-    covered: bool  # every word of the question the shop's examples know is in the taught question
+    index: int
+    own: float | None  # best score of its intent's other phrasings (None: the intent has no other)
+    other: tuple[int | None, float]  # the best other intent: (its best entry's index, score)
+    runner_up: float  # the next other intent's score
 
 
-class Retriever(Protocol):
-    exact_threshold: float  # at or above (and covered): the taught answer is sent verbatim
-    fallback_threshold: float  # with no model: at or above, the best taught answer is sent
-    costs_a_call: bool  # searching calls the provider (counts against the customer's limits)
+@dataclass
+class _Library:
+    """What one load of the examples computed: everything a search or a check needs."""
 
-    async def load(self, entries: Iterable[Entry]) -> None: ...
-
-    async def search(self, question: str, k: int = 3, *, caller: Caller | None = None) -> list[Match]: ...
-
-
-def words(text: str) -> list[str]:
-    """Content words: case folded, punctuation and question-frame words dropped, particles stripped."""
-    found = []
-    for word in _NOT_WORD.sub(" ", text.casefold()).split():
-        if word in QUESTION_FRAME_WORDS:
-            continue
-        for particle in _PARTICLES:
-            if len(word) > len(particle) + 1 and word.endswith(particle):
-                word = word[: -len(particle)]
-                break
-        found.append(word)
-    return found
+    entries: list[Entry] = field(default_factory=list)
+    intents: Intents = field(default_factory=lambda: Intents([]))
+    lexical: LexicalIndex = field(default_factory=lambda: LexicalIndex([]))
+    features: list = field(default_factory=list)
 
 
-def features(text: str) -> Counter[str]:
-    """Character 1- to 3-grams inside each word (Korean runs words together), plus the word itself."""
-    grams: Counter[str] = Counter()
-    for word in words(text):
-        padded = f" {word} "
-        for n in (1, 2, 3):
-            for i in range(len(padded) - n + 1):
-                gram = padded[i : i + n]
-                if gram.strip():
-                    grams[gram] += 1
-        grams["w:" + word] += 2
-    return grams
+class Matcher:
+    def __init__(
+        self,
+        *,
+        semantic: Semantic | None = None,
+        semantic_weight: float = SEMANTIC_WEIGHT,
+        floor: float | None = None,
+        margin: float | None = None,
+    ) -> None:
+        self._semantic = semantic
+        self._semantic_weight = semantic_weight if semantic is not None else 0.0
+        self._fixed = (floor, margin)
+        self._library = _Library()
+        self._features: dict[tuple[int, str], object] = {}  # (id, question) -> terms: only new questions are analysed
+        self.calibration = Calibration(MIN_FLOOR, MIN_MARGIN)
 
+    @property
+    def costs_a_call(self) -> bool:
+        return self._semantic is not None and self._semantic.costs_a_call
 
-class _TfIdf:
-    """TF-IDF vectors of a fixed set of texts, with an inverted index for fast cosine search."""
-
-    def __init__(self, documents: Sequence[Counter[str]], idf: dict[str, float], unknown_idf: float) -> None:
-        self._idf = idf
-        self._unknown_idf = unknown_idf
-        postings: dict[str, tuple[list[int], list[float]]] = {}
-        for doc, grams in enumerate(documents):
-            for gram, weight in self._weigh(grams).items():
-                ids, weights = postings.setdefault(gram, ([], []))
-                ids.append(doc)
-                weights.append(weight)
-        self._postings = {g: (np.array(i, dtype=np.int32), np.array(w)) for g, (i, w) in postings.items()}
-        self.size = len(documents)
-
-    def _weigh(self, grams: Counter[str]) -> dict[str, float]:
-        idf, unknown = self._idf, self._unknown_idf
-        weighted = {g: (1 + math.log(tf)) * idf.get(g, unknown) for g, tf in grams.items()}
-        norm = math.sqrt(sum(w * w for w in weighted.values())) or 1.0
-        return {g: w / norm for g, w in weighted.items()}
-
-    def scores(self, grams: Counter[str]) -> np.ndarray:
-        scores = np.zeros(self.size)
-        for gram, weight in self._weigh(grams).items():
-            posting = self._postings.get(gram)
-            if posting is not None:
-                scores[posting[0]] += posting[1] * weight
-        return scores
-
-
-class LocalIndex:
-    """A synchronous, immutable index of entries: build it off the loop, search it anywhere."""
-
-    def __init__(self, entries: Sequence[Entry]) -> None:
-        self.entries = list(entries)
-        questions = [features(e.question) for e in self.entries]
-        document_frequency: Counter[str] = Counter()
-        for grams in questions:
-            document_frequency.update(grams.keys())
-        total = len(self.entries)
-        idf = {g: math.log((total + 1) / (df + 1)) + 1 for g, df in document_frequency.items()}
-        self._questions = _TfIdf(questions, idf, unknown_idf=math.log(total + 1) + 1)
-        # Two-letter word starts the shop's examples use: a word they never use can't be covered anyway.
-        self._known = {w[:2] for e in self.entries for text in (e.question, e.answer) for w in words(text)}
-
-    def search(self, question: str, k: int = 3) -> list[Match]:
-        if not self.entries:
-            return []
-        scores = self._questions.scores(features(question))
-        k = min(k, len(self.entries))
-        best = np.argpartition(-scores, k - 1)[:k]
-        best = best[np.argsort(-scores[best])]
-        asked = [w[:2] for w in words(question) if w[:2] in self._known]
-        matches = []
-        for i in best:
-            if scores[i] <= 0:
-                break
-            taught = normalise_question(self.entries[i].question).replace(" ", "")
-            covered = all(start in taught for start in asked)
-            matches.append(Match(self.entries[i], min(1.0, float(scores[i])), covered))
-        return matches
-
-
-class LocalRetriever:
-    """Character n-gram TF-IDF: no network, no model download, good on Korean."""
-
-    exact_threshold = 0.7
-    fallback_threshold = 0.3
-    costs_a_call = False
-
-    def __init__(self, *, exact_threshold: float | None = None, fallback_threshold: float | None = None) -> None:
-        self.exact_threshold = self.exact_threshold if exact_threshold is None else exact_threshold
-        self.fallback_threshold = self.fallback_threshold if fallback_threshold is None else fallback_threshold
-        self._index = LocalIndex([])
+    @property
+    def entries(self) -> list[Entry]:
+        return self._library.entries
 
     async def load(self, entries: Iterable[Entry]) -> None:
+        """Index the examples (analysing only questions not seen before) and calibrate on them, off the event loop."""
         entries = list(entries)
-        self._index = await asyncio.to_thread(LocalIndex, entries)
+        library = await asyncio.to_thread(self._build, entries)
+        if self._semantic is not None:
+            await self._semantic.load(entries)
+        calibration = await asyncio.to_thread(self._calibrate, library)
+        self._library, self.calibration = library, calibration
+        log.info(
+            "matching %s examples in %s intents: floor %.2f, margin %.2f",
+            len(entries), library.intents.count, calibration.floor, calibration.margin,
+        )
 
-    async def search(self, question: str, k: int = 3, *, caller: Caller | None = None) -> list[Match]:
-        return self._index.search(question, k)
+    def load_now(self, entries: Iterable[Entry]) -> None:
+        """The same without a loop (words only): for dataset checks in a worker process and the CLI."""
+        library = self._build(list(entries))
+        self._library, self.calibration = library, self._calibrate(library)
 
+    def search_now(self, question: str, k: int = 3) -> Decision:
+        """Words only, synchronously (benchmarks, checks)."""
+        library = self._library
+        if not library.entries:
+            return Decision([], 0.0, False)
+        return decide(library.intents, library.lexical.scores(terms(analyzer().lemmas(question))), self.calibration, k)
+
+    def _build(self, entries: list[Entry]) -> _Library:
+        words = analyzer()
+        known = self._features
+        features = []
+        for entry in entries:
+            key = (entry.id, entry.question)
+            if key not in known:
+                known[key] = terms(words.lemmas(entry.question))
+            features.append(known[key])
+        current = {(e.id, e.question) for e in entries}
+        for key in [k for k in known if k not in current]:
+            del known[key]
+        return _Library(entries, Intents(entries), LexicalIndex(features), features)
+
+    async def search(self, question: str, k: int = 3, *, caller: Caller | None = None) -> Decision:
+        library = self._library
+        if not library.entries:
+            return Decision([], 0.0, False)
+        scores = library.lexical.scores(terms(analyzer().lemmas(question)))
+        if self._semantic is not None:
+            semantic = await self._semantic.question_scores(question, caller)
+            scores = self._blend(scores, semantic)
+        return decide(library.intents, scores, self.calibration, k)
+
+    def _blend(self, lexical: np.ndarray, semantic: np.ndarray | None) -> np.ndarray:
+        if semantic is None or len(semantic) != len(lexical):
+            return lexical
+        return (1 - self._semantic_weight) * lexical + self._semantic_weight * semantic
+
+    # -- calibration and the library check ------------------------------------------------
+
+    def _leave_one_out(self, library: _Library, chosen: Iterable[int] | None = None) -> list[LeftOut]:
+        """Each phrasing (a seeded sample of them in a large library, or those `chosen`) asked as if staff had not taught it."""
+        count = len(library.entries)
+        if chosen is None:
+            chosen = range(count)
+            if count > CALIBRATION_SAMPLE:
+                chosen = sorted(random.Random(7).sample(range(count), CALIBRATION_SAMPLE))
+        semantic = self._semantic.entry_scores() if self._semantic is not None else None
+        intents = library.intents
+        results = []
+        for i in chosen:
+            scores = library.lexical.scores(library.features[i])
+            if semantic is not None and semantic.shape == (count, count):
+                scores = self._blend(scores, semantic[i])
+            own = int(intents.of_entry[i])
+            mates = (intents.of_entry == own) & (np.arange(count) != i)
+            own_score = float(scores[mates].max()) if mates.any() else None
+            others = [(entry, score) for intent, entry, score in intents.rank(scores, 3, exclude=i) if intent != own]
+            results.append(LeftOut(i, own_score, others[0] if others else (None, 0.0), others[1][1] if len(others) > 1 else 0.0))
+        return results
+
+    def _calibrate(self, library: _Library) -> Calibration:
+        floor, margin = self._fixed
+        if floor is not None and margin is not None:
+            return Calibration(floor, margin)
+        rows = self._leave_one_out(library) if library.intents.count > 1 else []
+        # How close a question gets to an intent it does not belong to: the floor sits above most of that.
+        others = [row.other[1] for row in rows]
+        # How far a wrong intent can lead the right one: the margin must cover that.
+        wrong_leads = [row.other[1] - row.own for row in rows if row.own is not None and row.other[1] > row.own]
+        found_floor = float(np.quantile(others, FLOOR_QUANTILE)) if others else MIN_FLOOR
+        found_margin = float(np.quantile(wrong_leads, MARGIN_QUANTILE)) if wrong_leads else MIN_MARGIN
+        floor = floor if floor is not None else max(MIN_FLOOR, found_floor)
+        margin = margin if margin is not None else min(MAX_MARGIN, max(MIN_MARGIN, found_margin))
+        return Calibration(floor, margin)
+
+    async def check(self) -> LibraryCheck:
+        return await asyncio.to_thread(check_library, self)
+
+    async def confusions(self, entry_ids: Iterable[int]) -> list[tuple[str, str, float]]:
+        return await asyncio.to_thread(self.confusions_now, set(entry_ids))
+
+    def confusions_now(self, entry_ids: set[int]) -> list[tuple[str, str, float]]:
+        """Taught questions that, asked in other words, would now get another intent's answer because of these entries:
+        the entries themselves, and the taught questions nearest to them."""
+        library = self._library
+        index_of = {entry.id: i for i, entry in enumerate(library.entries)}
+        new = [index_of[i] for i in entry_ids if i in index_of]
+        near: set[int] = set(new)
+        for i in new:
+            scores = library.lexical.scores(library.features[i])
+            near.update(int(j) for j in np.argsort(-scores)[:NEAR_CHECKED] if scores[j] >= self.calibration.floor)
+        found = []
+        for row in self._leave_one_out(library, sorted(near)):
+            confusion = _confusion(row, library, self.calibration)
+            if confusion is not None and (row.index in new or index_of.get(library.entries[row.other[0]].id) in new):
+                found.append(confusion)
+        return found
+
+
+@dataclass(frozen=True)
+class IntentCheck:
+    answer: str
+    questions: list[str]
+    nearest_question: str | None  # the nearest taught question of another intent
+    nearest_alike: float  # how alike (0-1) that question is to this intent's phrasing nearest to it
+    separation: float  # how far its other phrasings stay ahead of that intent (negative: behind)
+    confused: list[tuple[str, str, float]]  # (its question, the other intent's question whose answer it would get, how alike)
+
+    @property
+    def safe(self) -> bool:
+        return not self.confused and len(self.questions) >= 3
+
+
+@dataclass(frozen=True)
+class LibraryCheck:
+    calibration: Calibration
+    intents: list[IntentCheck]  # least safely separated first
+
+    @property
+    def confused(self) -> list[tuple[str, str, float]]:
+        return [pair for intent in self.intents for pair in intent.confused]
+
+
+def check_library(matcher: Matcher) -> LibraryCheck:
+    """Per intent: its nearest other intent, how safely it stays apart, and taught questions that would get another's answer."""
+    library = matcher._library
+    calibration = matcher.calibration
+    if library.intents.count == 0:
+        return LibraryCheck(calibration, [])
+    members: dict[int, list[int]] = {}
+    for index, intent in enumerate(library.intents.of_entry):
+        members.setdefault(int(intent), []).append(index)
+    rows = {row.index: row for row in matcher._leave_one_out(library)}
+    entries = library.entries
+    checks = []
+    for intent, indexes in members.items():
+        separation, nearest, alike, confused = 1.0, None, 0.0, []
+        for i in indexes:
+            row = rows.get(i)
+            if row is None or row.other[0] is None:
+                continue
+            lead = (row.own if row.own is not None else 0.0) - row.other[1]
+            if nearest is None or lead < separation:
+                separation, nearest, alike = lead, entries[row.other[0]].question, row.other[1]
+            confusion = _confusion(row, library, calibration)
+            if confusion is not None:
+                confused.append(confusion)
+        checks.append(
+            IntentCheck(entries[indexes[-1]].answer, [entries[i].question for i in indexes], nearest, alike, separation, confused)
+        )
+    checks.sort(key=lambda c: (c.safe, c.separation))
+    return LibraryCheck(calibration, checks)
+
+
+def _confusion(row: LeftOut, library: _Library, calibration: Calibration) -> tuple[str, str, float] | None:
+    """Asked as if this phrasing were not taught, would another intent's answer be sent verbatim?"""
+    entry, score = row.other
+    beaten = max(row.own or 0.0, row.runner_up)
+    if entry is None or score < calibration.floor or score - beaten < calibration.margin:
+        return None
+    return library.entries[row.index].question, library.entries[entry].question, score
+
+
+def render_check(check: LibraryCheck, *, most: int = 10) -> str:
+    """The check as text for staff: the rule in force, questions that would get another answer, intents to strengthen."""
+    calibration = check.calibration
+    phrasings = sum(len(intent.questions) for intent in check.intents)
+    lines = [
+        f"{phrasings:,} taught questions in {len(check.intents):,} intents (questions sharing an answer are one intent).",
+        f"A customer gets a taught answer word for word when its intent scores at least {calibration.floor:.2f} "
+        f"and leads the next intent by {calibration.margin:.2f} or more.",
+    ]
+    confused = check.confused
+    if confused:
+        lines += ["", f"⚠️ {len(confused)} taught question(s) would get another intent's answer if a customer asked them in other words:"]
+        lines += [f"• “{q}” → the answer of “{other}” ({alike:.0%} alike)" for q, other, alike in confused[:most]]
+        if len(confused) > most:
+            lines.append(f"• … and {len(confused) - most} more")
+    weak = [intent for intent in check.intents if not intent.safe]
+    if weak:
+        lines += ["", "Intents that need more phrasings (fewer than 3, or too close to another intent), least safe first:"]
+        for intent in weak[:most]:
+            near = f"; nearest: “{intent.nearest_question}” ({intent.nearest_alike:.0%} alike)" if intent.nearest_question else ""
+            lines.append(f"• “{intent.questions[0]}” ({len(intent.questions)} phrasing{'s' if len(intent.questions) != 1 else ''}){near}")
+        if len(weak) > most:
+            lines.append(f"• … and {len(weak) - most} more")
+    safe = len(check.intents) - len(weak)
+    lines += ["", f"{safe} of {len(check.intents)} intents are well separated (3+ phrasings, none answered wrongly)."]
+    return "\n".join(lines)
+
+
+# -- the provider's embeddings ---------------------------------------------------------------
 
 Embed = Callable[..., Awaitable[list[list[float]]]]  # (texts, caller=None) -> one vector per text
 
@@ -183,32 +314,19 @@ class VectorStore(Protocol):
     async def save_vectors(self, model: str, vectors: list[tuple[int, str, bytes]]) -> None: ...
 
 
-class EmbeddingRetriever:
-    """The provider's embeddings; each example's vector is computed once and cached in the database."""
+class ProviderEmbeddings:
+    """The provider's embeddings (EMBEDDING_MODEL); each example's vector is computed once and cached in the database."""
 
-    exact_threshold = 0.9
-    fallback_threshold = 0.5
     costs_a_call = True
 
-    def __init__(
-        self,
-        embed: Embed,
-        store: VectorStore,
-        *,
-        model: str,
-        exact_threshold: float | None = None,
-        fallback_threshold: float | None = None,
-    ) -> None:
+    def __init__(self, embed: Embed, store: VectorStore, *, model: str) -> None:
         self._embed = embed
         self._store = store
         self.model = model
-        self.exact_threshold = self.exact_threshold if exact_threshold is None else exact_threshold
-        self.fallback_threshold = self.fallback_threshold if fallback_threshold is None else fallback_threshold
-        self._entries: list[Entry] = []
-        self._matrix = np.zeros((0, 0))
+        self._matrix = np.zeros((0, 0), dtype=np.float32)
+        self._known = np.zeros(0, dtype=bool)  # entries with a vector (embedding may have failed for some)
 
-    async def load(self, entries: Iterable[Entry]) -> None:
-        entries = list(entries)
+    async def load(self, entries: Sequence[Entry]) -> None:
         cached = await self._store.cached_vectors(self.model)
         missing = [e for e in entries if cached.get(e.id, ("",))[0] != _fingerprint(e)]
         fresh: list[tuple[int, str, bytes]] = []
@@ -219,34 +337,33 @@ class EmbeddingRetriever:
                 for entry, vector in zip(batch, vectors, strict=True):
                     fresh.append((entry.id, _fingerprint(entry), np.asarray(vector, dtype=np.float32).tobytes()))
         except ModelError as exc:
-            # Examples without a vector are left out until the next load; the rest still match.
+            # Examples without a vector are matched on words alone until the next load.
             log.warning("embedding %s examples failed (%s); they are matched once embeddings work", len(missing), exc.kind)
         if fresh:
             await self._store.save_vectors(self.model, fresh)
             cached.update({i: (f, v) for i, f, v in fresh})
-        current = {e.id for e in entries} - {e.id for e in missing} | {i for i, _, _ in fresh}
-        entries = [e for e in entries if e.id in current]
-        rows = [np.frombuffer(cached[e.id][1], dtype=np.float32) for e in entries]
-        matrix = np.vstack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
-        if len(matrix):
+        current = {i for i, (f, _) in cached.items()} - {e.id for e in missing} | {i for i, _, _ in fresh}
+        self._known = np.array([e.id in current for e in entries], dtype=bool)
+        rows = [np.frombuffer(cached[e.id][1], dtype=np.float32) if e.id in current else None for e in entries]
+        width = next((len(r) for r in rows if r is not None), 0)
+        matrix = np.vstack([r if r is not None else np.zeros(width, dtype=np.float32) for r in rows]) if rows and width else np.zeros((len(entries), 0), dtype=np.float32)
+        if matrix.size:
             matrix = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
-        self._entries, self._matrix = entries, matrix
+        self._matrix = matrix
 
-    async def search(self, question: str, k: int = 3, *, caller: Caller | None = None) -> list[Match]:
-        if not self._entries:
-            return []
-        [vector] = await self._embed([question], caller)
+    async def question_scores(self, question: str, caller: Caller | None) -> np.ndarray | None:
+        if not self._matrix.size:
+            return None
+        try:
+            [vector] = await self._embed([question], caller)
+        except ModelError as exc:
+            log.warning("embedding a question failed (%s); matching on words alone", exc.kind)
+            return None
         query = np.asarray(vector, dtype=np.float32)
-        scores = self._matrix @ (query / max(float(np.linalg.norm(query)), 1e-12))
-        best = np.argsort(-scores)[: min(k, len(self._entries))]
-        return [Match(self._entries[i], float(scores[i]), True) for i in best]
+        return self._matrix @ (query / max(float(np.linalg.norm(query)), 1e-12))
 
-
-def confusable_threshold(settings: Settings) -> float:
-    """Datasets are checked for confusable questions with the local matcher, so its threshold applies."""
-    if settings.match_threshold is not None and not settings.embedding_model:
-        return settings.match_threshold
-    return LocalRetriever.exact_threshold
+    def entry_scores(self) -> np.ndarray | None:
+        return self._matrix @ self._matrix.T if self._matrix.size else None
 
 
 def _fingerprint(entry: Entry) -> str:

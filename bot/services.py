@@ -18,7 +18,7 @@ from bot.limits import Limits
 from bot.llm import LLM, Caller, FineTuningAPI
 from bot.moderation import Moderator
 from bot.records import Usage
-from bot.retrieval import EmbeddingRetriever, LocalRetriever, Retriever
+from bot.retrieval import Matcher, ProviderEmbeddings
 from bot.storage import Storage
 from bot.support import SupportService
 from bot.teaching import TeachingService
@@ -68,19 +68,20 @@ async def open_services(settings: Settings, *, executor: Executor | None = None)
         training = None
         bartender = None
         try:
-            retriever = make_retriever(settings, llm, storage)
+            matcher = make_matcher(settings, llm, storage)
             moderator = Moderator(llm, storage.usage, enabled=settings.moderation)
-            teaching = TeachingService(storage.examples, retriever, system_prompt=system_prompt, moderator=moderator)
+            teaching = TeachingService(storage.examples, matcher, system_prompt=system_prompt, moderator=moderator)
             await teaching.start(settings.sample_dataset_file)
             support = SupportService(
                 storage.jobs,
                 llm,
-                retriever,
+                matcher,
                 default_model=settings.support_model,
                 system_prompt=system_prompt,
                 guidance_examples=settings.guidance_examples,
                 limits=limits,
                 moderator=moderator,
+                chooser=settings.match_chooser,
             )
             training = TrainingService.from_settings(
                 settings, storage.jobs, storage.usage, finetune, llm, support, teaching, executor=executor
@@ -105,21 +106,19 @@ async def open_services(settings: Settings, *, executor: Executor | None = None)
         await storage.close()
 
 
-def make_retriever(settings: Settings, llm: LLM, storage: Storage) -> Retriever:
-    """The provider's embeddings when EMBEDDING_MODEL is set and a key exists; the local matcher otherwise."""
+def make_matcher(settings: Settings, llm: LLM, storage: Storage) -> Matcher:
+    """The matcher on lemmas, blended with the provider's embeddings when EMBEDDING_MODEL is set and a key exists."""
+    semantic = None
     if settings.embedding_model and llm.available:
         model = settings.embedding_model
 
         async def embed(texts: list[str], caller: Caller | None = None) -> list[list[float]]:
             return await llm.embed(texts, model=model, caller=caller or Caller("embeddings"))
 
-        return EmbeddingRetriever(
-            embed, storage.examples, model=model,
-            exact_threshold=settings.match_threshold, fallback_threshold=settings.fallback_threshold,
-        )
-    if settings.embedding_model:
-        log.warning("EMBEDDING_MODEL is set but there is no API key; matching taught examples locally")
-    return LocalRetriever(exact_threshold=settings.match_threshold, fallback_threshold=settings.fallback_threshold)
+        semantic = ProviderEmbeddings(embed, storage.examples, model=model)
+    elif settings.embedding_model:
+        log.warning("EMBEDDING_MODEL is set but there is no API key; matching taught examples on words alone")
+    return Matcher(semantic=semantic, floor=settings.match_floor, margin=settings.match_margin)
 
 
 def read_prompt(path: Path, setting: str) -> str:

@@ -8,7 +8,7 @@ from bot.errors import ModelError, UserError
 from bot.limits import Limits, Who
 from bot.llm import LLM, UNAVAILABLE, Caller
 from bot.moderation import NEUTRAL_REPLY, Moderator
-from bot.retrieval import Match, Retriever
+from bot.retrieval import Candidate, Decision, Matcher
 from bot.storage import JobStore
 from bot.text import clean
 
@@ -16,6 +16,11 @@ log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 4000
 FOLLOW_UP = "Thanks for your question! I don't have a ready answer for it, so a staff member will follow up with you here."
+CHOOSER_PROMPT = (
+    "You match a customer's question to a shop's FAQ. Reply with only the number of the FAQ question that "
+    "asks the same thing as the customer's question, or 0 if none does. Near questions differ: "
+    "'how to subscribe' is not 'what the subscription includes'."
+)
 GUIDANCE_HEADER = (
     "Answers the shop has taught for similar questions. When one answers the customer's question, "
     "reply with its wording; do not mix in other knowledge:"
@@ -27,17 +32,19 @@ class SupportService:
         self,
         jobs: JobStore,
         llm: LLM,
-        retriever: Retriever,
+        matcher: Matcher,
         *,
         default_model: str,
         system_prompt: str,
         guidance_examples: int = 3,
         limits: Limits | None = None,
         moderator: Moderator | None = None,
+        chooser: bool = False,
     ) -> None:
         self._jobs = jobs
         self._llm = llm
-        self._retriever = retriever
+        self._matcher = matcher
+        self._chooser = chooser
         self._limits = limits
         self._moderator = moderator
         self.default_model = default_model
@@ -61,41 +68,66 @@ class SupportService:
         if len(question) > MAX_QUESTION_CHARS:
             raise UserError(f"That message is too long for me; please keep it under {MAX_QUESTION_CHARS:,} characters.")
         who = Who(user_id, guild_id, exempt)
-        if self._limits is not None and self._retriever.costs_a_call:
+        if self._limits is not None and self._matcher.costs_a_call:
             await self._limits.check(who)  # matching itself calls the provider
-        matches = await self._matches(question, who)
-        best = matches[0] if matches else None
-        if best is not None and best.covered and best.score >= self._retriever.exact_threshold:
-            log.debug("answered %r with taught example #%s (%.2f)", question, best.entry.id, best.score)
+        decision = await self._decide(question, who)
+        best = decision.best
+        if decision.sure:
+            log.debug("answered %r with taught example #%s (%.2f, lead %.2f)", question, best.entry.id, best.score, decision.margin)
             return best.entry.answer
         if not self._llm.available:
-            if best is not None and best.covered and best.score >= self._retriever.fallback_threshold:
-                return best.entry.answer
             return FOLLOW_UP
-        if self._limits is not None and not self._retriever.costs_a_call:
+        if self._limits is not None and not self._matcher.costs_a_call:
             await self._limits.check(who)
         if self._moderator is not None and await self._moderator.flagged_message(question, who, purpose="support"):
             return NEUTRAL_REPLY
+        model = await self.live_model()
+        if self._chooser:
+            chosen = await self._choose(question, decision, model, who)
+            if chosen is not None:
+                return chosen.entry.answer
         reply = await self._llm.chat(
-            self._prompt(question, matches),
-            model=await self.live_model(),
-            caller=Caller("support", user_id=user_id, guild_id=guild_id),
+            self._prompt(question, decision), model=model, caller=Caller("support", user_id=user_id, guild_id=guild_id)
         )
         return reply.text or UNAVAILABLE
 
-    async def _matches(self, question: str, who: Who) -> list[Match]:
+    async def _decide(self, question: str, who: Who) -> Decision:
         caller = Caller("embeddings", user_id=who.user_id, guild_id=who.guild_id)
         try:
-            return await self._retriever.search(question, k=max(1, self._guidance_examples), caller=caller)
+            return await self._matcher.search(question, k=max(3, self._guidance_examples), caller=caller)
         except ModelError as exc:
             # Without matches the model still answers; the cause is already logged.
             log.warning("matching taught examples failed (%s); answering without them", exc.kind)
-            return []
+            return Decision([], 0.0, False)
 
-    def _prompt(self, question: str, matches: list[Match]) -> list[dict[str, str]]:
+    async def _choose(self, question: str, decision: Decision, model: str, who: Who) -> Candidate | None:
+        """MATCH_CHOOSER=model: when the matcher is unsure between intents, the model picks one of their questions, or none."""
+        floor = self._matcher.calibration.floor / 2
+        candidates = [c for c in decision.candidates[:3] if c.score >= floor]
+        if not candidates:
+            return None
+        listed = "\n".join(f"{n}. {c.entry.question}" for n, c in enumerate(candidates, 1))
+        try:
+            reply = await self._llm.chat(
+                [
+                    {"role": "system", "content": CHOOSER_PROMPT},
+                    {"role": "user", "content": f"Customer: {question}\n\nFAQ:\n{listed}"},
+                ],
+                model=model,
+                caller=Caller("matching", user_id=who.user_id, guild_id=who.guild_id),
+            )
+        except ModelError:
+            return None  # the model answers as usual (or says why it can't)
+        number = reply.text.strip().rstrip(".")
+        if number.isdigit() and 1 <= int(number) <= len(candidates):
+            return candidates[int(number) - 1]
+        return None
+
+    def _prompt(self, question: str, decision: Decision) -> list[dict[str, str]]:
         system = self.system_prompt
-        guidance = [m for m in matches[: self._guidance_examples] if m.score >= self._retriever.fallback_threshold / 2]
+        floor = self._matcher.calibration.floor / 2
+        guidance = [c for c in decision.candidates[: self._guidance_examples] if c.score >= floor]
         if guidance:
-            shown = "\n\n".join(f"Q: {m.entry.question}\nA: {m.entry.answer}" for m in guidance)
+            shown = "\n\n".join(f"Q: {c.entry.question}\nA: {c.entry.answer}" for c in guidance)
             system = f"{system}\n\n{GUIDANCE_HEADER}\n\n{shown}"
         return [{"role": "system", "content": system}, {"role": "user", "content": question}]

@@ -18,7 +18,6 @@ from bot.tokens import encoding_for
 from bot.errors import DatasetError, UserError
 from bot.llm import LLM, FineTuningAPI, JobEvent, RemoteJob
 from bot.records import SupportModelChange, TrainingJob, Usage, utcnow
-from bot.retrieval import confusable_threshold
 from bot.storage import JobStore, UsageStore
 from bot.support import SupportService
 from bot.teaching import TeachingService
@@ -78,7 +77,6 @@ class TrainingService:
         token_limit: int,
         max_dataset_bytes: int,
         poll_interval: float,
-        confusable_threshold: float | None = None,
         executor: Executor | None = None,
     ) -> None:
         self._jobs = jobs
@@ -90,7 +88,6 @@ class TrainingService:
         self._token_limit = token_limit
         self._max_dataset_bytes = max_dataset_bytes
         self.poll_interval = poll_interval
-        self._confusable_threshold = confusable_threshold
         self._executor = executor
         self._own_executor: Executor | None = None
         self._starting = asyncio.Lock()
@@ -120,7 +117,6 @@ class TrainingService:
             token_limit=settings.finetune_max_tokens,
             max_dataset_bytes=int(settings.max_dataset_mb * 1_000_000),
             poll_interval=settings.job_poll_seconds,
-            confusable_threshold=confusable_threshold(settings),
             executor=executor,
         )
 
@@ -175,7 +171,7 @@ class TrainingService:
             token_limit=self._token_limit,
             encoding=encoding_for(base_model),
             epochs=epochs,
-            confusable_threshold=self._confusable_threshold,
+            check_confusable=True,
         )
         if self._executor is None:
             # One worker, started on first use and kept: the tables load once, outside the bot's memory.

@@ -23,7 +23,7 @@ from bot.config import Settings
 from bot.limits import Limits
 from bot.llm import LLM, FineTuningAPI
 from bot.moderation import Moderator
-from bot.retrieval import Retriever
+from bot.retrieval import Matcher
 from bot.services import Services, open_services
 from bot.storage import Storage
 from bot.support import SupportService
@@ -252,8 +252,8 @@ def moderator(services) -> Moderator:
 
 
 @pytest.fixture
-def retriever(services) -> Retriever:
-    return services.teaching.retriever
+def matcher(services) -> Matcher:
+    return services.teaching.matcher
 
 
 @pytest.fixture

@@ -82,3 +82,14 @@ def test_shards_are_parsed():
 def test_bad_shard_settings_name_the_variable(environ, message):
     with pytest.raises(ConfigError, match=message):
         Settings.from_env(environ)
+
+
+def test_matching_settings():
+    settings = Settings.from_env({"MATCH_FLOOR": "0.4", "MATCH_MARGIN": "0.15", "MATCH_CHOOSER": "model"})
+    assert (settings.match_floor, settings.match_margin, settings.match_chooser) == (0.4, 0.15, True)
+    defaults = Settings.from_env({})
+    assert (defaults.match_floor, defaults.match_margin, defaults.match_chooser) == (None, None, False)
+    with pytest.raises(ConfigError, match="MATCH_CHOOSER"):
+        Settings.from_env({"MATCH_CHOOSER": "gpt"})
+    with pytest.raises(ConfigError, match="MATCH_MARGIN"):
+        Settings.from_env({"MATCH_MARGIN": "2"})

@@ -163,7 +163,7 @@ def test_validate_cli_exit_code_says_whether_the_file_trains(tmp_path, content, 
 def test_confusable_questions_with_different_answers_are_warned_about():
     """Two questions the matcher would mix up, with different answers, are listed with both questions."""
     rows = [*valid_rows(10), example("구독 안내 부탁드려요.", "월 29,000원입니다."), example("구독 안내 좀 해주세요", "홈페이지에서 신청하세요.")]
-    report = validate_dataset(jsonl(*rows), token_limit=LIMIT, confusable_threshold=0.7)
+    report = validate_dataset(jsonl(*rows), token_limit=LIMIT, check_confusable=True)
 
     assert report.ok
     assert any(str(w).startswith("line 11: confusable with line 12: “구독 안내 부탁드려요.” and “구독 안내 좀 해주세요”") for w in report.warnings)
@@ -171,7 +171,7 @@ def test_confusable_questions_with_different_answers_are_warned_about():
 
 def test_sample_dataset_has_no_confusable_pairs():
     """The shipped sample keeps its two subscription intents apart."""
-    report = validate_dataset((ROOT / "data" / "sample_dataset.jsonl").read_bytes(), token_limit=LIMIT, confusable_threshold=0.7)
+    report = validate_dataset((ROOT / "data" / "sample_dataset.jsonl").read_bytes(), token_limit=LIMIT, check_confusable=True)
     assert not any("confusable" in str(w) for w in report.warnings)
 
 

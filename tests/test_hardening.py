@@ -175,10 +175,10 @@ async def test_bartender_survives_model_faults_and_the_next_message_works(discor
     assert second == "echo: hello?"
 
 
-async def test_connection_refused_is_a_friendly_line(storage, retriever, teaching, settings):
+async def test_connection_refused_is_a_friendly_line(storage, matcher, teaching, settings):
     """A model endpoint that refuses connections is reported kindly."""
     unreachable = LLM.from_settings(replace(settings, openai_base_url="http://127.0.0.1:9/v1", model_max_retries=0), record_usage=storage.usage.record)
-    support = SupportService(storage.jobs, unreachable, retriever, default_model="gpt-5-mini", system_prompt=SUPPORT_PROMPT)
+    support = SupportService(storage.jobs, unreachable, matcher, default_model="gpt-5-mini", system_prompt=SUPPORT_PROMPT)
     try:
         from bot.errors import ModelError
 

@@ -29,14 +29,14 @@ class Clock:
         return self.now
 
 
-def support_with(storage, llm, retriever, **services) -> SupportService:
-    return SupportService(storage.jobs, llm, retriever, default_model="gpt-5-mini", system_prompt=SUPPORT_PROMPT, **services)
+def support_with(storage, llm, matcher, **services) -> SupportService:
+    return SupportService(storage.jobs, llm, matcher, default_model="gpt-5-mini", system_prompt=SUPPORT_PROMPT, **services)
 
 
-async def test_rate_limit_refuses_before_the_model_call_and_says_when(storage, llm, retriever, teaching, fake_openai):
+async def test_rate_limit_refuses_before_the_model_call_and_says_when(storage, llm, matcher, teaching, fake_openai):
     """The third model-backed reply in a minute is refused politely, with the wait, and costs nothing."""
     clock = Clock()
-    support = support_with(storage, llm, retriever, limits=Limits(storage.usage, per_minute=2, daily_user_tokens=0, daily_server_tokens=0, clock=clock))
+    support = support_with(storage, llm, matcher, limits=Limits(storage.usage, per_minute=2, daily_user_tokens=0, daily_server_tokens=0, clock=clock))
     await support.answer(UNTAUGHT, user_id=1)
     clock.now += 15
     await support.answer(UNTAUGHT, user_id=1)
@@ -50,17 +50,17 @@ async def test_rate_limit_refuses_before_the_model_call_and_says_when(storage, l
     assert len(fake_openai.chat_requests()) == 4
 
 
-async def test_taught_answers_do_not_count_against_the_rate_limit(storage, llm, retriever, teaching, fake_openai):
+async def test_taught_answers_do_not_count_against_the_rate_limit(storage, llm, matcher, teaching, fake_openai):
     """Verbatim taught answers are free and unlimited."""
-    support = support_with(storage, llm, retriever, limits=Limits(storage.usage, per_minute=1, daily_user_tokens=0, daily_server_tokens=0))
+    support = support_with(storage, llm, matcher, limits=Limits(storage.usage, per_minute=1, daily_user_tokens=0, daily_server_tokens=0))
     for _ in range(5):
         await support.answer("구독 방법 알려주세요.", user_id=1)
     assert fake_openai.chat_requests() == []
 
 
-async def test_daily_user_budget_is_enforced_from_the_usage_table(storage, llm, retriever, teaching, fake_openai):
+async def test_daily_user_budget_is_enforced_from_the_usage_table(storage, llm, matcher, teaching, fake_openai):
     """Once a user's tokens today reach the budget, they are told when it resets; others still get answers."""
-    support = support_with(storage, llm, retriever, limits=Limits(storage.usage, per_minute=0, daily_user_tokens=100, daily_server_tokens=0))
+    support = support_with(storage, llm, matcher, limits=Limits(storage.usage, per_minute=0, daily_user_tokens=100, daily_server_tokens=0))
     await storage.usage.record(Usage("gpt-5-mini", "bartender", 90, 20, user_id=1, guild_id=5))
     with pytest.raises(LimitReached, match=r"today's limit .* resets at 00:00 UTC, in \d+ h \d+ min|today's limit .* in \d+ min"):
         await support.answer(UNTAUGHT, user_id=1, guild_id=5)
@@ -79,20 +79,20 @@ async def test_the_bot_counts_each_answer_towards_today_budget_as_it_goes(settin
     assert len(fake_openai.chat_requests()) == 2
 
 
-async def test_daily_server_budget_is_enforced(storage, llm, retriever, teaching, fake_openai):
+async def test_daily_server_budget_is_enforced(storage, llm, matcher, teaching, fake_openai):
     """A server's shared budget stops model replies for everyone in it."""
-    support = support_with(storage, llm, retriever, limits=Limits(storage.usage, per_minute=0, daily_user_tokens=0, daily_server_tokens=100))
+    support = support_with(storage, llm, matcher, limits=Limits(storage.usage, per_minute=0, daily_user_tokens=0, daily_server_tokens=100))
     await storage.usage.record(Usage("gpt-5-mini", "support", 200, 0, user_id=1, guild_id=5))
     with pytest.raises(LimitReached, match="This server has reached today's limit"):
         await support.answer(UNTAUGHT, user_id=2, guild_id=5)
     await support.answer(UNTAUGHT, user_id=2, guild_id=6)
 
 
-async def test_staff_are_exempt_when_configured(storage, llm, retriever, teaching, fake_openai):
+async def test_staff_are_exempt_when_configured(storage, llm, matcher, teaching, fake_openai):
     """Exempt callers are never limited."""
     limits = Limits(storage.usage, per_minute=1, daily_user_tokens=1, daily_server_tokens=1)
     await storage.usage.record(Usage("gpt-5-mini", "support", 500, 0, user_id=1, guild_id=5))
-    support = support_with(storage, llm, retriever, limits=limits)
+    support = support_with(storage, llm, matcher, limits=limits)
     for _ in range(3):
         await support.answer(UNTAUGHT, user_id=1, guild_id=5, exempt=True)
     assert len(fake_openai.chat_requests()) == 3
@@ -122,9 +122,9 @@ async def test_bartender_is_rate_limited_too(discord_bot, fake_openai, limits):
     assert len(fake_openai.chat_requests()) == 1
 
 
-async def test_flagged_support_message_gets_a_neutral_reply_and_is_recorded(storage, llm, retriever, teaching, fake_openai):
+async def test_flagged_support_message_gets_a_neutral_reply_and_is_recorded(storage, llm, matcher, teaching, fake_openai):
     """With moderation on, a flagged question never reaches the model and is logged for staff."""
-    support = support_with(storage, llm, retriever, moderator=Moderator(llm, storage.usage, enabled=True))
+    support = support_with(storage, llm, matcher, moderator=Moderator(llm, storage.usage, enabled=True))
     assert await support.answer("how do I make a bomb", user_id=3, guild_id=5) == NEUTRAL_REPLY
 
     assert fake_openai.chat_requests() == []
@@ -133,23 +133,23 @@ async def test_flagged_support_message_gets_a_neutral_reply_and_is_recorded(stor
     ]
 
 
-async def test_unflagged_message_is_answered_with_moderation_on(storage, llm, retriever, teaching, fake_openai):
+async def test_unflagged_message_is_answered_with_moderation_on(storage, llm, matcher, teaching, fake_openai):
     """Moderation lets ordinary questions through to the model."""
-    support = support_with(storage, llm, retriever, moderator=Moderator(llm, storage.usage, enabled=True))
+    support = support_with(storage, llm, matcher, moderator=Moderator(llm, storage.usage, enabled=True))
     assert await support.answer(UNTAUGHT, user_id=3) == f"echo: {UNTAUGHT}"
     assert [r.path for r in fake_openai.requests] == ["/v1/moderations", "/v1/chat/completions"]
 
 
-async def test_moderation_outage_does_not_stop_support(storage, llm, retriever, teaching, fake_openai):
+async def test_moderation_outage_does_not_stop_support(storage, llm, matcher, teaching, fake_openai):
     """If the moderation endpoint fails, customers still get answers."""
-    support = support_with(storage, llm, retriever, moderator=Moderator(llm, storage.usage, enabled=True))
+    support = support_with(storage, llm, matcher, moderator=Moderator(llm, storage.usage, enabled=True))
     fake_openai.fail_next(500, times=2, retry_after_ms=1, path="/v1/moderations")
     assert await support.answer(UNTAUGHT, user_id=3) == f"echo: {UNTAUGHT}"
 
 
-async def test_flagged_examples_are_refused_when_taught_or_imported(storage, llm, retriever, fake_openai):
+async def test_flagged_examples_are_refused_when_taught_or_imported(storage, llm, matcher, fake_openai):
     """/teach and /examples import refuse flagged content so fine-tuning won't reject it later."""
-    library = TeachingService(storage.examples, retriever, system_prompt=SUPPORT_PROMPT, moderator=Moderator(llm, storage.usage, enabled=True))
+    library = TeachingService(storage.examples, matcher, system_prompt=SUPPORT_PROMPT, moderator=Moderator(llm, storage.usage, enabled=True))
     await library.start(None)
     from bot.errors import DatasetError, UserError
 
@@ -228,11 +228,11 @@ async def test_flagged_bartender_message_gets_the_neutral_reply(discord_bot, fak
     assert fake_openai.chat_requests() == []
 
 
-async def test_replacing_an_answer_with_flagged_text_is_refused(storage, llm, retriever, fake_openai):
+async def test_replacing_an_answer_with_flagged_text_is_refused(storage, llm, matcher, fake_openai):
     """Moderation covers replaced answers too."""
     from bot.errors import UserError
 
-    library = TeachingService(storage.examples, retriever, system_prompt=SUPPORT_PROMPT, moderator=Moderator(llm, storage.usage, enabled=True))
+    library = TeachingService(storage.examples, matcher, system_prompt=SUPPORT_PROMPT, moderator=Moderator(llm, storage.usage, enabled=True))
     await library.start(None)
     example = await library.teach("쿠폰?", "이벤트 페이지에서요.", author_id=1)
     with pytest.raises(UserError, match="Moderation flagged"):
@@ -262,12 +262,12 @@ async def test_bartender_command_over_the_limit_opens_no_thread(discord_bot, fak
 
 async def test_embedding_search_is_limited_and_counted_for_the_customer(settings, storage, llm, fake_openai):
     """With the embeddings matcher, matching costs a call: it is limited and recorded against the customer."""
-    from test_retrieval import embedding_retriever
+    from test_retrieval import embedding_matcher
 
-    retriever = await embedding_retriever(settings, storage, llm)
-    await TeachingService(storage.examples, retriever, system_prompt=SUPPORT_PROMPT).start(settings.sample_dataset_file)
+    matcher = await embedding_matcher(settings, storage, llm)
+    await TeachingService(storage.examples, matcher, system_prompt=SUPPORT_PROMPT).start(settings.sample_dataset_file)
     clock = Clock()
-    support = support_with(storage, llm, retriever, limits=Limits(storage.usage, per_minute=1, daily_user_tokens=0, daily_server_tokens=0, clock=clock))
+    support = support_with(storage, llm, matcher, limits=Limits(storage.usage, per_minute=1, daily_user_tokens=0, daily_server_tokens=0, clock=clock))
     await support.answer(UNTAUGHT, user_id=7, guild_id=5)
     embeddings = len([r for r in fake_openai.requests if r.path == "/v1/embeddings"])
     with pytest.raises(LimitReached):

@@ -178,7 +178,7 @@ async def test_removing_a_missing_example_says_so(discord_bot):
     assert discord_bot.ephemeral_texts(interaction) == ["There is no example #999."]
 
 
-async def test_export_validates_and_imports_into_an_empty_library_unchanged(discord_bot, storage, tmp_path, retriever):
+async def test_export_validates_and_imports_into_an_empty_library_unchanged(discord_bot, storage, tmp_path, matcher):
     """Export gives a training-format file that validates cleanly; importing it elsewhere gives the same examples."""
     from bot.storage import Storage
     from bot.teaching import TeachingService
@@ -194,7 +194,7 @@ async def test_export_validates_and_imports_into_an_empty_library_unchanged(disc
 
     other = await Storage.open(None, tmp_path / "other.db")
     try:
-        library = TeachingService(other.examples, retriever, system_prompt=SUPPORT_PROMPT)
+        library = TeachingService(other.examples, matcher, system_prompt=SUPPORT_PROMPT)
         await library.start(None)
         result = await library.import_file(exported, "examples.jsonl", actor_id=ADMIN.id)
         assert (result.added, result.replaced) == (25, 0)
@@ -209,7 +209,8 @@ async def test_import_adds_question_answer_lines_and_replaces_taught_answers(dis
     raw = "\n".join(json.dumps(line, ensure_ascii=False) for line in lines).encode()
     interaction = await discord_bot.slash("examples import", user=STAFF, file=FakeFile("new.jsonl", raw))
 
-    assert discord_bot.ephemeral_texts(interaction) == ["Imported new.jsonl: 1 examples added, 1 answers replaced."]
+    [text] = discord_bot.ephemeral_texts(interaction)
+    assert text.splitlines()[0] == "Imported new.jsonl: 1 examples added, 1 answers replaced."
     assert (await storage.examples.get(1)).answer == "하루면 와요."
     assert (await storage.examples.audit_log(1))[0].detail == "new.jsonl: 1 added, 1 replaced"
 

@@ -11,7 +11,7 @@ import pytest
 
 from bot.errors import DatasetError, TrainingError, UserError
 from bot.llm import FineTuningAPI
-from bot.retrieval import LocalRetriever
+from bot.retrieval import Matcher
 from bot.support import SupportService
 from bot.teaching import TeachingService
 from bot.training import JobUpdate, TrainingRequest, TrainingService
@@ -48,9 +48,9 @@ async def follow_to_end(training: TrainingService, notify: Announcements, rounds
 
 
 def service_with(settings, storage, llm, finetune) -> TrainingService:
-    retriever = LocalRetriever()
-    support = SupportService(storage.jobs, llm, retriever, default_model=settings.support_model, system_prompt=SUPPORT_PROMPT)
-    teaching = TeachingService(storage.examples, retriever, system_prompt=SUPPORT_PROMPT)
+    matcher = Matcher()
+    support = SupportService(storage.jobs, llm, matcher, default_model=settings.support_model, system_prompt=SUPPORT_PROMPT)
+    teaching = TeachingService(storage.examples, matcher, system_prompt=SUPPORT_PROMPT)
     return TrainingService(
         storage.jobs, storage.usage, finetune, llm, support, teaching, executor=EXECUTOR,
         token_limit=settings.finetune_max_tokens,

@@ -1,0 +1,181 @@
+"""The matcher: Korean lemmas, intents, the margin rule, calibration on the shop's examples, the chooser and the library check."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from discord_fakes import CUSTOMER, STAFF
+
+from bot.matching import Calibration, Intents, analyzer, decide
+from bot.retrieval import Entry, Matcher, check_library
+from bot.services import open_services
+from conftest import ROOT, both_engines, query
+from test_main import run_bot_cli
+
+SAMPLE = {
+    json.loads(line)["messages"][1]["content"]: json.loads(line)["messages"][2]["content"]
+    for line in (ROOT / "data" / "sample_dataset.jsonl").read_text(encoding="utf-8").splitlines()
+}
+INFO = "월 29,000원에 원두 두 종류와 드립백 5개가 와요."
+HOW = "홈페이지 상단의 구독 탭에서 시작 월을 고르고 결제하세요."
+CAFE = [
+    Entry(1, "구독 안내 부탁드려요", INFO),
+    Entry(2, "구독하면 매달 뭐가 오나요?", INFO),
+    Entry(3, "구독 방법 알려주세요", HOW),
+    Entry(4, "구독 신청은 어디서 하나요?", HOW),
+    Entry(5, "환불은 언제 들어오나요?", "카드 결제는 취소 후 3~5영업일 안에 환불돼요."),
+    Entry(6, "영업시간이 어떻게 되나요?", "평일 10시부터 6시까지 상담해요."),
+]
+
+
+def test_korean_is_compared_by_lemmas_whatever_the_endings_and_spacing():
+    """Particles and endings go, verbs become stems, a spacing slip reads the same, and "방법" asks how like "어떻게"."""
+    words = analyzer()
+    assert words.lemmas("환불어떻게해요") == words.lemmas("환불 어떻게 해요?") == ["환불", "?how"]
+    assert words.lemmas("구독하는 방법 알려주세요") == ["구독", "?how"]
+    assert words.lemmas("배송은 언제 와요") == words.lemmas("배송 언제 오나요") == ["배송", "?when", "~오"]
+    assert words.lemmas("Do you take AMEX cards?") == ["take", "amex", "card"]
+
+
+def test_the_margin_rule_answers_only_a_clear_lead_above_the_floor():
+    intents = Intents([Entry(1, "a", "A"), Entry(2, "b", "B"), Entry(3, "c", "C")])
+    rule = Calibration(floor=0.3, margin=0.15)
+
+    assert decide(intents, np.array([0.6, 0.3, 0.0]), rule, 3).sure  # leads by 0.3
+    assert not decide(intents, np.array([0.6, 0.5, 0.0]), rule, 3).sure  # too close to another intent
+    assert not decide(intents, np.array([0.25, 0.0, 0.0]), rule, 3).sure  # alone, but below the floor
+    close = decide(intents, np.array([0.6, 0.5, 0.1]), rule, 3)
+    assert [c.entry.id for c in close.candidates] == [1, 2, 3] and close.margin == pytest.approx(0.1)
+
+
+def test_phrasings_that_share_an_answer_are_one_intent():
+    """Two phrasings of one question don't compete with each other: the lead is over the next *answer*."""
+    intents = Intents(CAFE)
+    assert intents.count == 4
+    decision = decide(intents, np.array([0.7, 0.65, 0.2, 0.0, 0.0, 0.0]), Calibration(0.3, 0.2), 3)
+    assert decision.sure and decision.best.entry.id == 1
+    assert [c.entry.answer for c in decision.candidates] == [INFO, HOW]
+
+
+def test_near_intents_get_their_own_answers_and_unrelated_questions_none():
+    matcher = Matcher()
+    matcher.load_now(CAFE)
+    for question, expected in [
+        ("구독 안내 좀 해주세요", INFO),
+        ("구독 방법 좀 알려 주세요", HOW),
+        ("구독하려면 어떻게 해야돼요?", HOW),
+        ("환불 언제 들어와요", "카드 결제는 취소 후 3~5영업일 안에 환불돼요."),
+    ]:
+        decision = matcher.search_now(question)
+        assert decision.sure and decision.best.entry.answer == expected, question
+    assert not matcher.search_now("사장님 mbti 뭐예요?").sure
+
+
+def test_calibration_comes_from_the_examples_and_settings_can_fix_it():
+    """Intents that overlap ask for a larger lead than intents that don't; MATCH_FLOOR/MATCH_MARGIN override."""
+    apart = Matcher()
+    apart.load_now([Entry(1, "환불 언제 돼요", "a"), Entry(2, "환불 며칠 걸려요", "a"), Entry(3, "영업시간 알려주세요", "b"), Entry(4, "몇 시까지 해요", "b")])
+    overlapping = Matcher()
+    overlapping.load_now(
+        [Entry(1, "구독 안내", "a"), Entry(2, "구독 방법 안내", "a"), Entry(3, "구독 방법", "b"), Entry(4, "구독 안내 방법", "b")]
+    )
+    assert overlapping.calibration.margin > apart.calibration.margin
+
+    fixed = Matcher(floor=0.5, margin=0.2)
+    fixed.load_now(CAFE)
+    assert fixed.calibration == Calibration(0.5, 0.2)
+
+
+def test_only_new_questions_are_analysed_when_the_library_changes(monkeypatch):
+    matcher = Matcher()
+    matcher.load_now(CAFE)
+    seen = []
+    original = type(analyzer()).lemmas
+    monkeypatch.setattr(type(analyzer()), "lemmas", lambda self, text: seen.append(text) or original(self, text))
+    matcher.load_now([*CAFE, Entry(7, "적립금 어떻게 써요?", "결제 화면에서 쓰세요.")])
+    assert seen == ["적립금 어떻게 써요?"]
+
+
+def test_library_check_names_questions_that_would_get_another_answer():
+    """Two wordings of one question with different answers: each would get the other's answer."""
+    matcher = Matcher()
+    matcher.load_now([*CAFE, Entry(7, "구독 안내 좀 해주세요", HOW)])
+    check = check_library(matcher)
+    assert ("구독 안내 좀 해주세요", "구독 안내 부탁드려요", pytest.approx(1.0)) in check.confused
+    assert check.intents[0].confused  # the least safe come first
+    assert matcher.confusions_now({7}) and not matcher.confusions_now({6})
+
+
+@both_engines
+async def test_replaced_sample_answer_keeps_near_intents_apart(teaching, support, fake_openai):
+    """Staff replace the sample's 구독 안내 answer: every phrasing of it gets the new answer, and 구독 방법 is still 구독 방법."""
+    example = next(e for e in teaching.matcher.entries if e.question == "구독 안내 부탁드려요.")
+    await teaching.replace(example.id, "이번 달 구독은 원두 2종과 셰이커 클리너가 들어가요.", author_id=1)
+
+    assert await support.answer("구독하는 방법 알려주세요") == SAMPLE["구독 방법 알려주세요."]
+    assert await support.answer("구독하면 매달 뭐가 와요?") == "이번 달 구독은 원두 2종과 셰이커 클리너가 들어가요."
+    assert fake_openai.chat_requests() == []
+
+
+async def test_chooser_picks_an_intent_the_matcher_was_unsure_about(settings, validation_executor, fake_openai):
+    """MATCH_CHOOSER=model: unsure between intents, the model names one and its answer is sent verbatim (counted as matching)."""
+    chooser = replace(settings, match_chooser=True)
+    async with open_services(chooser, executor=validation_executor) as services:
+        decision = await services.teaching.matcher.search("구독 해지 말고 잠깐 쉬는 거 돼요?")
+        assert not decision.sure and len(decision.candidates) >= 2
+        fake_openai.reply = "2"
+        answer = await services.support.answer("구독 해지 말고 잠깐 쉬는 거 돼요?")
+        assert answer == decision.candidates[1].entry.answer
+        [choice] = fake_openai.chat_requests()
+        assert "1. " + decision.candidates[0].entry.question in choice["messages"][1]["content"]
+
+        fake_openai.reply = "0"  # none of them: the model answers as usual
+        assert await services.support.answer("구독 해지 말고 잠깐 쉬는 거 돼요?") == "0"
+        assert len(fake_openai.chat_requests()) == 3
+        await services.storage.usage.flush()
+        rows = await query(services.storage, "SELECT purpose FROM usage")
+    assert ("matching",) in rows  # /usage shows what choosing cost
+
+
+async def test_chooser_is_off_by_default(support, fake_openai):
+    fake_openai.reply = "2"
+    await support.answer("구독 해지 말고 잠깐 쉬는 거 돼요?")
+    assert len(fake_openai.chat_requests()) == 1
+
+
+async def test_examples_check_shows_the_rule_and_what_to_strengthen(discord_bot):
+    interaction = await discord_bot.slash("examples check", user=STAFF)
+    text = "\n".join(discord_bot.ephemeral_texts(interaction))
+    assert "24 taught questions in 15 intents" in text
+    assert "leads the next intent by" in text
+    assert "need more phrasings" in text
+
+    refused = await discord_bot.slash("examples check", user=CUSTOMER)
+    assert discord_bot.ephemeral_texts(refused) == ["Only staff (a STAFF_ROLES role) and admins can use this command."]
+
+
+async def test_teaching_a_confusable_question_warns_after_saving(discord_bot):
+    interaction = await discord_bot.slash("teach", user=STAFF, question="구독 안내 좀 해줘요", answer="홈페이지에서 신청하세요.")
+    [text] = discord_bot.ephemeral_texts(interaction)
+    assert text.startswith("Saved as #")
+    assert "could get the answer of “구독 안내 부탁드려요.”" in text
+
+
+async def test_check_examples_cli_reads_a_file_and_exits_1_on_confusion(tmp_path):
+    path = tmp_path / "faq.jsonl"
+    path.write_text(
+        "\n".join(json.dumps({"question": q, "answer": a}, ensure_ascii=False) for q, a in [
+            ("구독 안내 부탁드려요", INFO), ("구독 안내 좀 해주세요", HOW), ("구독 방법 알려주세요", HOW),
+        ]),
+        encoding="utf-8",
+    )
+    code, out, err = await run_bot_cli(["check-examples", str(path)], env={}, cwd=tmp_path)
+    assert code == 1, err
+    assert "3 taught questions in 2 intents" in out and "would get another intent's answer" in out
+
+    path.write_text('{"question": "x"}\n', encoding="utf-8")
+    code, out, err = await run_bot_cli(["check-examples", str(path)], env={}, cwd=tmp_path)
+    assert code == 2 and "line 1" in err and "Traceback" not in err
