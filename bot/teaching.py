@@ -6,14 +6,14 @@ import asyncio
 import json
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.dataset import Problem, example_problems, render_problems
 from bot.errors import DatasetError, UserError
 from bot.moderation import Moderator
 from bot.records import Example
-from bot.retrieval import Entry, Retriever
+from bot.retrieval import Entry, LibraryCheck, Matcher
 from bot.storage import ExampleStore
 from bot.text import clean, normalise_question
 
@@ -48,13 +48,14 @@ class ExamplePage:
 class ImportResult:
     added: int
     replaced: int
+    confusions: list[tuple[str, str, float]] = field(default_factory=list)  # see TeachingService.confusions
 
 
 class TeachingService:
-    def __init__(self, examples: ExampleStore, retriever: Retriever, *, system_prompt: str, moderator: Moderator | None = None) -> None:
+    def __init__(self, examples: ExampleStore, matcher: Matcher, *, system_prompt: str, moderator: Moderator | None = None) -> None:
         self._examples = examples
         self._moderator = moderator
-        self.retriever = retriever
+        self.matcher = matcher
         self._system_prompt = system_prompt
         self._by_question: dict[str, Example] = {}
         self._changing = asyncio.Lock()  # a duplicate check and its insert must not interleave
@@ -73,7 +74,7 @@ class TeachingService:
         change = await self._examples.last_change()  # read first: a change made meanwhile is caught next time
         examples = await self._examples.all()
         self._by_question = {normalise_question(e.question): e for e in examples}
-        await self.retriever.load(Entry(e.id, e.question, e.answer) for e in examples)
+        await self.matcher.load(Entry(e.id, e.question, e.answer) for e in examples)
         self._indexed_change = change
 
     async def catch_up(self) -> bool:
@@ -108,7 +109,13 @@ class TeachingService:
         _, answer = check_example("-", answer)
         await self._refuse_flagged([("-", answer)])
         async with self._changing:
-            example = await self._examples.replace_answer(example_id, answer, author_id=author_id)
+            # Phrasings that share the old answer are one question asked in other words: they get the new answer too.
+            old = next((e for e in self._by_question.values() if e.id == example_id), None)
+            siblings = [
+                e.id for e in self._by_question.values()
+                if old is not None and e.id != example_id and _same_answer(e.answer, old.answer)
+            ]
+            example = await self._examples.replace_answer(example_id, answer, author_id=author_id, also=siblings)
             if example is None:
                 raise UserError(f"Example #{example_id} no longer exists; nothing was changed.")
             await self._reindex()
@@ -148,7 +155,16 @@ class TeachingService:
                     new[normalise_question(question)] = (question, answer)  # a later line wins
             await self._examples.import_many(list(new.values()), list(replaced.items()), actor_id=actor_id, source=filename)
             await self._reindex()
-        return ImportResult(added=len(new), replaced=len(replaced))
+        changed = [self._by_question[key].id for key in new if key in self._by_question] + list(replaced)
+        return ImportResult(len(new), len(replaced), await self.confusions(changed))
+
+    async def check(self) -> LibraryCheck:
+        """How safely each intent is told apart from the others (`/examples check`)."""
+        return await self.matcher.check()
+
+    async def confusions(self, example_ids: list[int]) -> list[tuple[str, str, float]]:
+        """Taught questions that these examples leave open to another intent's answer: shown after teaching."""
+        return await self.matcher.confusions(example_ids)
 
 
     async def _refuse_flagged(self, pairs: list[tuple[str, str]], *, source: str | None = None) -> None:
@@ -165,6 +181,10 @@ class TeachingService:
             )
         problems = [Problem(None, f"example {n}: flagged by moderation ({', '.join(c)})") for n, c in flagged]
         raise DatasetError(f"{source} can't be imported; nothing was saved. Fix these examples:\n{render_problems(problems)}")
+
+
+def _same_answer(a: str, b: str) -> bool:
+    return a.split() == b.split()
 
 
 def check_example(question: str, answer: str) -> tuple[str, str]:

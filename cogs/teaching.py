@@ -16,6 +16,8 @@ from bot.attachments import read_attachment
 from bot.client import SupportBot
 from bot.records import Example
 from bot.replies import send_ephemeral, user_message
+from bot.retrieval import render_check
+from bot.text import split_message
 from bot.teaching import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS, AlreadyTaught, ExamplePage, TeachingService
 
 
@@ -127,9 +129,19 @@ class Teaching(commands.Cog):
         raw = await read_attachment(file, self.bot.settings.max_dataset_mb)
         result = await self.teaching.import_file(raw, file.filename, actor_id=interaction.user.id)
         await interaction.followup.send(
-            f"Imported {file.filename}: {result.added:,} examples added, {result.replaced:,} answers replaced.",
+            f"Imported {file.filename}: {result.added:,} examples added, {result.replaced:,} answers replaced."
+            + render_confusions(result.confusions),
             ephemeral=True,
         )
+
+    @examples.command(name="check")
+    @staff_only()
+    async def examples_check(self, interaction: discord.Interaction[SupportBot]) -> None:
+        """How safely each taught intent is told apart, and which need more phrasings."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        report = render_check(await self.teaching.check())
+        for chunk in split_message(report):
+            await interaction.followup.send(chunk, ephemeral=True)
 
 
 class TeachModal(discord.ui.Modal, title="Teach the bot an answer"):
@@ -199,11 +211,24 @@ async def save_example(interaction: discord.Interaction[SupportBot], teaching: T
             ephemeral=True,
         )
         return
-    await interaction.followup.send(f"Saved as #{example.id}.\n\n{render_example(example)}", ephemeral=True)
+    warning = render_confusions(await teaching.confusions([example.id]))
+    await interaction.followup.send(f"Saved as #{example.id}.\n\n{render_example(example)}{warning}", ephemeral=True)
 
 
 def render_example(example: Example) -> str:
     return f"**Q:** {example.question}\n**A:** {example.answer}"
+
+
+def render_confusions(confusions: list[tuple[str, str, float]], most: int = 5) -> str:
+    """A warning after teaching: questions customers might now get the wrong taught answer for."""
+    if not confusions:
+        return ""
+    lines = [f"• “{q}” could get the answer of “{other}” ({alike:.0%} alike)" for q, other, alike in confusions[:most]]
+    more = f"\n• … and {len(confusions) - most} more" if len(confusions) > most else ""
+    return (
+        "\n\n⚠️ Asked in other words, these could get another intent's answer:\n" + "\n".join(lines) + more
+        + "\nTeach a few more phrasings of each; `/examples check` shows the whole library."
+    )
 
 
 def render_page(page: ExamplePage) -> str:

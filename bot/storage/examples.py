@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import bindparam, delete, func, insert, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -31,19 +33,25 @@ class ExampleStore:
             await _audit(conn, author_id, action, example_id, question)
         return Example(example_id, question, answer, author_id, created_at)
 
-    async def replace_answer(self, example_id: int, answer: str, *, author_id: int | None) -> Example | None:
+    async def replace_answer(self, example_id: int, answer: str, *, author_id: int | None, also: Sequence[int] = ()) -> Example | None:
+        """Give example `example_id` (and the examples in `also`, other phrasings of its question) a new answer, together."""
         async with self._db.write() as conn:
-            row = (
-                await conn.execute(
-                    update(examples)
-                    .where(examples.c.id == example_id)
-                    .values(answer=answer, author_id=author_id, updated_at=utcnow())
-                    .returning(*_COLUMNS)
-                )
-            ).first()
-            if row is None:
-                return None
-            await _audit(conn, author_id, "replace", example_id, answer)
+            row = None
+            for changed in (example_id, *also):
+                result = (
+                    await conn.execute(
+                        update(examples)
+                        .where(examples.c.id == changed)
+                        .values(answer=answer, author_id=author_id, updated_at=utcnow())
+                        .returning(*_COLUMNS)
+                    )
+                ).first()
+                if changed == example_id:
+                    if result is None:
+                        return None
+                    row = result
+                if result is not None:
+                    await _audit(conn, author_id, "replace", changed, answer)
         return Example(*row)
 
     async def remove(self, example_id: int, *, actor_id: int | None) -> Example | None:
