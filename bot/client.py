@@ -10,6 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.access import NOT_SERVED, ServedGuilds, ambiguous_role_names
 from bot.replies import send_ephemeral, user_message
 from bot.services import Services
 
@@ -21,6 +22,14 @@ COMMANDS_HASH_KEY = "global_commands_hash"
 
 class SupportTree(app_commands.CommandTree["SupportBot"]):
     """One error handler for every app command; bot/replies.py decides what the user sees."""
+
+    async def interaction_check(self, interaction: discord.Interaction[SupportBot]) -> bool:
+        """Every command, in every server: refused where the bot does not serve (a global command can be run anywhere)."""
+        if interaction.client.served.serves(interaction.guild_id):
+            return True
+        if interaction.type is not discord.InteractionType.autocomplete:
+            await send_ephemeral(interaction, NOT_SERVED)
+        return False
 
     async def on_error(self, interaction: discord.Interaction[SupportBot], error: app_commands.AppCommandError) -> None:
         command = interaction.command.qualified_name if interaction.command else "?"
@@ -46,6 +55,7 @@ class SupportBot(commands.Bot):
         self.teaching = services.teaching
         self.bartender = services.bartender
         self.usage = services.usage
+        self.served = ServedGuilds(services.settings)
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
@@ -84,6 +94,19 @@ class SupportBot(commands.Bot):
 
     async def on_ready(self) -> None:
         log.info("logged in as %s (%s)", self.user, self.user.id if self.user else "?")
+        await self.served.settle(self.services.storage.state, [guild.id for guild in self.guilds])
+        for guild in self.guilds:
+            if not self.served.serves(guild.id):
+                continue
+            for name in ambiguous_role_names(guild, self.settings):
+                log.warning(
+                    "several roles in server %s are named %r: ADMIN_ROLES/STAFF_ROLES match none of them by name; use role IDs",
+                    guild.id, name,
+                )
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        if not self.served.serves(guild.id):
+            log.warning("added to server %s (%s), which is not served until its ID is in ALLOWED_GUILDS", guild.name, guild.id)
 
 
 class ShardedSupportBot(SupportBot, commands.AutoShardedBot):

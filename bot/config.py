@@ -56,6 +56,7 @@ class Settings:
     match_chooser: bool = False
     guidance_examples: int = 3
     command_guilds: tuple[int, ...] = ()
+    allowed_guilds: tuple[int, ...] = ()  # the servers the bot serves; see bot/access.py ServedGuilds
     shard_count: int | None = None
     shard_ids: tuple[int, ...] = ()
     model_timeout: float = 60.0
@@ -126,6 +127,7 @@ class Settings:
             match_chooser=_chooser(text("MATCH_CHOOSER", "off")),
             guidance_examples=int(_number("GUIDANCE_EXAMPLES", text("GUIDANCE_EXAMPLES"), 3, minimum=0)),
             command_guilds=_ids("COMMAND_GUILDS", text("COMMAND_GUILDS")),
+            allowed_guilds=_ids("ALLOWED_GUILDS", text("ALLOWED_GUILDS")),
             shard_count=shard_count,
             shard_ids=shard_ids,
             model_timeout=_number("MODEL_TIMEOUT", text("MODEL_TIMEOUT"), 60.0, minimum=1),

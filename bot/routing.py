@@ -32,6 +32,7 @@ def route(
     me: discord.abc.User | None,
     settings: Settings,
     thread_owner: Callable[[int], int | None],
+    served: Callable[[int | None], bool],
 ) -> Route | None:
     """Where a message goes, or None when the bot should stay quiet.
 
@@ -42,6 +43,8 @@ def route(
     if message.author.bot or message.webhook_id:
         return None
     guild_id = message.guild.id if message.guild else None
+    if not served(guild_id):
+        return None  # a server that isn't the shop's: nothing is answered, no model is called
     owner = thread_owner(message.channel.id)
     if owner is not None:
         # A bartender thread is one customer's table; others talking there are not mixed in.

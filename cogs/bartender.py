@@ -32,7 +32,7 @@ class Bartender(commands.Cog):
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
-        place = route(message, me=self.bot.user, settings=self.bot.settings, thread_owner=self.bartender.thread_owner)
+        place = route(message, me=self.bot.user, settings=self.bot.settings, thread_owner=self.bartender.thread_owner, served=self.bot.served.serves)
         if not isinstance(place, Place):
             return
         writer = StreamWriter(message.channel, reply_to=message, edit_every=self.bot.settings.bartender_edit_seconds)

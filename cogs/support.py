@@ -27,7 +27,7 @@ class Support(commands.Cog):
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
-        question = route(message, me=self.bot.user, settings=self.bot.settings, thread_owner=self.bot.bartender.thread_owner)
+        question = route(message, me=self.bot.user, settings=self.bot.settings, thread_owner=self.bot.bartender.thread_owner, served=self.bot.served.serves)
         if not isinstance(question, Question):
             return
         guild_id = message.guild.id if message.guild else None

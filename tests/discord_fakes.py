@@ -25,6 +25,13 @@ GENERAL_CHANNEL = 200_000_000_000_000_002
 BAR_CHANNEL = 200_000_000_000_000_003
 SUPPORT_THREAD = 200_000_000_000_000_004  # a thread in the support channel
 
+# A stranger's server: someone added the (public) bot to a server of their own, where they manage everything.
+STRANGER_GUILD_ID = 100_000_000_000_000_666
+STRANGER_SUPPORT_CHANNEL = 200_000_000_000_000_661  # named "support", like the shop's
+STRANGER_GENERAL_CHANNEL = 200_000_000_000_000_662
+STRANGER_MANAGERS_ROLE = 300_000_000_000_000_661  # carries Manage Server there
+STRANGER_ADMINS_ROLE = 300_000_000_000_000_662  # named "Admins", like the shop's admin role
+
 STAFF_ROLE = 300_000_000_000_000_001
 ADMIN_ROLE = 300_000_000_000_000_002
 MANAGERS_ROLE = 300_000_000_000_000_003  # carries Manage Server
@@ -68,6 +75,13 @@ ADMIN = FakeUser(400_000_000_000_000_004, "admin", roles=(ADMIN_ROLE,))
 MANAGER = FakeUser(400_000_000_000_000_005, "manager", roles=(MANAGERS_ROLE,))
 OTHER_BOT = FakeUser(400_000_000_000_000_006, "otherbot", bot=True)
 BOT_USER = FakeUser(BOT_ID, "supportbot", bot=True)
+STRANGER = FakeUser(400_000_000_000_000_666, "stranger", roles=(STRANGER_MANAGERS_ROLE, STRANGER_ADMINS_ROLE))
+
+_STRANGER_CHANNELS = {STRANGER_SUPPORT_CHANNEL, STRANGER_GENERAL_CHANNEL}
+
+
+def guild_of(channel_id: int) -> int:
+    return STRANGER_GUILD_ID if channel_id in _STRANGER_CHANNELS else GUILD_ID
 
 
 @dataclass(frozen=True)
@@ -114,61 +128,51 @@ class FakeDiscord:
         self.state._add_guild_from_data(self._guild_payload())
         await self.bot.setup_hook()
         self.bot._ready.set()  # as after the gateway's READY
+        self.bot.dispatch("ready")
+        await self.settle()
+
+    async def add_stranger_guild(self) -> None:
+        """Someone adds the bot to a server of their own (GUILD_CREATE for a new guild)."""
+        guild = self.state._add_guild_from_data(self._stranger_guild_payload())
+        self.bot.dispatch("guild_join", guild)
+        await self.settle()
 
     async def close(self) -> None:
         await self.settle()
         webhook_async.async_context.reset(self._adapter_token)
 
     def _guild_payload(self) -> dict[str, Any]:
-        def role(role_id: int, name: str, permissions: int, position: int) -> dict[str, Any]:
-            return {
-                "id": str(role_id),
-                "name": name,
-                "permissions": str(permissions),
-                "position": position,
-                "color": 0,
-                "hoist": False,
-                "managed": False,
-                "mentionable": False,
-                "flags": 0,
-            }
-
-        def channel(channel_id: int, name: str, position: int) -> dict[str, Any]:
-            return {
-                "id": str(channel_id),
-                "type": 0,
-                "guild_id": str(GUILD_ID),
-                "name": name,
-                "position": position,
-                "permission_overwrites": [],
-                "nsfw": False,
-                "parent_id": None,
-                "topic": None,
-                "rate_limit_per_user": 0,
-            }
-
-        return {
-            "id": str(GUILD_ID),
-            "name": "Test Shop",
-            "owner_id": "1",
-            "member_count": 10,
-            "roles": [
-                role(GUILD_ID, "@everyone", DEFAULT_PERMISSIONS, 0),
-                role(STAFF_ROLE, "Staff", DEFAULT_PERMISSIONS, 1),
-                role(ADMIN_ROLE, "Admins", DEFAULT_PERMISSIONS, 2),
-                role(MANAGERS_ROLE, "Managers", DEFAULT_PERMISSIONS | MANAGE_GUILD, 3),
+        return _guild(
+            GUILD_ID,
+            "Test Shop",
+            roles=[
+                _role(GUILD_ID, "@everyone", DEFAULT_PERMISSIONS, 0),
+                _role(STAFF_ROLE, "Staff", DEFAULT_PERMISSIONS, 1),
+                _role(ADMIN_ROLE, "Admins", DEFAULT_PERMISSIONS, 2),
+                _role(MANAGERS_ROLE, "Managers", DEFAULT_PERMISSIONS | MANAGE_GUILD, 3),
             ],
-            "channels": [
-                channel(SUPPORT_CHANNEL, "support", 0),
-                channel(GENERAL_CHANNEL, "general", 1),
-                channel(BAR_CHANNEL, "bar", 2),
+            channels=[
+                _channel(GUILD_ID, SUPPORT_CHANNEL, "support", 0),
+                _channel(GUILD_ID, GENERAL_CHANNEL, "general", 1),
+                _channel(GUILD_ID, BAR_CHANNEL, "bar", 2),
             ],
-            "threads": [dict(self.thread_payload(SUPPORT_THREAD, SUPPORT_CHANNEL, {"name": "order 1234"}), owner_id=str(CUSTOMER.id))],
-            "members": [],
-            "emojis": [],
-            "stickers": [],
-            "features": [],
-        }
+            threads=[dict(self.thread_payload(SUPPORT_THREAD, SUPPORT_CHANNEL, {"name": "order 1234"}), owner_id=str(CUSTOMER.id))],
+        )
+
+    def _stranger_guild_payload(self) -> dict[str, Any]:
+        return _guild(
+            STRANGER_GUILD_ID,
+            "Stranger's Server",
+            roles=[
+                _role(STRANGER_GUILD_ID, "@everyone", DEFAULT_PERMISSIONS, 0),
+                _role(STRANGER_MANAGERS_ROLE, "Owners", DEFAULT_PERMISSIONS | MANAGE_GUILD, 1),
+                _role(STRANGER_ADMINS_ROLE, "Admins", DEFAULT_PERMISSIONS, 2),
+            ],
+            channels=[
+                _channel(STRANGER_GUILD_ID, STRANGER_SUPPORT_CHANNEL, "support", 0),
+                _channel(STRANGER_GUILD_ID, STRANGER_GENERAL_CHANNEL, "general", 1),
+            ],
+        )
 
     # -- gateway events ----------------------------------------------------------------
 
@@ -202,7 +206,7 @@ class FakeDiscord:
             "flags": 0,
         }
         if in_guild:
-            data["guild_id"] = str(GUILD_ID)
+            data["guild_id"] = str(guild_of(channel_id))
             data["member"] = author.member_payload(0)
         if reply_to is not None:
             data["type"] = 19
@@ -284,9 +288,10 @@ class FakeDiscord:
         else:
             member = user.member_payload(self._permissions_of(user))
             member["user"] = user.payload()
+            guild_id = guild_of(channel_id)
             payload.update(
-                guild_id=str(GUILD_ID),
-                channel={"id": str(channel_id), "type": 0, "guild_id": str(GUILD_ID), "name": "x", "position": 0},
+                guild_id=str(guild_id),
+                channel={"id": str(channel_id), "type": 0, "guild_id": str(guild_id), "name": "x", "position": 0},
                 channel_id=str(channel_id),
                 member=member,
                 context=0,
@@ -339,7 +344,7 @@ class FakeDiscord:
 
     def _permissions_of(self, user: FakeUser) -> int:
         permissions = DEFAULT_PERMISSIONS
-        if MANAGERS_ROLE in user.roles:
+        if MANAGERS_ROLE in user.roles or STRANGER_MANAGERS_ROLE in user.roles:
             permissions |= MANAGE_GUILD
         return permissions
 
@@ -566,6 +571,27 @@ def _http_error(status: int) -> discord.HTTPException:
     if status >= 500:
         return discord.DiscordServerError(response, {"message": "server error", "code": 0})
     return kinds.get(status, discord.HTTPException)(response, {"message": "failed", "code": 0})
+
+
+def _role(role_id: int, name: str, permissions: int, position: int) -> dict[str, Any]:
+    return {
+        "id": str(role_id), "name": name, "permissions": str(permissions), "position": position, "color": 0,
+        "hoist": False, "managed": False, "mentionable": False, "flags": 0,
+    }
+
+
+def _channel(guild_id: int, channel_id: int, name: str, position: int) -> dict[str, Any]:
+    return {
+        "id": str(channel_id), "type": 0, "guild_id": str(guild_id), "name": name, "position": position,
+        "permission_overwrites": [], "nsfw": False, "parent_id": None, "topic": None, "rate_limit_per_user": 0,
+    }
+
+
+def _guild(guild_id: int, name: str, *, roles: list, channels: list, threads: list | None = None) -> dict[str, Any]:
+    return {
+        "id": str(guild_id), "name": name, "owner_id": "1", "member_count": 10, "roles": roles, "channels": channels,
+        "threads": threads or [], "members": [], "emojis": [], "stickers": [], "features": [],
+    }
 
 
 def _dm_channel_id(user: FakeUser) -> int:

@@ -93,3 +93,9 @@ def test_matching_settings():
         Settings.from_env({"MATCH_CHOOSER": "gpt"})
     with pytest.raises(ConfigError, match="MATCH_MARGIN"):
         Settings.from_env({"MATCH_MARGIN": "2"})
+
+
+def test_allowed_guilds_are_parsed():
+    assert Settings.from_env({"ALLOWED_GUILDS": "1, 22"}).allowed_guilds == (1, 22)
+    with pytest.raises(ConfigError, match="ALLOWED_GUILDS"):
+        Settings.from_env({"ALLOWED_GUILDS": "my-shop"})

@@ -24,7 +24,7 @@ from bot.routing import Question, route
 def route_of(discord_bot, content: str, *, threads: dict[int, int] | None = None, **message: Any):
     """Route a message built by the fake gateway; `threads` maps bartender threads to their owners."""
     bot = discord_bot.bot
-    return route(discord_bot.message(content, **message), me=bot.user, settings=bot.settings, thread_owner=(threads or {}).get)
+    return route(discord_bot.message(content, **message), me=bot.user, settings=bot.settings, thread_owner=(threads or {}).get, served=bot.served.serves)
 
 
 async def test_customer_in_support_channel_asks_support(discord_bot):
