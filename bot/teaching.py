@@ -212,7 +212,9 @@ def parse_examples(raw: bytes, *, source: str) -> list[tuple[str, str]]:
         raise DatasetError(f"{source} can't be imported: line {line}: not UTF-8 (byte offset {exc.start:,}).") from None
     pairs: list[tuple[str, str]] = []
     problems: list[Problem] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Only "\n" ends a line, as in `validate`: str.splitlines would also split at U+2028, U+0085 and other
+    # separators that JSON allows inside a string. A "\r" before it is whitespace to the JSON parser.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:

@@ -10,6 +10,7 @@ import bpe_openai
 import pytest
 
 from bot.dataset import count_example_tokens, default_epochs, validate_dataset
+from bot.errors import DatasetError
 from bot.tokens import encoding_for
 from conftest import ROOT
 
@@ -188,3 +189,31 @@ def test_warnings_are_capped_in_the_report():
     report = validate_dataset(jsonl(*[example()] * 500), token_limit=LIMIT)
     text = report.render("dup.jsonl")
     assert len(report.warnings) > 400 and "… and" in text and text.count("\n") < 30
+
+
+SEPARATORS = "\u2028\u2029\u0085\x0b\x0c\x1c"
+
+
+def test_export_with_unicode_line_separators_reimports_and_validates_alike():
+    """An answer holding U+2028, U+0085 and other separators survives export, import and validate, with the same line numbers."""
+    from bot.teaching import parse_examples, training_jsonl
+
+    pairs = [(f"질문 {i}", f"답변{SEPARATORS}{i}") for i in range(10)]
+    exported = training_jsonl(pairs, "상담원입니다.")
+
+    assert parse_examples(exported, source="export.jsonl") == pairs
+    assert validate_dataset(exported, token_limit=LIMIT).ok
+    broken = exported + b"{oops\n"
+    with pytest.raises(DatasetError) as imported:
+        parse_examples(broken, source="export.jsonl")
+    assert "line 11: not valid JSON" in str(imported.value)
+    assert errors_of(broken)[0].startswith("line 11: not valid JSON")
+
+
+def test_crlf_line_endings_import_and_validate():
+    """A file saved with Windows line endings imports and validates like one with "\\n"."""
+    from bot.teaching import parse_examples
+
+    raw = jsonl(*valid_rows(10)).replace(b"\n", b"\r\n") + b"\r\n"
+    assert len(parse_examples(raw, source="win.jsonl")) == 10
+    assert validate_dataset(raw, token_limit=LIMIT).ok
