@@ -20,6 +20,10 @@ TOP_LEVEL_KEYS = frozenset({"messages", "tools", "functions", "parallel_tool_cal
 MESSAGE_KEYS = frozenset({"role", "content", "name", "weight", "tool_calls", "function_call", "tool_call_id"})
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
+TOO_DEEP = "JSON nested too deeply to read (hundreds of levels of [ ] or { })"
+# The tokenizer refuses such texts (bpe_openai's own limits); both are far beyond any base model's example limit.
+TOO_LONG_TO_COUNT = "a text in it has 1,000,000 characters or 200,000 tokens or more"
+
 # The cookbook's default-epoch rule: aim for about 3 passes, bounded by example count.
 TARGET_EPOCHS = 3
 MIN_TARGET_EXAMPLES = 100
@@ -192,6 +196,9 @@ def validate_dataset(
         report.examples += 1
         try:
             example = json.loads(line)
+        except RecursionError:
+            report.errors.append(Problem(number, TOO_DEEP))
+            continue
         except ValueError as exc:
             reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
             report.errors.append(Problem(number, f"not valid JSON ({reason})"))
@@ -201,7 +208,11 @@ def validate_dataset(
             report.errors += [Problem(number, p) for p in problems]
             continue
         messages = example["messages"]
-        tokens = count_example_tokens(messages, encode, repeated)
+        try:
+            tokens = count_example_tokens(messages, encode, repeated)
+        except (ValueError, RecursionError):
+            report.errors.append(Problem(number, f"too long to count: {TOO_LONG_TO_COUNT}, far over the limit of {token_limit:,} tokens"))
+            continue
         if tokens > token_limit:
             report.errors.append(Problem(number, f"{tokens:,} tokens, over the base model's limit of {token_limit:,}"))
         report.tokens += tokens

@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.dataset import Problem, example_problems, render_problems
+from bot.dataset import TOO_DEEP, Problem, example_problems, render_problems
 from bot.errors import DatasetError, UserError
 from bot.moderation import Moderator
 from bot.records import Example
@@ -219,6 +219,9 @@ def parse_examples(raw: bytes, *, source: str) -> list[tuple[str, str]]:
             continue
         try:
             item = json.loads(line)
+        except RecursionError:
+            problems.append(Problem(number, TOO_DEEP))
+            continue
         except ValueError:
             problems.append(Problem(number, "not valid JSON"))
             continue

@@ -217,3 +217,38 @@ def test_crlf_line_endings_import_and_validate():
     raw = jsonl(*valid_rows(10)).replace(b"\n", b"\r\n") + b"\r\n"
     assert len(parse_examples(raw, source="win.jsonl")) == 10
     assert validate_dataset(raw, token_limit=LIMIT).ok
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        (DEEP, "line 11: JSON nested too deeply to read"),
+        (example(answer="a" * 1_000_000), "line 11: too long to count"),
+        (example(answer="가" * 300_000), "line 11: too long to count"),  # under 1M characters, over the tokenizer's 200,000 tokens
+    ],
+)
+def test_input_the_parser_or_tokenizer_cannot_take_is_a_line_error(row, message):
+    """Deep nesting, a million characters, or more tokens than the tokenizer takes: a numbered error, not a crash."""
+    errors = errors_of(jsonl(*valid_rows(10), row, *valid_rows(2)))
+    assert len(errors) == 1 and errors[0].startswith(message), errors
+
+
+def test_import_of_deeply_nested_json_is_a_line_error():
+    """/examples import names the deeply nested line instead of failing with "Something went wrong"."""
+    from bot.teaching import parse_examples
+
+    with pytest.raises(DatasetError) as refused:
+        parse_examples(jsonl(*valid_rows(10), DEEP), source="deep.jsonl")
+    assert "line 11: JSON nested too deeply to read" in refused.value.message
+
+
+def test_validate_cli_reports_input_it_cannot_parse_without_a_traceback(tmp_path):
+    """The CLI shows numbered errors for deep nesting and over-long content, never a traceback."""
+    path = tmp_path / "hostile.jsonl"
+    path.write_bytes(jsonl(*valid_rows(10), DEEP, example(answer="a" * 1_000_000)))
+    result = subprocess.run([sys.executable, "-m", "bot", "validate", str(path)], cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=60)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "line 11: JSON nested too deeply" in result.stdout and "line 12: too long to count" in result.stdout
