@@ -150,6 +150,9 @@ def example_problems(example: object) -> list[str]:
             problems.append(f"message {number} ({role or 'no role'}) has no 'content'")
         elif content is not None and not isinstance(content, str):
             problems.append(f"message {number} ({role}) has content that is not a string")
+        elif isinstance(content, str) and not content.strip() and not calls_tools:
+            # The cookbook counts empty content as missing: the provider trains on nothing there.
+            problems.append(f"message {number} ({role}) has empty content")
         if "weight" in message and (message["weight"] not in (0, 1) or isinstance(message["weight"], bool)):
             problems.append(f"message {number} has weight {message['weight']!r}; only 0 or 1 is allowed")
     if not has_assistant:

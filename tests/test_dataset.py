@@ -252,3 +252,12 @@ def test_validate_cli_reports_input_it_cannot_parse_without_a_traceback(tmp_path
     result = subprocess.run([sys.executable, "-m", "bot", "validate", str(path)], cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=60)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     assert "line 11: JSON nested too deeply" in result.stdout and "line 12: too long to count" in result.stdout
+
+
+@pytest.mark.parametrize(("role", "number"), [("user", 1), ("assistant", 2)])
+def test_empty_content_is_missing_content(role, number):
+    """An empty (or blank) question or answer is an error, not "ready to train"."""
+    row = example(question="" if role == "user" else "질문", answer=" " if role == "assistant" else "답변", system=None)
+    report = validate_dataset(jsonl(*valid_rows(10), row), token_limit=LIMIT)
+    assert [str(e) for e in report.errors] == [f"line 11: message {number} ({role}) has empty content"]
+    assert "can't be used for training" in report.render()
