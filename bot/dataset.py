@@ -17,7 +17,7 @@ MAX_ERRORS_SHOWN = 20
 CONFUSABLE_CHECK_LIMIT = 5_000  # all-pairs matching beyond this would dominate validation time
 
 TOP_LEVEL_KEYS = frozenset({"messages", "tools", "functions", "parallel_tool_calls"})
-MESSAGE_KEYS = frozenset({"role", "content", "name", "weight", "tool_calls", "function_call", "tool_call_id"})
+MESSAGE_KEYS = frozenset({"role", "content", "name", "weight", "tool_calls", "function_call", "tool_call_id", "refusal"})
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
 TOO_DEEP = "JSON nested too deeply to read (hundreds of levels of [ ] or { })"
@@ -85,29 +85,46 @@ def render_problems(problems: list[Problem]) -> str:
     return "\n".join(lines)
 
 
-def count_example_tokens(messages: list[dict], encode: Callable[[str], list[int]], repeated: dict[str, int]) -> int:
-    """The cookbook's count: 3 per message, the encoded values, 1 more per name, 3 to prime the reply.
+def count_example_tokens(
+    messages: list[dict], encode: Callable[[str], list[int]], repeated: dict[str, int], tools: list | None = None
+) -> int:
+    """The cookbook's count: 3 per message, the encoded values, 1 more per name, 3 to prime the reply; and the tools.
 
-    Roles, names and system prompts repeat in nearly every example: they are counted once and
-    remembered in `repeated`; the rest is counted as it comes, so memory stays flat.
+    Roles, names, system prompts and tool definitions repeat in nearly every example: they are counted
+    once and remembered in `repeated`; the rest is counted as it comes, so memory stays flat.
     """
+    total = 3 + (_repeated_count(json.dumps(tools, ensure_ascii=False), encode, repeated) if tools else 0)
+    return total + sum(message_tokens(message, encode, repeated) for message in messages)
+
+
+# A picture costs at least this (OpenAI's low-detail price); its real count depends on its size, unknown here.
+IMAGE_TOKENS = 85
+
+
+def message_tokens(message: dict, encode: Callable[[str], list[int]], repeated: dict[str, int]) -> int:
     total = 3
-    for message in messages:
-        total += 3
-        for key, value in message.items():
-            if key == "weight":
-                continue
-            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-            if key == "content" and message.get("role") not in ("system", "developer"):
-                total += len(encode(text))
-            else:
-                count = repeated.get(text)
-                if count is None:
-                    count = repeated[text] = len(encode(text))
-                total += count
-            if key == "name":
-                total += 1
+    for key, value in message.items():
+        if key == "weight":
+            continue
+        if key == "content" and isinstance(value, list):
+            for part in value:
+                total += len(encode(part["text"])) if part.get("type") == "text" else IMAGE_TOKENS
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        if key == "content" and message.get("role") not in ("system", "developer"):
+            total += len(encode(text))
+        else:
+            total += _repeated_count(text, encode, repeated)
+        if key == "name":
+            total += 1
     return total
+
+
+def _repeated_count(text: str, encode: Callable[[str], list[int]], repeated: dict[str, int]) -> int:
+    count = repeated.get(text)
+    if count is None:
+        count = repeated[text] = len(encode(text))
+    return count
 
 
 def default_epochs(examples: int) -> int:
@@ -125,6 +142,7 @@ def example_problems(example: object) -> list[str]:
     if not isinstance(example, dict):
         return ["not a JSON object"]
     problems = [f"unknown key '{key}'" for key in example if key not in TOP_LEVEL_KEYS]
+    problems += _tools_problems(example)
     messages = example.get("messages")
     if messages is None:
         return [*problems, "'messages' is missing"]
@@ -144,20 +162,96 @@ def example_problems(example: object) -> list[str]:
         elif not isinstance(role, str) or role not in ROLES:
             problems.append(f"message {number} has unknown role {role!r}")
         has_assistant = has_assistant or role == "assistant"
-        content = message.get("content")
-        calls_tools = role == "assistant" and bool(message.get("tool_calls") or message.get("function_call"))
-        if content is None and not calls_tools:
-            problems.append(f"message {number} ({role or 'no role'}) has no 'content'")
-        elif content is not None and not isinstance(content, str):
-            problems.append(f"message {number} ({role}) has content that is not a string")
-        elif isinstance(content, str) and not content.strip() and not calls_tools:
-            # The cookbook counts empty content as missing: the provider trains on nothing there.
-            problems.append(f"message {number} ({role}) has empty content")
+        label = role if isinstance(role, str) else "no role"
+        problems += [f"message {number} ({label}) {p}" for p in _message_problems(message, role)]
         if "weight" in message and (message["weight"] not in (0, 1) or isinstance(message["weight"], bool)):
             problems.append(f"message {number} has weight {message['weight']!r}; only 0 or 1 is allowed")
     if not has_assistant:
         problems.append("no assistant message")
     return problems
+
+
+ASSISTANT_ONLY = ("tool_calls", "function_call", "refusal")
+TOOL_CALL_SHAPE = 'must be {"id": "…", "type": "function", "function": {"name": "…", "arguments": "<JSON text>"}}'
+
+
+def _message_problems(message: dict, role: object) -> list[str]:
+    """Content, refusal and tool calls as OpenAI's chat fine-tuning format takes them."""
+    problems = [f"has '{key}', which only assistant messages may have" for key in ASSISTANT_ONLY if key in message and role != "assistant"]
+    calls = message.get("tool_calls")
+    if calls is not None and (not isinstance(calls, list) or not calls):
+        problems.append("has 'tool_calls' that is not a list of tool calls")
+    elif calls is not None:
+        problems += [f"tool call {n} {TOOL_CALL_SHAPE}" for n, call in enumerate(calls, start=1) if not _is_tool_call(call)]
+    if "function_call" in message and not _is_call(message["function_call"]):
+        problems.append('has a \'function_call\' that is not {"name": "…", "arguments": "<JSON text>"}')
+    refusal = message.get("refusal")
+    if refusal is not None and not (isinstance(refusal, str) and refusal.strip()):
+        problems.append("has a 'refusal' that is not text")
+    if role == "tool" and not (isinstance(message.get("tool_call_id"), str) and message["tool_call_id"]):
+        problems.append("has no 'tool_call_id' naming the call it answers")
+    content = message.get("content")
+    answered = role == "assistant" and bool(calls or message.get("function_call") or refusal)
+    if content is None:
+        return problems if answered else [*problems, "has no 'content'"]
+    if isinstance(content, str):
+        # The cookbook counts empty content as missing: the provider trains on nothing there.
+        return problems if content.strip() or answered else [*problems, "has empty content"]
+    if not isinstance(content, list):
+        return [*problems, "has content that is not a string or a list of parts"]
+    if not content:
+        return [*problems, "has empty content"]
+    for n, part in enumerate(content, start=1):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text":
+            if not (isinstance(part.get("text"), str) and part["text"].strip()):
+                problems.append(f"content part {n} has no text")
+        elif kind == "image_url" and role == "user":
+            image = part.get("image_url")
+            if not (isinstance(image, dict) and isinstance(image.get("url"), str) and image["url"]):
+                problems.append(f'content part {n} must be {{"type": "image_url", "image_url": {{"url": "…"}}}}')
+        else:
+            allowed = "text or image_url" if role == "user" else "text"
+            problems.append(f"content part {n} has type {kind!r}; {role} messages take {allowed} parts")
+    return problems
+
+
+def _tools_problems(example: dict) -> list[str]:
+    problems = []
+    tools = example.get("tools")
+    if tools is not None:
+        if not isinstance(tools, list) or not tools:
+            problems.append('\'tools\' is not a list of tools ({"type": "function", "function": {"name": …}})')
+        else:
+            problems += [
+                f'tool {n} must be {{"type": "function", "function": {{"name": "…", "parameters": {{…}}}}}}'
+                for n, tool in enumerate(tools, start=1)
+                if not (isinstance(tool, dict) and tool.get("type") == "function" and _is_function(tool.get("function")))
+            ]
+    functions = example.get("functions")
+    if functions is not None and not (isinstance(functions, list) and functions and all(map(_is_function, functions))):
+        problems.append('\'functions\' is not a list of functions ({"name": "…", "parameters": {…}})')
+    if "parallel_tool_calls" in example and not isinstance(example["parallel_tool_calls"], bool):
+        problems.append("'parallel_tool_calls' is not true or false")
+    return problems
+
+
+def _is_function(function: object) -> bool:
+    return (
+        isinstance(function, dict)
+        and isinstance(function.get("name"), str)
+        and bool(function["name"])
+        and isinstance(function.get("parameters", {}), dict)
+        and isinstance(function.get("description", ""), str)
+    )
+
+
+def _is_call(call: object) -> bool:
+    return isinstance(call, dict) and isinstance(call.get("name"), str) and bool(call["name"]) and isinstance(call.get("arguments"), str)
+
+
+def _is_tool_call(call: object) -> bool:
+    return isinstance(call, dict) and isinstance(call.get("id"), str) and call.get("type") == "function" and _is_call(call.get("function"))
 
 
 def validate_dataset(
@@ -212,7 +306,7 @@ def validate_dataset(
             continue
         messages = example["messages"]
         try:
-            tokens = count_example_tokens(messages, encode, repeated)
+            tokens = count_example_tokens(messages, encode, repeated, example.get("tools") or example.get("functions"))
         except (ValueError, RecursionError):
             report.errors.append(Problem(number, f"too long to count: {TOO_LONG_TO_COUNT}, far over the limit of {token_limit:,} tokens"))
             continue
@@ -290,13 +384,14 @@ def confusable_pairs(exchanges: list[tuple[int, str, str]]) -> list[Problem]:
 
 
 def _last_exchange(messages: list[dict]) -> tuple[str | None, str | None]:
-    """The last user question and the assistant answer after it."""
+    """The last user question and the assistant answer after it (text content only)."""
     question = answer = None
     for message in messages:
+        content = message.get("content")
         if message.get("role") == "user":
-            question, answer = message.get("content"), None
+            question, answer = (content if isinstance(content, str) else None), None
         elif message.get("role") == "assistant" and question is not None:
-            answer = message.get("content")
+            answer = content if isinstance(content, str) else None
     return question, answer
 
 

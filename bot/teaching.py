@@ -249,6 +249,8 @@ def _question_and_answer(item: object) -> tuple[str, str]:
     users = [i for i, m in enumerate(messages) if m.get("role") == "user"]
     if not users:
         raise DatasetError("no user message")
+    if not isinstance(messages[users[-1]]["content"], str):
+        raise DatasetError("the last user message is not plain text; only text questions can be taught")
     answers = [m for m in messages[users[-1] + 1 :] if m.get("role") == "assistant" and isinstance(m.get("content"), str)]
     if not answers:
         raise DatasetError("no assistant answer after the last user message")

@@ -261,3 +261,58 @@ def test_empty_content_is_missing_content(role, number):
     report = validate_dataset(jsonl(*valid_rows(10), row), token_limit=LIMIT)
     assert [str(e) for e in report.errors] == [f"line 11: message {number} ({role}) has empty content"]
     assert "can't be used for training" in report.render()
+
+
+CALL = {"id": "c1", "type": "function", "function": {"name": "track", "arguments": "{\"order\": 7}"}}
+TOOL = {"type": "function", "function": {"name": "track", "description": "Track an order", "parameters": {"type": "object", "properties": {"order": {"type": "integer"}}}}}
+
+
+def tool_example(**changes) -> dict:
+    messages = [
+        {"role": "user", "content": "주문 7 어디쯤이에요?"},
+        {"role": "assistant", "tool_calls": [CALL]},
+        {"role": "tool", "tool_call_id": "c1", "content": "배송 중"},
+        {"role": "assistant", "content": "배송 중입니다."},
+    ]
+    return {"messages": messages, "tools": [TOOL], **changes}
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ({**tool_example(), "tools": "x"}, "line 11: 'tools' is not a list of tools"),
+        ({**tool_example(), "tools": [{"type": "function"}]}, "line 11: tool 1 must be"),
+        ({**tool_example(), "parallel_tool_calls": "yes"}, "line 11: 'parallel_tool_calls' is not true or false"),
+        ({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "tool_calls": "yes please"}]}, "line 11: message 2 (assistant) has 'tool_calls' that is not a list"),
+        ({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "tool_calls": [{"id": "c1", "function": {"name": "f"}}]}]}, "line 11: message 2 (assistant) tool call 1 must be"),
+        ({"messages": [{"role": "user", "content": "q", "tool_calls": [CALL]}, {"role": "assistant", "content": "a"}]}, "line 11: message 1 (user) has 'tool_calls', which only assistant messages may have"),
+        ({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "tool_calls": [CALL]}, {"role": "tool", "content": "ok"}, {"role": "assistant", "content": "a"}]}, "line 11: message 3 (tool) has no 'tool_call_id'"),
+        ({"messages": [{"role": "user", "content": [{"type": "audio"}]}, {"role": "assistant", "content": "a"}]}, "line 11: message 1 (user) content part 1 has type 'audio'"),
+        ({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}]}]}, "line 11: message 2 (assistant) content part 1 has type 'image_url'; assistant messages take text parts"),
+    ],
+)
+def test_tool_calling_and_content_parts_are_checked_against_the_format(row, message):
+    """Tools, tool calls and content parts must have the shape OpenAI's chat fine-tuning format takes."""
+    errors = errors_of(jsonl(*valid_rows(10), row))
+    assert len(errors) == 1 and errors[0].startswith(message), errors
+
+
+def test_refusals_content_parts_and_tool_calling_examples_are_accepted():
+    """An assistant refusal, text and image parts in a user message, and a full tool-calling example all train."""
+    rows = [
+        {"messages": [{"role": "user", "content": "비밀번호 알려줘"}, {"role": "assistant", "content": None, "refusal": "알려드릴 수 없어요."}]},
+        {"messages": [
+            {"role": "user", "content": [{"type": "text", "text": "이 병 뭐예요?"}, {"type": "image_url", "image_url": {"url": "https://example.com/b.png", "detail": "low"}}]},
+            {"role": "assistant", "content": [{"type": "text", "text": "진입니다."}]},
+        ]},
+        tool_example(parallel_tool_calls=False),
+    ]
+    assert errors_of(jsonl(*valid_rows(10), *rows)) == []
+
+
+def test_tool_definitions_are_counted_in_tokens():
+    """The tools an example offers are billed with it, so they count in its tokens."""
+    without = validate_dataset(jsonl(*valid_rows(10), {"messages": tool_example()["messages"]}), token_limit=LIMIT).tokens
+    with_tools = validate_dataset(jsonl(*valid_rows(10), tool_example()), token_limit=LIMIT).tokens
+    encode = bpe_openai.get_encoding("o200k_base").encode
+    assert with_tools - without == len(encode(json.dumps([TOOL], ensure_ascii=False)))
