@@ -24,7 +24,6 @@ from bot.retrieval import Entry, Matcher, render_check
 from bot.services import open_services
 from bot.storage import DatabaseError, Storage, StorageError
 from bot.teaching import parse_examples
-from bot.tokens import encoding_for
 
 log = logging.getLogger("bot")
 
@@ -106,7 +105,7 @@ def validate_file(path: Path, base_model: str, epochs: int | None, settings: Set
     report = validate_dataset(
         raw,
         token_limit=settings.finetune_max_tokens,
-        encoding=encoding_for(base_model),
+        base_model=base_model,
         epochs=epochs,
         check_confusable=True,
     )

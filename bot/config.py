@@ -36,7 +36,7 @@ class Settings:
     finetune_base_model: str = DEFAULT_FINETUNE_BASE_MODEL
     finetune_base_url: str | None = None
     finetune_api_key: str | None = None
-    finetune_max_tokens: int = 65_536
+    finetune_max_tokens: int | None = None  # None: the base model family's limit (bot/tokens.py)
     job_poll_seconds: float = 30.0
     sample_dataset_file: Path = SHIPPED_DATA / "sample_dataset.jsonl"
     max_dataset_mb: float = 50.0
@@ -103,7 +103,9 @@ class Settings:
             finetune_base_model=text("FINETUNE_BASE_MODEL", DEFAULT_FINETUNE_BASE_MODEL),
             finetune_base_url=text("FINETUNE_BASE_URL"),
             finetune_api_key=finetune_api_key,
-            finetune_max_tokens=int(_number("FINETUNE_MAX_TOKENS", text("FINETUNE_MAX_TOKENS"), 65_536, minimum=1)),
+            finetune_max_tokens=(
+                int(_number("FINETUNE_MAX_TOKENS", text("FINETUNE_MAX_TOKENS"), 0, minimum=1)) if text("FINETUNE_MAX_TOKENS") else None
+            ),
             job_poll_seconds=_number("JOB_POLL_SECONDS", text("JOB_POLL_SECONDS"), 30.0, minimum=0.01),
             sample_dataset_file=Path(text("SAMPLE_DATASET_FILE", str(SHIPPED_DATA / "sample_dataset.jsonl"))),
             max_dataset_mb=_number("MAX_DATASET_MB", text("MAX_DATASET_MB"), 50.0, minimum=0.001),

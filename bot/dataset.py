@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bot.text import normalise_question
-from bot.tokens import encoder
+from bot.tokens import encoder, encoding_for, example_token_limit
 
 MIN_EXAMPLES = 10  # the provider's minimum
 RECOMMENDED_EXAMPLES = 50
@@ -257,12 +257,20 @@ def _is_tool_call(call: object) -> bool:
 def validate_dataset(
     raw: bytes,
     *,
-    token_limit: int,
-    encoding: str = "o200k_base",
+    token_limit: int | None = None,
+    base_model: str | None = None,
+    encoding: str | None = None,
     epochs: int | None = None,
     check_confusable: bool = False,
 ) -> DatasetReport:
-    """Check a JSONL chat dataset line by line; CPU-bound, so call it off the event loop."""
+    """Check a JSONL chat dataset line by line; CPU-bound, so call it off the event loop.
+
+    The example limit is `token_limit` when given (FINETUNE_MAX_TOKENS), else `base_model`'s family's;
+    the tokenizer is `encoding` when given, else the base model's.
+    """
+    token_limit = example_token_limit(base_model or "", token_limit)
+    encoding = encoding or (encoding_for(base_model) if base_model else "o200k_base")
+    model_name = f"{base_model}'s" if base_model else "the base model's"
     report = DatasetReport(token_limit=token_limit)
     if not raw.strip():
         report.errors.append(Problem(None, "the file is empty"))
@@ -311,7 +319,12 @@ def validate_dataset(
             report.errors.append(Problem(number, f"too long to count: {TOO_LONG_TO_COUNT}, far over the limit of {token_limit:,} tokens"))
             continue
         if tokens > token_limit:
-            report.errors.append(Problem(number, f"{tokens:,} tokens, over the base model's limit of {token_limit:,}"))
+            over = f"{tokens:,} tokens, over {model_name} limit of {token_limit:,} per example"
+            cut_at = _truncated_after_an_answer(example, encode, repeated, token_limit)
+            if cut_at is None:
+                report.errors.append(Problem(number, f"{over}: cut there, no answer in it would be complete, so nothing would be trained; shorten it"))
+                continue
+            report.warnings.append(Problem(number, f"{over}: the provider truncates it, so message {cut_at} onward is not trained"))
         report.tokens += tokens
         report.billed_tokens_per_epoch += min(tokens, token_limit)
         if not any(m.get("role") == "system" for m in messages):
@@ -381,6 +394,18 @@ def confusable_pairs(exchanges: list[tuple[int, str, str]]) -> list[Problem]:
             Problem(pair[0], f"confusable with line {pair[1]}: “{first}” and “{second}” are {alike:.0%} alike but have different answers")
         )
     return found
+
+
+def _truncated_after_an_answer(example: dict, encode: Callable[[str], list[int]], repeated: dict[str, int], limit: int) -> int | None:
+    """The first message the provider's truncation at `limit` cuts into, when a trained answer ends before it; else None."""
+    position = count_example_tokens([], encode, repeated, example.get("tools") or example.get("functions"))
+    answered = False
+    for number, message in enumerate(example["messages"], start=1):
+        position += message_tokens(message, encode, repeated)
+        if position > limit:
+            return number if answered else None
+        answered = answered or (message.get("role") == "assistant" and message.get("weight", 1) != 0)
+    return None
 
 
 def _last_exchange(messages: list[dict]) -> tuple[str | None, str | None]:

@@ -17,6 +17,26 @@ def encoding_for(model: str) -> str:
     return "cl100k_base" if re.match(r"gpt-(3\.5|4(?![o.]))", base) else "o200k_base"
 
 
+# The longest training example each base-model family takes, as OpenAI publishes it; longer examples are
+# truncated by the provider. Most specific prefix first; FINETUNE_MAX_TOKENS overrides, unknown models get it.
+DEFAULT_EXAMPLE_TOKENS = 65_536
+EXAMPLE_TOKENS_BY_FAMILY = (
+    ("gpt-4.1", 65_536),
+    ("gpt-4o-mini", 65_536),
+    ("gpt-4o", 65_536),
+    ("gpt-3.5-turbo-0613", 4_096),
+    ("gpt-3.5", 16_385),
+)
+
+
+def example_token_limit(model: str, override: int | None = None) -> int:
+    """The longest training example `model` takes: FINETUNE_MAX_TOKENS when set, else its family's published limit."""
+    if override is not None:
+        return override
+    base = model.removeprefix("ft:")
+    return next((limit for prefix, limit in EXAMPLE_TOKENS_BY_FAMILY if base.startswith(prefix)), DEFAULT_EXAMPLE_TOKENS)
+
+
 @cache
 def encoder(encoding: str) -> Callable[[str], list[int]]:
     import bpe_openai  # imported here: the import alone costs about 70 MB, and only validation needs it

@@ -316,3 +316,38 @@ def test_tool_definitions_are_counted_in_tokens():
     with_tools = validate_dataset(jsonl(*valid_rows(10), tool_example()), token_limit=LIMIT).tokens
     encode = bpe_openai.get_encoding("o200k_base").encode
     assert with_tools - without == len(encode(json.dumps([TOOL], ensure_ascii=False)))
+
+
+def test_example_limit_follows_the_base_model_family_unless_set():
+    """Each known family has its published example limit; FINETUNE_MAX_TOKENS overrides; unknown models get the default."""
+    from bot.config import Settings
+    from bot.tokens import example_token_limit
+
+    assert example_token_limit("gpt-3.5-turbo-0125") == 16_385
+    assert example_token_limit("gpt-3.5-turbo-0613") == 4_096
+    assert example_token_limit("ft:gpt-4o-mini-2024-07-18:shop::abc") == example_token_limit("gpt-4.1-2025-04-14") == 65_536
+    assert example_token_limit("some-other-model") == 65_536
+    assert example_token_limit("gpt-3.5-turbo-0125", 1_000) == 1_000
+    assert Settings.from_env({}).finetune_max_tokens is None
+    assert Settings.from_env({"FINETUNE_MAX_TOKENS": "8000"}).finetune_max_tokens == 8_000
+
+
+LONG = "배송 안내 " * 2_000  # about 6,000 tokens: over gpt-3.5-turbo-0613's 4,096, under 65,536
+
+
+def test_example_the_provider_would_truncate_is_a_warning_naming_the_model():
+    """Over the family's limit with an answer before the cut: trains, with a warning that the end is cut."""
+    row = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}, {"role": "user", "content": LONG}, {"role": "assistant", "content": "b"}]}
+    report = validate_dataset(jsonl(*valid_rows(10), row), base_model="gpt-3.5-turbo-0613")
+    assert report.ok and report.token_limit == 4_096
+    [warning] = [str(w) for w in report.warnings if "truncates" in str(w)]
+    assert warning.startswith("line 11:") and "over gpt-3.5-turbo-0613's limit of 4,096 per example" in warning and "message 3 onward is not trained" in warning
+    assert not any("truncates" in str(w) for w in validate_dataset(jsonl(*valid_rows(10), row), base_model="gpt-4o-mini-2024-07-18").warnings)
+
+
+def test_example_cut_before_any_answer_is_refused():
+    """Over the family's limit before the first answer ends: nothing would train, so it is an error."""
+    report = validate_dataset(jsonl(*valid_rows(10), example(question=LONG)), base_model="gpt-3.5-turbo-0613")
+    [error] = [str(e) for e in report.errors]
+    assert error.startswith("line 11:") and "over gpt-3.5-turbo-0613's limit of 4,096" in error and "nothing would be trained" in error
+    assert validate_dataset(jsonl(*valid_rows(10), example(question=LONG)), base_model="gpt-4o-2024-08-06").ok
