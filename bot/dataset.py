@@ -20,6 +20,15 @@ TOP_LEVEL_KEYS = frozenset({"messages", "tools", "functions", "parallel_tool_cal
 MESSAGE_KEYS = frozenset({"role", "content", "name", "weight", "tool_calls", "function_call", "tool_call_id", "refusal"})
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
+PREFERENCE_KEYS = frozenset({"input", "preferred_output", "non_preferred_output"})
+PREFERENCE_FORMAT = (
+    "a preference (DPO) example: only supervised chat fine-tuning is supported, "
+    'one {"messages": [...]} conversation per line'
+)
+JSON_ARRAY = (
+    "the file is one JSON array; JSONL has one JSON object per line, "
+    "with no [ ] around them and no commas between"
+)
 TOO_DEEP = "JSON nested too deeply to read (hundreds of levels of [ ] or { })"
 # The tokenizer refuses such texts (bpe_openai's own limits); both are far beyond any base model's example limit.
 TOO_LONG_TO_COUNT = "a text in it has 1,000,000 characters or 200,000 tokens or more"
@@ -141,6 +150,8 @@ def example_problems(example: object) -> list[str]:
     """What is wrong with one parsed example, in the order a reader would fix it."""
     if not isinstance(example, dict):
         return ["not a JSON object"]
+    if "messages" not in example and PREFERENCE_KEYS & example.keys():
+        return [PREFERENCE_FORMAT]
     problems = [f"unknown key '{key}'" for key in example if key not in TOP_LEVEL_KEYS]
     problems += _tools_problems(example)
     messages = example.get("messages")
@@ -276,6 +287,9 @@ def validate_dataset(
         report.errors.append(Problem(None, "the file is empty"))
         return report
 
+    if _is_json_array(raw.removeprefix(b"\xef\xbb\xbf")):
+        report.errors.append(Problem(1, JSON_ARRAY))
+        return report
     encode = encoder(encoding)
     repeated: dict[str, int] = {}
     # Hashes, not the lines themselves: duplicates are found without a second copy of the file.
@@ -305,7 +319,7 @@ def validate_dataset(
             report.errors.append(Problem(number, TOO_DEEP))
             continue
         except ValueError as exc:
-            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+            reason = f"{exc.msg} at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
             report.errors.append(Problem(number, f"not valid JSON ({reason})"))
             continue
         problems = example_problems(example)
@@ -394,6 +408,21 @@ def confusable_pairs(exchanges: list[tuple[int, str, str]]) -> list[Problem]:
             Problem(pair[0], f"confusable with line {pair[1]}: “{first}” and “{second}” are {alike:.0%} alike but have different answers")
         )
     return found
+
+
+def _is_json_array(body: bytes) -> bool:
+    """A file written as one JSON array (pretty-printed or on one line) rather than as JSON lines."""
+    stripped = body.strip()
+    if not (stripped.startswith(b"[") and stripped.endswith(b"]")):
+        return False
+    first, _, rest = stripped.partition(b"\n")
+    if not rest.strip():
+        return True
+    try:
+        json.loads(first)
+    except (ValueError, RecursionError):
+        return True
+    return False
 
 
 def _truncated_after_an_answer(example: dict, encode: Callable[[str], list[int]], repeated: dict[str, int], limit: int) -> int | None:

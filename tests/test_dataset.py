@@ -114,7 +114,7 @@ def test_fewer_than_fifty_examples_is_a_warning():
 def test_blank_lines_are_allowed_and_line_numbers_count_them():
     """Blank lines are skipped but still count for line numbers."""
     raw = jsonl(*valid_rows(10)) + b"\n\n\n" + b"oops"
-    assert errors_of(raw) == ["line 13: not valid JSON (Expecting value)"]
+    assert errors_of(raw) == ["line 13: not valid JSON (Expecting value at column 1)"]
 
 
 def test_missing_system_message_duplicates_and_conflicting_answers_are_warnings():
@@ -351,3 +351,23 @@ def test_example_cut_before_any_answer_is_refused():
     [error] = [str(e) for e in report.errors]
     assert error.startswith("line 11:") and "over gpt-3.5-turbo-0613's limit of 4,096" in error and "nothing would be trained" in error
     assert validate_dataset(jsonl(*valid_rows(10), example(question=LONG)), base_model="gpt-4o-2024-08-06").ok
+
+
+def test_json_error_names_the_column():
+    """Invalid JSON says where on the line the parser stopped."""
+    assert errors_of(jsonl(*valid_rows(10), '{"messages": [}')) == ["line 11: not valid JSON (Expecting value at column 15)"]
+
+
+@pytest.mark.parametrize("indent", [2, None])
+def test_json_array_file_gets_one_hint_about_jsonl(indent):
+    """A file written as one JSON array gets one clear error saying JSONL is one object per line."""
+    raw = json.dumps(valid_rows(30), ensure_ascii=False, indent=indent).encode()
+    assert errors_of(raw) == ["line 1: the file is one JSON array; JSONL has one JSON object per line, with no [ ] around them and no commas between"]
+
+
+def test_preference_examples_say_only_supervised_chat_is_supported():
+    """A DPO file is refused saying that only supervised chat fine-tuning is supported."""
+    dpo = {"input": {"messages": [{"role": "user", "content": "q"}]}, "preferred_output": [{"role": "assistant", "content": "a"}], "non_preferred_output": [{"role": "assistant", "content": "b"}]}
+    errors = errors_of(jsonl(*[dpo] * 10))
+    assert errors[0] == 'line 1: a preference (DPO) example: only supervised chat fine-tuning is supported, one {"messages": [...]} conversation per line'
+    assert len(errors) == 10
