@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 import threading
 from collections.abc import AsyncIterator
@@ -27,6 +28,8 @@ from bot.teaching import parse_examples
 
 log = logging.getLogger("bot")
 
+MIN_EPOCHS, MAX_EPOCHS = 1, 50  # what the fine-tuning API accepts for n_epochs
+
 NO_TOKEN = (
     "DISCORD_TOKEN is not set: put your bot's token in .env (copy .env.example to .env) "
     "or in the environment, then start again."
@@ -46,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     source = check.add_mutually_exclusive_group(required=True)
     source.add_argument("file", nargs="?", type=Path, help="a JSONL file of examples (training or question/answer lines)")
     source.add_argument("--db", action="store_true", help="the examples in the bot's database")
+    # scripts/start runs from the repository: it passes the folder it was called from, where relative paths begin.
+    parser.add_argument("--cwd", type=Path, default=Path(), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     load_dotenv(find_dotenv(usecwd=True))
@@ -54,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "chat":
             return asyncio.run(chat(settings, sys.stdin, sys.stdout))
         if args.command == "validate":
-            return validate_file(args.file, args.base_model or settings.finetune_base_model, args.epochs, settings)
+            return validate_file(args.cwd / args.file, args.base_model or settings.finetune_base_model, args.epochs, settings)
         if args.command == "check-examples":
             return asyncio.run(check_examples(args.file, settings))
         if not settings.discord_token:
@@ -96,7 +101,10 @@ async def check_examples(path: Path | None, settings: Settings) -> int:
 
 
 def validate_file(path: Path, base_model: str, epochs: int | None, settings: Settings) -> int:
-    """Print the dataset report; 0 when the file can be trained on, 1 when not."""
+    """Print the dataset report; 0 when the file can be trained on, 1 when not (2 for a bad option)."""
+    if epochs is not None and not MIN_EPOCHS <= epochs <= MAX_EPOCHS:
+        print(f"error: --epochs must be a whole number from {MIN_EPOCHS} to {MAX_EPOCHS} (got {epochs})", file=sys.stderr)
+        return 2
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -109,7 +117,11 @@ def validate_file(path: Path, base_model: str, epochs: int | None, settings: Set
         epochs=epochs,
         check_confusable=True,
     )
-    print(report.render(path.name))
+    try:
+        print(report.render(path.name), flush=True)
+    except BrokenPipeError:
+        # The reader stopped early (`| head`): the rest is unwanted, not an error; keep exit's flush quiet too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0 if report.ok else 1
 
 
@@ -146,7 +158,9 @@ async def chat(settings: Settings, stdin: TextIO, stdout: TextIO) -> int:
     async with open_services(settings) as services:
         support = services.support
         if interactive:
-            print(f"Support chat with {await support.live_model()}. Ask a question; Ctrl-D to quit.", file=stdout)
+            # Without a key no model answers: only the taught examples do, so the banner names none.
+            source = await support.live_model() if settings.openai_api_key else "the taught examples (offline: no OPENAI_API_KEY)"
+            print(f"Support chat with {source}. Ask a question; Ctrl-D to quit.", file=stdout)
         if interactive:
             print("> ", end="", file=stdout, flush=True)
         async for line in read_lines(stdin):

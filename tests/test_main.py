@@ -251,3 +251,79 @@ def test_setup_logging_silences_the_voice_library_warnings(monkeypatch):
             root.removeHandler(handler)
 
     assert (discord.VoiceClient.warn_nacl, discord.VoiceClient.warn_dave) == (False, False)
+
+
+SAMPLE_DATASET = ROOT / "data" / "sample_dataset.jsonl"
+
+
+async def test_validate_refuses_epochs_out_of_range(tmp_path):
+    """`validate --epochs -3` says what is allowed instead of printing a negative billed estimate."""
+    code, out, err = await run_bot_cli(["validate", str(SAMPLE_DATASET), "--epochs", "-3"], env={}, cwd=tmp_path)
+
+    assert code == 2 and out == ""
+    assert err.strip() == "error: --epochs must be a whole number from 1 to 50 (got -3)"
+
+
+async def test_validate_through_the_start_script_reads_paths_from_the_callers_folder(tmp_path):
+    """`scripts/start validate FILE` from another folder finds FILE there, though the script moves to the repository."""
+    import shutil
+
+    repo, work = tmp_path / "repo", tmp_path / "work"
+    (repo / "scripts").mkdir(parents=True)
+    (repo / ".venv" / "bin").mkdir(parents=True)
+    work.mkdir()
+    shutil.copy(ROOT / "scripts" / "start", repo / "scripts" / "start")
+    (repo / "scripts" / "venv.sh").write_text('cd "$(dirname "${BASH_SOURCE[0]}")/.."\n')  # as the real one does, minus installing
+    python = repo / ".venv" / "bin" / "python"
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    python.chmod(0o755)
+    shutil.copy(SAMPLE_DATASET, work / "mine.jsonl")
+    process = await asyncio.create_subprocess_exec(
+        "bash", str(repo / "scripts" / "start"), "validate", "mine.jsonl",
+        cwd=work, env={"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT)},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+
+    assert process.returncode == 0, err.decode()
+    assert out.decode().startswith("mine.jsonl is ready to train")
+
+
+def test_validate_piped_into_a_reader_that_stops_prints_no_traceback(tmp_path):
+    """`validate FILE | head -1`: the reader closing early is not an error."""
+    import subprocess
+
+    path = tmp_path / "dup.jsonl"
+    path.write_bytes(SAMPLE_DATASET.read_bytes() * 40)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "validate", str(path)], cwd=tmp_path,
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    process.stdout.close()  # before the report is written
+    err = process.stderr.read().decode()
+    process.wait(timeout=60)
+
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+class TerminalInput(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+async def test_chat_banner_without_a_key_names_no_model(settings):
+    """Without OPENAI_API_KEY the interactive banner says answers come from the taught examples, naming no model."""
+    from bot.__main__ import chat
+
+    out = io.StringIO()
+    root = logging.getLogger()
+    before = list(root.handlers)
+    try:
+        await chat(replace(settings, openai_api_key=None), TerminalInput(""), out)
+    finally:
+        for handler in [h for h in root.handlers if h not in before]:
+            root.removeHandler(handler)
+
+    banner = out.getvalue().splitlines()[0]
+    assert banner.startswith("Support chat with the taught examples (offline: no OPENAI_API_KEY).")
+    assert settings.support_model not in banner
