@@ -7,7 +7,7 @@ import functools
 import logging
 import multiprocessing
 import uuid
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -166,7 +166,7 @@ class TrainingService:
     async def validate(self, dataset: bytes, *, base_model: str, epochs: int | None = None) -> DatasetReport:
         """Validation is CPU-heavy and needs the tokenizer's tables: it runs in a worker process."""
         check = functools.partial(
-            validate_dataset,
+            _validate_in_worker,
             dataset,
             token_limit=self._token_limit,
             encoding=encoding_for(base_model),
@@ -176,7 +176,30 @@ class TrainingService:
         if self._executor is None:
             # One worker, started on first use and kept: the tables load once, outside the bot's memory.
             self._executor = self._own_executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        return await asyncio.get_running_loop().run_in_executor(self._executor, check)
+        executor = self._executor
+        try:
+            return await asyncio.get_running_loop().run_in_executor(executor, check)
+        except ValidatorCrashed as exc:
+            log.error("the dataset validator failed: %s", exc)
+            raise DatasetError(
+                "The dataset could not be checked: the validator stopped on it. Nothing was uploaded. "
+                "A very long message is the usual cause; shorten or split it and try again."
+            ) from None
+        except BrokenExecutor:
+            # The worker died (killed, out of memory): start a new one next time instead of failing for good.
+            log.exception("the dataset validation worker stopped; a new one starts with the next dataset")
+            self._replace_broken(executor)
+            raise DatasetError(
+                "The dataset could not be checked: the validation worker stopped. Nothing was uploaded. "
+                "Try again; if it happens again with this file, shorten its longest messages."
+            ) from None
+
+    def _replace_broken(self, broken: Executor) -> None:
+        broken.shutdown(wait=False, cancel_futures=True)
+        if self._executor is broken:
+            self._executor = None  # the next validation starts a worker of its own
+        if self._own_executor is broken:
+            self._own_executor = None
 
     def close(self) -> None:
         """Stop the worker this service started; an executor it was given belongs to the caller."""
@@ -321,6 +344,19 @@ class TrainingService:
         previous = self._previous_model(history)
         await self._jobs.set_live_model(previous, by=by, reason=f"rollback from {history[0].model}")
         return await self.live_model()
+
+
+class ValidatorCrashed(Exception):
+    """The validator raised: its message only, as a plain string, so it always travels back from the worker."""
+
+
+def _validate_in_worker(dataset: bytes, **options) -> DatasetReport:
+    # An exception from a library (the tokenizer's) may not unpickle in the bot's process, which
+    # would mark the whole pool broken; only a plain exception leaves the worker.
+    try:
+        return validate_dataset(dataset, **options)
+    except Exception as exc:
+        raise ValidatorCrashed(f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}") from None
 
 
 def elapsed(since: datetime, until: datetime | None = None) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import replace
 
@@ -339,3 +341,35 @@ async def test_validation_runs_in_a_worker_process_by_default(settings, storage,
         training.close()
     assert report.ok and report.examples == 24
     assert isinstance(training._executor, ProcessPoolExecutor)
+
+
+async def test_dataset_that_breaks_the_tokenizer_does_not_break_the_next_train(settings, storage, llm, finetune, support, teaching, fake_openai):
+    """In the real worker process, a message the tokenizer refuses is a plain refusal, and the next /train works."""
+    training = TrainingService(storage.jobs, storage.usage, finetune, llm, support, teaching, token_limit=65_536, max_dataset_bytes=10**7, poll_interval=0.01)
+    # About 233,000 tokens in one message: over the tokenizer's own chunk limit, under any size limit.
+    huge = json.dumps({"messages": [{"role": "user", "content": "1" * 700_000}, {"role": "assistant", "content": "ok"}]})
+    try:
+        with pytest.raises(DatasetError) as caught:
+            await training.train(SAMPLE + huge.encode() + b"\n", "huge.jsonl", REQUEST, no_progress)
+        assert fake_openai.requests == []
+        job = await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+    finally:
+        training.close()
+    assert "Traceback" not in caught.value.message and "TokenLimitError" not in caught.value.message
+    assert list(fake_openai.jobs) == [job.id]
+
+
+async def test_validation_worker_that_died_is_replaced(settings, storage, llm, finetune, support, teaching):
+    """A worker process killed mid-life costs one refusal with a plain sentence; the next dataset gets a new worker."""
+    training = TrainingService(storage.jobs, storage.usage, finetune, llm, support, teaching, token_limit=65_536, max_dataset_bytes=10**7, poll_interval=0.01)
+    try:
+        await training.validate(SAMPLE, base_model="gpt-4.1-mini-2025-04-14")
+        for pid in list(training._executor._processes):
+            os.kill(pid, signal.SIGKILL)
+        await asyncio.sleep(0.5)  # the pool notices its worker is gone
+        with pytest.raises(DatasetError, match="validation worker stopped"):
+            await training.validate(SAMPLE, base_model="gpt-4.1-mini-2025-04-14")
+        report = await training.validate(SAMPLE, base_model="gpt-4.1-mini-2025-04-14")
+    finally:
+        training.close()
+    assert report.ok and report.examples == 24
