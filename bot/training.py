@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import io
 import logging
 import multiprocessing
 import uuid
@@ -142,7 +143,7 @@ class TrainingService:
             if not report.ok:
                 raise DatasetError(report.render(filename))
             await progress(report.render(filename) + "\nUploading…")
-            file_id = await self._finetune.upload(dataset, filename)
+            file_id = await self._finetune.upload(validated_lines(dataset), filename)
             run_id = uuid.uuid4().hex
             job = await self._finetune.create_job(
                 base_model=request.base_model,
@@ -357,6 +358,13 @@ def _validate_in_worker(dataset: bytes, **options) -> DatasetReport:
         return validate_dataset(dataset, **options)
     except Exception as exc:
         raise ValidatorCrashed(f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}") from None
+
+
+def validated_lines(dataset: bytes) -> bytes:
+    """The lines the validator read, as it read them: no byte-order mark, no blank lines, one example per line."""
+    body = dataset.removeprefix(b"\xef\xbb\xbf")
+    lines = (raw.decode("utf-8") for raw in io.BytesIO(body))  # split as validate_dataset splits
+    return b"".join(line.strip(" \t\r\n").encode("utf-8") + b"\n" for line in lines if line.strip())
 
 
 def elapsed(since: datetime, until: datetime | None = None) -> str:

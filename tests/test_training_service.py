@@ -373,3 +373,14 @@ async def test_validation_worker_that_died_is_replaced(settings, storage, llm, f
     finally:
         training.close()
     assert report.ok and report.examples == 24
+
+
+async def test_uploaded_file_holds_exactly_the_validated_lines(training, fake_openai):
+    """A byte-order mark, blank lines and CRLF endings the validator skipped are not uploaded."""
+    lines = SAMPLE.splitlines()
+    messy = b"\xef\xbb\xbf" + b"\r\n".join(lines[:3]) + b"\r\n\r\n   \n" + b"\n\n".join(lines[3:]) + b"\n\n"
+    await training.train(messy, "messy.jsonl", REQUEST, no_progress)
+
+    [uploaded] = fake_openai.files.values()
+    assert uploaded["bytes"] == SAMPLE
+
