@@ -149,7 +149,7 @@ class TrainingService:
                 base_model=request.base_model,
                 training_file=file_id,
                 run_id=run_id,
-                epochs=report.epochs,
+                epochs=request.epochs,  # none chosen: the provider picks ("auto")
                 suffix=request.suffix,
             )
             await self._jobs.add(

@@ -208,3 +208,15 @@ async def test_train_warns_about_confusable_questions(discord_bot, fake_openai):
     interaction = await discord_bot.slash("train", user=ADMIN, dataset=FakeFile("shop.jsonl", SAMPLE + extra.encode()))
 
     assert "confusable with line 25: “구독 안내 부탁드려요.” and “구독 안내 좀 해주세요”" in discord_bot.interaction_texts(interaction)[0]
+
+
+async def test_train_accepts_up_to_50_epochs_as_the_api_does(discord_bot, fake_openai):
+    """/train offers 1-50 epochs (the API's range) and sends a chosen number as is."""
+    option = next(o for o in discord_bot.bot.tree.get_command("train").to_dict(discord_bot.bot.tree)["options"] if o["name"] == "epochs")
+    assert (option["min_value"], option["max_value"]) == (1, 50)
+
+    interaction = await discord_bot.slash("train", user=ADMIN, dataset=FakeFile("shop.jsonl", SAMPLE), epochs=40)
+
+    [job] = fake_openai.jobs.values()
+    assert job["hyperparameters"]["n_epochs"] == 40
+    assert discord_bot.interaction_texts(interaction)[-1].startswith(f"Started fine-tuning job `{job['id']}`")

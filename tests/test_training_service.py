@@ -384,3 +384,15 @@ async def test_uploaded_file_holds_exactly_the_validated_lines(training, fake_op
     [uploaded] = fake_openai.files.values()
     assert uploaded["bytes"] == SAMPLE
 
+
+async def test_epochs_are_left_to_the_provider_unless_chosen(training, fake_openai):
+    """Without a chosen number of epochs none is sent (the provider's "auto"); a chosen one is sent as is."""
+    first = await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+    await training.cancel(first.id)
+    second = await training.train(SAMPLE, "sample.jsonl", replace(REQUEST, epochs=40), no_progress)
+
+    creates = [r.json for r in fake_openai.requests if r.method == "POST" and r.path == "/v1/fine_tuning/jobs"]
+    assert "n_epochs" not in json.dumps(creates[0])
+    assert fake_openai.jobs[first.id]["hyperparameters"]["n_epochs"] == "auto"
+    assert creates[1]["method"]["supervised"]["hyperparameters"]["n_epochs"] == 40
+    assert fake_openai.jobs[second.id]["hyperparameters"]["n_epochs"] == 40
