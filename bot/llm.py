@@ -221,7 +221,7 @@ class JobEvent:
 
 CREATE_ATTEMPTS = 3
 LOOKUP_ATTEMPTS = 3
-FILE_PROCESSING_TIMEOUT = 600.0  # seconds; the admin's /train waits for it
+FILE_READY_TIMEOUT = 120.0  # seconds /train waits for the provider to finish processing the training file
 
 
 class FineTuningAPI:
@@ -249,42 +249,40 @@ class FineTuningAPI:
             await self._client.close()
 
     async def upload(self, data: bytes, filename: str) -> str:
-        """Upload a training file and wait until the provider has processed it; returns its ID."""
+        """Upload a training file; returns its ID.
+
+        The file object's status fields are deprecated: an uploaded file is used as it is, and
+        creating the job says whether the provider is ready with it (`create_job` waits for that).
+        """
         client = self._require_client()
         try:
             uploaded = await client.files.create(file=(filename, data, "application/jsonl"), purpose="fine-tune")
-            deadline = asyncio.get_running_loop().time() + FILE_PROCESSING_TIMEOUT
-            while uploaded.status not in ("processed", "error", "deleted"):
-                if asyncio.get_running_loop().time() > deadline:
-                    raise TrainingError(
-                        f"The provider has not processed the training file after {FILE_PROCESSING_TIMEOUT // 60:.0f} "
-                        "minutes; nothing was started. Try /train again later."
-                    )
-                # An admin is waiting on this one: processing takes seconds, so poll faster than jobs.
-                await asyncio.sleep(min(self._poll_interval, 2.0))
-                uploaded = await client.files.retrieve(uploaded.id)
         except (openai.OpenAIError, ValueError) as exc:
             raise _training_error(exc, "upload the training file") from exc
-        if uploaded.status != "processed":
-            details = getattr(uploaded, "status_details", None) or uploaded.status
-            raise TrainingError(f"The provider could not process the training file: {details}")
         return uploaded.id
 
     async def create_job(
         self, *, base_model: str, training_file: str, run_id: str, epochs: int | None, suffix: str | None
     ) -> RemoteJob:
-        """Create the job exactly once: after a failed call, look for it by run ID before trying again."""
+        """Create the job exactly once: after a failed call, look for it by run ID before trying again.
+
+        A training file the provider is still processing is waited for, up to FILE_READY_TIMEOUT.
+        """
         client = self._require_client().with_options(max_retries=0)
         options: dict[str, Any] = {"metadata": {"run_id": run_id}}
         if epochs:
             options["method"] = {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": epochs}}}
         if suffix:
             options["suffix"] = suffix
-        for attempt in range(1, CREATE_ATTEMPTS + 1):
+        loop = asyncio.get_running_loop()
+        ready_by = loop.time() + FILE_READY_TIMEOUT
+        attempt = 0
+        while True:
             try:
                 job = await client.fine_tuning.jobs.create(model=base_model, training_file=training_file, **options)
                 return _remote_job(job)
             except (openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError) as exc:
+                attempt += 1
                 log.warning("creating fine-tuning job %s failed (%s); checking whether it exists", run_id, exc)
                 existing = await self._find_by_run_id(client, run_id)
                 if existing is not None:
@@ -292,9 +290,19 @@ class FineTuningAPI:
                 if attempt == CREATE_ATTEMPTS:
                     raise _training_error(exc, "start the fine-tuning job") from exc
                 await asyncio.sleep(attempt)
+            except openai.BadRequestError as exc:
+                if not _file_not_ready(exc):
+                    raise _training_error(exc, "start the fine-tuning job") from exc
+                if loop.time() >= ready_by:
+                    log.warning("training file %s still not ready after %ss: %s", training_file, FILE_READY_TIMEOUT, exc)
+                    raise TrainingError(
+                        f"The provider had not finished processing the training file after {_duration(FILE_READY_TIMEOUT)}, "
+                        "so no job was started. Try /train again in a few minutes."
+                    ) from exc
+                # An admin is waiting on this one: processing takes seconds, so ask again soon.
+                await asyncio.sleep(min(self._poll_interval, 2.0, max(ready_by - loop.time(), 0.0)))
             except (openai.OpenAIError, ValueError) as exc:
                 raise _training_error(exc, "start the fine-tuning job") from exc
-        raise AssertionError("unreachable")
 
     async def _find_by_run_id(self, client: openai.AsyncOpenAI, run_id: str) -> RemoteJob | None:
         """The job with this run ID, or None when the provider says there is none.
@@ -383,6 +391,20 @@ def _training_error(exc: Exception, action: str) -> TrainingError:
     if isinstance(exc, openai.APIStatusError) and provider_says:
         return TrainingError(f"The provider refused to {action}: {provider_says}")
     return TrainingError(f"Could not {action}: the provider did not answer. Try again in a few minutes.")
+
+
+def _file_not_ready(exc: openai.BadRequestError) -> bool:
+    """The provider refused the job only because the training file is still being processed."""
+    body = exc.body.get("error", exc.body) if isinstance(exc.body, dict) else {}
+    body = body if isinstance(body, dict) else {}
+    if body.get("code") in ("file_not_ready", "file_not_processed"):
+        return True
+    message = str(body.get("message") or "").lower()
+    return body.get("param") == "training_file" and ("not ready" in message or "still being processed" in message)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:g} minutes" if seconds >= 60 else f"{seconds:g} seconds"
 
 
 def _date(value: Any) -> str | None:

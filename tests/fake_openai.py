@@ -285,7 +285,9 @@ class FakeOpenAI:
 
         # Files: id -> {"bytes": raw content, "filename", "purpose", "status", "status_details", ...}.
         self.files: dict[str, dict] = {}
-        self.file_processing_polls = 1  # retrieves until an uploaded file is "processed" (0: at upload)
+        # Retrieves (or job creations naming it) until an uploaded file is "processed" (0: at upload);
+        # until then creating a job on it answers 400 file_not_ready, as the real API does.
+        self.file_processing_polls = 1
 
         # Fine-tuning: id -> the job object as the API returns it; events oldest first.
         self.jobs: dict[str, dict] = {}
@@ -608,6 +610,25 @@ class FakeOpenAI:
         body = request[REQUEST_JSON] or {}
         if body.get("training_file") not in self.files:
             return error_response(400, f"invalid training_file: {body.get('training_file')}", param="training_file")
+        training_file = self.files[body["training_file"]]
+        # Creating a job is how a client learns whether its file is ready: it counts as a check.
+        training_file["retrieves"] += 1
+        self._maybe_finish_processing(training_file)
+        if training_file["status"] == "uploaded":
+            return error_response(
+                400,
+                f"File {training_file['id']} is still being processed and is not ready to be used for fine-tuning. "
+                "Please try again later.",
+                param="training_file",
+                code="file_not_ready",
+            )
+        if training_file["status"] == "error":
+            return error_response(
+                400,
+                f"Invalid training file {training_file['id']}: {training_file['status_details']}",
+                param="training_file",
+                code="invalid_training_file",
+            )
         if body.get("validation_file") is not None and body["validation_file"] not in self.files:
             return error_response(400, f"invalid validation_file: {body['validation_file']}", param="validation_file")
         model = body.get("model")

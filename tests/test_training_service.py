@@ -396,3 +396,28 @@ async def test_epochs_are_left_to_the_provider_unless_chosen(training, fake_open
     assert fake_openai.jobs[first.id]["hyperparameters"]["n_epochs"] == "auto"
     assert creates[1]["method"]["supervised"]["hyperparameters"]["n_epochs"] == 40
     assert fake_openai.jobs[second.id]["hyperparameters"]["n_epochs"] == 40
+
+
+async def test_file_the_provider_is_still_processing_is_waited_for(training, fake_openai):
+    """Job creation answering "file not ready" is asked again until the file is processed; the file's status is never polled."""
+    fake_openai.file_processing_polls = 3
+    job = await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+
+    assert list(fake_openai.jobs) == [job.id]
+    assert not [r for r in fake_openai.requests if r.method == "GET" and r.path.startswith("/v1/files/")]
+
+
+async def test_file_never_ready_gives_up_within_the_bound_with_a_clear_message(training, fake_openai, monkeypatch):
+    """A file the provider never finishes processing ends the wait at FILE_READY_TIMEOUT with a plain sentence; no job."""
+    monkeypatch.setattr("bot.llm.FILE_READY_TIMEOUT", 0.3)
+    fake_openai.file_processing_polls = 10**9
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(TrainingError) as caught:
+        await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+
+    assert asyncio.get_running_loop().time() - started < 5
+    assert caught.value.message == (
+        "The provider had not finished processing the training file after 0.3 seconds, so no job was started. "
+        "Try /train again in a few minutes."
+    )
+    assert fake_openai.jobs == {}
