@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -15,6 +15,7 @@ from openai.types.chat import ChatCompletion
 from bot.config import Settings
 from bot.records import Usage
 from bot.errors import ModelError, TrainingError, UserError
+from bot.logs import redact
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +193,7 @@ def _friendly(exc: Exception, model: str) -> ModelError:
     else:
         kind, message = "bad_response", UNAVAILABLE
     level = logging.ERROR if message is MISCONFIGURED else logging.WARNING
-    log.log(level, "model call to %s failed (%s): %s", model, kind, exc)
+    log.log(level, "model call to %s failed (%s): %s", model, kind, redact(str(exc)))
     return ModelError(message, kind=kind)
 
 
@@ -227,22 +228,23 @@ FILE_READY_TIMEOUT = 120.0  # seconds /train waits for the provider to finish pr
 class FineTuningAPI:
     """Files and fine-tuning jobs, on their own endpoint (FINETUNE_BASE_URL) when one is configured."""
 
-    def __init__(self, client: openai.AsyncOpenAI | None, *, poll_interval: float) -> None:
+    def __init__(self, client: openai.AsyncOpenAI | None, *, poll_interval: float, secrets: Sequence[str] = ()) -> None:
         self._client = client
         self._poll_interval = poll_interval
+        self._secrets = tuple(secrets)  # kept out of every provider message shown to a user
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FineTuningAPI:
         api_key = settings.finetune_api_key or settings.openai_api_key
         if not api_key:
-            return cls(None, poll_interval=settings.job_poll_seconds)
+            return cls(None, poll_interval=settings.job_poll_seconds, secrets=settings.secrets)
         client = openai.AsyncOpenAI(
             api_key=api_key,
             base_url=settings.finetune_base_url or settings.openai_base_url,
             timeout=settings.model_timeout,
             max_retries=settings.model_max_retries,
         )
-        return cls(client, poll_interval=settings.job_poll_seconds)
+        return cls(client, poll_interval=settings.job_poll_seconds, secrets=settings.secrets)
 
     async def close(self) -> None:
         if self._client is not None:
@@ -258,7 +260,7 @@ class FineTuningAPI:
         try:
             uploaded = await client.files.create(file=(filename, data, "application/jsonl"), purpose="fine-tune")
         except (openai.OpenAIError, ValueError) as exc:
-            raise _training_error(exc, "upload the training file") from exc
+            raise self._training_error(exc, "upload the training file") from exc
         return uploaded.id
 
     async def create_job(
@@ -280,21 +282,21 @@ class FineTuningAPI:
         while True:
             try:
                 job = await client.fine_tuning.jobs.create(model=base_model, training_file=training_file, **options)
-                return _remote_job(job)
+                return self._remote_job(job)
             except (openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError) as exc:
                 attempt += 1
-                log.warning("creating fine-tuning job %s failed (%s); checking whether it exists", run_id, exc)
+                log.warning("creating fine-tuning job %s failed (%s); checking whether it exists", run_id, self._redact(str(exc)))
                 existing = await self._find_by_run_id(client, run_id)
                 if existing is not None:
                     return existing
                 if attempt == CREATE_ATTEMPTS:
-                    raise _training_error(exc, "start the fine-tuning job") from exc
+                    raise self._training_error(exc, "start the fine-tuning job") from exc
                 await asyncio.sleep(attempt)
             except openai.BadRequestError as exc:
                 if not _file_not_ready(exc):
-                    raise _training_error(exc, "start the fine-tuning job") from exc
+                    raise self._training_error(exc, "start the fine-tuning job") from exc
                 if loop.time() >= ready_by:
-                    log.warning("training file %s still not ready after %ss: %s", training_file, FILE_READY_TIMEOUT, exc)
+                    log.warning("training file %s still not ready after %ss: %s", training_file, FILE_READY_TIMEOUT, self._redact(str(exc)))
                     raise TrainingError(
                         f"The provider had not finished processing the training file after {_duration(FILE_READY_TIMEOUT)}, "
                         "so no job was started. Try /train again in a few minutes."
@@ -302,7 +304,7 @@ class FineTuningAPI:
                 # An admin is waiting on this one: processing takes seconds, so ask again soon.
                 await asyncio.sleep(min(self._poll_interval, 2.0, max(ready_by - loop.time(), 0.0)))
             except (openai.OpenAIError, ValueError) as exc:
-                raise _training_error(exc, "start the fine-tuning job") from exc
+                raise self._training_error(exc, "start the fine-tuning job") from exc
 
     async def _find_by_run_id(self, client: openai.AsyncOpenAI, run_id: str) -> RemoteJob | None:
         """The job with this run ID, or None when the provider says there is none.
@@ -315,7 +317,7 @@ class FineTuningAPI:
                 page = await client.fine_tuning.jobs.list(metadata={"run_id": run_id}, limit=10)
                 break
             except (openai.OpenAIError, ValueError) as exc:
-                log.warning("could not look up fine-tuning job %s (attempt %s): %s", run_id, attempt, exc)
+                log.warning("could not look up fine-tuning job %s (attempt %s): %s", run_id, attempt, self._redact(str(exc)))
                 if attempt == LOOKUP_ATTEMPTS:
                     raise TrainingError(
                         "The provider stopped answering while the job was being started, so I can't tell whether it "
@@ -324,15 +326,15 @@ class FineTuningAPI:
                 await asyncio.sleep(attempt)
         for job in page.data:
             if (job.metadata or {}).get("run_id") == run_id:
-                return _remote_job(job)
+                return self._remote_job(job)
         return None
 
     async def retrieve(self, job_id: str) -> RemoteJob:
         client = self._require_client()
         try:
-            return _remote_job(await client.fine_tuning.jobs.retrieve(job_id))
+            return self._remote_job(await client.fine_tuning.jobs.retrieve(job_id))
         except (openai.OpenAIError, ValueError) as exc:
-            raise _training_error(exc, f"look up job {job_id}") from exc
+            raise self._training_error(exc, f"look up job {job_id}") from exc
 
     async def events(self, job_id: str, limit: int = 5) -> list[JobEvent]:
         """The latest events, oldest first."""
@@ -340,16 +342,27 @@ class FineTuningAPI:
         try:
             page = await client.fine_tuning.jobs.list_events(job_id, limit=limit)
         except (openai.OpenAIError, ValueError) as exc:
-            raise _training_error(exc, f"read the events of job {job_id}") from exc
-        events = [JobEvent(datetime.fromtimestamp(e.created_at, timezone.utc), e.message) for e in page.data]
+            raise self._training_error(exc, f"read the events of job {job_id}") from exc
+        events = [JobEvent(datetime.fromtimestamp(e.created_at, timezone.utc), self._redact(e.message)) for e in page.data]
         return sorted(events, key=lambda e: e.created_at)
 
     async def cancel(self, job_id: str) -> RemoteJob:
         client = self._require_client()
         try:
-            return _remote_job(await client.fine_tuning.jobs.cancel(job_id))
+            return self._remote_job(await client.fine_tuning.jobs.cancel(job_id))
         except (openai.OpenAIError, ValueError) as exc:
-            raise _training_error(exc, f"cancel job {job_id}") from exc
+            raise self._training_error(exc, f"cancel job {job_id}") from exc
+
+    def _redact(self, text: str) -> str:
+        return redact(text, self._secrets)
+
+    def _remote_job(self, job: Any) -> RemoteJob:
+        remote = _remote_job(job)
+        return replace(remote, error=self._redact(remote.error)) if remote.error else remote
+
+    def _training_error(self, exc: Exception, action: str) -> TrainingError:
+        error = _training_error(exc, action, self._secrets)
+        return TrainingError(self._redact(error.message))
 
     def _require_client(self) -> openai.AsyncOpenAI:
         if self._client is None:
@@ -373,9 +386,9 @@ def _remote_job(job: Any) -> RemoteJob:
     )
 
 
-def _training_error(exc: Exception, action: str) -> TrainingError:
-    """A provider's refusal as a plain sentence; its codes stay in the log."""
-    log.warning("could not %s: %s", action, exc)
+def _training_error(exc: Exception, action: str, secrets: Sequence[str] = ()) -> TrainingError:
+    """A provider's refusal as a plain sentence, without secrets (an endpoint may echo them); its codes stay in the log."""
+    log.warning("could not %s: %s", action, redact(str(exc), secrets))
     body = getattr(exc, "body", None)
     details = body.get("error", body) if isinstance(body, dict) else None
     code = (details.get("code") if isinstance(details, dict) else None) or getattr(exc, "code", None)

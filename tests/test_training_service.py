@@ -17,7 +17,7 @@ from bot.retrieval import Matcher
 from bot.support import SupportService
 from bot.teaching import TeachingService
 from bot.training import JobUpdate, TrainingRequest, TrainingService
-from conftest import ROOT, SUPPORT_PROMPT, both_engines, open_storage
+from conftest import API_KEY, ROOT, SUPPORT_PROMPT, both_engines, open_storage
 
 pytestmark = both_engines  # every test here runs on SQLite and on PostgreSQL
 
@@ -421,3 +421,17 @@ async def test_file_never_ready_gives_up_within_the_bound_with_a_clear_message(t
         "Try /train again in a few minutes."
     )
     assert fake_openai.jobs == {}
+
+
+async def test_job_error_and_events_echoing_a_key_are_redacted(training, fake_openai):
+    """A failed job's reason and its events are shown without a configured secret or a key-shaped string."""
+    fake_openai.fail_job_next(f"Could not read the file with key {API_KEY}; header was Bearer sk-proj-Zx81abcdef.")
+    notify = Announcements()
+    job = await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+    await follow_to_end(training, notify)
+    status = await training.status(job.id)
+
+    assert notify.updates[-1].job.error == "Could not read the file with key [redacted]; header was Bearer [redacted]."
+    shown = [status.job.error] + [e.message for e in status.events]
+    assert not any(API_KEY in text or "sk-proj" in text for text in shown)
+    assert any("[redacted]" in e.message for e in status.events)
