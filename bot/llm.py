@@ -220,6 +220,10 @@ class JobEvent:
     message: str
 
 
+class JobMayExist(TrainingError):
+    """Creating a job failed in a way that leaves open whether the provider started it."""
+
+
 CREATE_ATTEMPTS = 3
 LOOKUP_ATTEMPTS = 3
 FILE_READY_TIMEOUT = 120.0  # seconds /train waits for the provider to finish processing the training file
@@ -306,6 +310,10 @@ class FineTuningAPI:
             except (openai.OpenAIError, ValueError) as exc:
                 raise self._training_error(exc, "start the fine-tuning job") from exc
 
+    async def find_by_run_id(self, run_id: str) -> RemoteJob | None:
+        """The provider's job carrying this run ID in its metadata, or None; JobMayExist when it can't be asked."""
+        return await self._find_by_run_id(self._require_client(), run_id)
+
     async def _find_by_run_id(self, client: openai.AsyncOpenAI, run_id: str) -> RemoteJob | None:
         """The job with this run ID, or None when the provider says there is none.
 
@@ -319,9 +327,9 @@ class FineTuningAPI:
             except (openai.OpenAIError, ValueError) as exc:
                 log.warning("could not look up fine-tuning job %s (attempt %s): %s", run_id, attempt, self._redact(str(exc)))
                 if attempt == LOOKUP_ATTEMPTS:
-                    raise TrainingError(
+                    raise JobMayExist(
                         "The provider stopped answering while the job was being started, so I can't tell whether it "
-                        "started. Check the provider's dashboard before running /train again."
+                        "started. If it did, I'll find it and post here; check /status before running /train again."
                     ) from exc
                 await asyncio.sleep(attempt)
         for job in page.data:

@@ -17,7 +17,7 @@ from bot.retrieval import Matcher
 from bot.support import SupportService
 from bot.teaching import TeachingService
 from bot.training import JobUpdate, TrainingRequest, TrainingService
-from conftest import API_KEY, ROOT, SUPPORT_PROMPT, both_engines, open_storage
+from conftest import API_KEY, READ_ONLY, ROOT, SUPPORT_PROMPT, both_engines, on_every_connection, open_storage
 
 pytestmark = both_engines  # every test here runs on SQLite and on PostgreSQL
 
@@ -435,3 +435,57 @@ async def test_job_error_and_events_echoing_a_key_are_redacted(training, fake_op
     shown = [status.job.error] + [e.message for e in status.events]
     assert not any(API_KEY in text or "sk-proj" in text for text in shown)
     assert any("[redacted]" in e.message for e in status.events)
+
+
+async def test_job_started_but_not_recorded_is_followed_after_restart(engine, settings, llm, finetune, fake_openai, monkeypatch):
+    """The database failing right after the provider started the job: the admin is told it started, and it is followed."""
+    storage = await open_storage(settings)
+    create_job = finetune.create_job
+
+    async def create_then_break_the_database(**kwargs):
+        job = await create_job(**kwargs)
+        await on_every_connection(storage, READ_ONLY[engine])
+        return job
+
+    monkeypatch.setattr(finetune, "create_job", create_then_break_the_database)
+    try:
+        job = await service_with(settings, storage, llm, finetune).train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+    finally:
+        await on_every_connection(storage, None)
+        await storage.close()
+
+    storage = await open_storage(settings)
+    try:
+        notify = Announcements()
+        await follow_to_end(service_with(settings, storage, llm, finetune), notify)
+        assert list(fake_openai.jobs) == [job.id]
+        assert [u.job.id for u in notify.updates] == [job.id] * len(notify.updates)
+        assert notify.statuses[-1] == "succeeded"
+        assert await storage.jobs.live_model() == notify.updates[-1].promoted_model
+    finally:
+        await storage.close()
+
+
+async def test_run_that_cannot_be_recorded_starts_no_job(engine, training, storage, fake_openai):
+    """With the database refusing writes, /train fails before the provider creates (and bills) a job."""
+    await on_every_connection(storage, READ_ONLY[engine])
+    try:
+        with pytest.raises(UserError):
+            await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+    finally:
+        await on_every_connection(storage, None)
+    assert fake_openai.jobs == {}
+
+
+async def test_run_the_provider_never_started_is_given_up_quietly(training, storage, fake_openai, monkeypatch):
+    """A stored run with no job at the provider, past the grace time, is closed without an announcement and frees /train."""
+    await storage.jobs.add_pending(run_id="lost-run", base_model=REQUEST.base_model, training_file="file-x", started_by=42, channel_id=7)
+    notify = Announcements()
+    await training.check_jobs(notify)
+    assert (await training.running_job()).run_id == "lost-run"  # within the grace time another process may be creating it
+
+    monkeypatch.setattr("bot.training.START_GRACE_SECONDS", 0.0)
+    await training.check_jobs(notify)
+    assert notify.updates == [] and await training.running_job() is None
+    job = await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+    assert list(fake_openai.jobs) == [job.id]
