@@ -132,7 +132,12 @@ class LLM:
             raise _friendly(exc, model) from exc
         tokens = response.usage.prompt_tokens if response.usage else 0
         await self._account(model, tokens, 0, caller)
-        return [item.embedding for item in sorted(response.data, key=lambda item: item.index)]
+        vectors = sorted(response.data, key=lambda item: item.index)
+        if [item.index for item in vectors] != list(range(len(texts))):
+            # Vectors can't be paired with their texts: as unusable as a body that does not parse.
+            log.warning("model call to %s failed (bad_response): %s vectors for %s texts", model, len(vectors), len(texts))
+            raise ModelError(UNAVAILABLE, kind="bad_response")
+        return [item.embedding for item in vectors]
 
     async def moderate(self, texts: list[str]) -> list[list[str]]:
         """For each text, the moderation categories it was flagged for (empty when not flagged)."""

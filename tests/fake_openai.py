@@ -306,6 +306,7 @@ class FakeOpenAI:
         self._job_failures: deque[dict] = deque()
         self._job_plans: dict[str, _JobPlan] = {}
         self._stream_cuts: deque[int] = deque()
+        self._short_embeddings: deque[int] = deque()
         self._malformed_pending = 0
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -410,6 +411,10 @@ class FakeOpenAI:
     def cut_stream_next(self, after_chunks: int) -> None:
         """Drop the connection of the next streamed reply after `after_chunks` content chunks."""
         self._stream_cuts.append(after_chunks)
+
+    def short_embeddings_next(self, missing: int = 1) -> None:
+        """Answer the next embeddings request with `missing` fewer vectors than inputs (the last ones left out)."""
+        self._short_embeddings.append(missing)
 
     def malformed_next(self) -> None:
         """Answer the next request with 200 and a JSON body that does not parse (in a stream: one data line)."""
@@ -777,6 +782,8 @@ class FakeOpenAI:
             vector = embed(str(text), dimensions)
             encoded = as_base64_floats(vector) if base64_wanted else vector
             data.append({"object": "embedding", "index": index, "embedding": encoded})
+        if self._short_embeddings:
+            data = data[: max(len(data) - self._short_embeddings.popleft(), 0)]
         tokens = sum(len(str(text).split()) for text in texts)
         return web.json_response(
             {
