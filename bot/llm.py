@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -15,6 +15,7 @@ from openai.types.chat import ChatCompletion
 from bot.config import Settings
 from bot.records import Usage
 from bot.errors import ModelError, TrainingError, UserError
+from bot.logs import redact
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,12 @@ class LLM:
             raise _friendly(exc, model) from exc
         tokens = response.usage.prompt_tokens if response.usage else 0
         await self._account(model, tokens, 0, caller)
-        return [item.embedding for item in sorted(response.data, key=lambda item: item.index)]
+        vectors = sorted(response.data, key=lambda item: item.index)
+        if [item.index for item in vectors] != list(range(len(texts))):
+            # Vectors can't be paired with their texts: as unusable as a body that does not parse.
+            log.warning("model call to %s failed (bad_response): %s vectors for %s texts", model, len(vectors), len(texts))
+            raise ModelError(UNAVAILABLE, kind="bad_response")
+        return [item.embedding for item in vectors]
 
     async def moderate(self, texts: list[str]) -> list[list[str]]:
         """For each text, the moderation categories it was flagged for (empty when not flagged)."""
@@ -192,7 +198,7 @@ def _friendly(exc: Exception, model: str) -> ModelError:
     else:
         kind, message = "bad_response", UNAVAILABLE
     level = logging.ERROR if message is MISCONFIGURED else logging.WARNING
-    log.log(level, "model call to %s failed (%s): %s", model, kind, exc)
+    log.log(level, "model call to %s failed (%s): %s", model, kind, redact(str(exc)))
     return ModelError(message, kind=kind)
 
 
@@ -219,82 +225,99 @@ class JobEvent:
     message: str
 
 
+class JobMayExist(TrainingError):
+    """Creating a job failed in a way that leaves open whether the provider started it."""
+
+
 CREATE_ATTEMPTS = 3
 LOOKUP_ATTEMPTS = 3
-FILE_PROCESSING_TIMEOUT = 600.0  # seconds; the admin's /train waits for it
+FILE_READY_TIMEOUT = 120.0  # seconds /train waits for the provider to finish processing the training file
 
 
 class FineTuningAPI:
     """Files and fine-tuning jobs, on their own endpoint (FINETUNE_BASE_URL) when one is configured."""
 
-    def __init__(self, client: openai.AsyncOpenAI | None, *, poll_interval: float) -> None:
+    def __init__(self, client: openai.AsyncOpenAI | None, *, poll_interval: float, secrets: Sequence[str] = ()) -> None:
         self._client = client
         self._poll_interval = poll_interval
+        self._secrets = tuple(secrets)  # kept out of every provider message shown to a user
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FineTuningAPI:
         api_key = settings.finetune_api_key or settings.openai_api_key
         if not api_key:
-            return cls(None, poll_interval=settings.job_poll_seconds)
+            return cls(None, poll_interval=settings.job_poll_seconds, secrets=settings.secrets)
         client = openai.AsyncOpenAI(
             api_key=api_key,
             base_url=settings.finetune_base_url or settings.openai_base_url,
             timeout=settings.model_timeout,
             max_retries=settings.model_max_retries,
         )
-        return cls(client, poll_interval=settings.job_poll_seconds)
+        return cls(client, poll_interval=settings.job_poll_seconds, secrets=settings.secrets)
 
     async def close(self) -> None:
         if self._client is not None:
             await self._client.close()
 
     async def upload(self, data: bytes, filename: str) -> str:
-        """Upload a training file and wait until the provider has processed it; returns its ID."""
+        """Upload a training file; returns its ID.
+
+        The file object's status fields are deprecated: an uploaded file is used as it is, and
+        creating the job says whether the provider is ready with it (`create_job` waits for that).
+        """
         client = self._require_client()
         try:
             uploaded = await client.files.create(file=(filename, data, "application/jsonl"), purpose="fine-tune")
-            deadline = asyncio.get_running_loop().time() + FILE_PROCESSING_TIMEOUT
-            while uploaded.status not in ("processed", "error", "deleted"):
-                if asyncio.get_running_loop().time() > deadline:
-                    raise TrainingError(
-                        f"The provider has not processed the training file after {FILE_PROCESSING_TIMEOUT // 60:.0f} "
-                        "minutes; nothing was started. Try /train again later."
-                    )
-                # An admin is waiting on this one: processing takes seconds, so poll faster than jobs.
-                await asyncio.sleep(min(self._poll_interval, 2.0))
-                uploaded = await client.files.retrieve(uploaded.id)
         except (openai.OpenAIError, ValueError) as exc:
-            raise _training_error(exc, "upload the training file") from exc
-        if uploaded.status != "processed":
-            details = getattr(uploaded, "status_details", None) or uploaded.status
-            raise TrainingError(f"The provider could not process the training file: {details}")
+            raise self._training_error(exc, "upload the training file") from exc
         return uploaded.id
 
     async def create_job(
         self, *, base_model: str, training_file: str, run_id: str, epochs: int | None, suffix: str | None
     ) -> RemoteJob:
-        """Create the job exactly once: after a failed call, look for it by run ID before trying again."""
+        """Create the job exactly once: after a failed call, look for it by run ID before trying again.
+
+        A training file the provider is still processing is waited for, up to FILE_READY_TIMEOUT.
+        """
         client = self._require_client().with_options(max_retries=0)
         options: dict[str, Any] = {"metadata": {"run_id": run_id}}
         if epochs:
             options["method"] = {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": epochs}}}
         if suffix:
             options["suffix"] = suffix
-        for attempt in range(1, CREATE_ATTEMPTS + 1):
+        loop = asyncio.get_running_loop()
+        ready_by = loop.time() + FILE_READY_TIMEOUT
+        attempt = 0
+        while True:
             try:
                 job = await client.fine_tuning.jobs.create(model=base_model, training_file=training_file, **options)
-                return _remote_job(job)
+                return self._remote_job(job)
             except (openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError) as exc:
-                log.warning("creating fine-tuning job %s failed (%s); checking whether it exists", run_id, exc)
+                attempt += 1
+                log.warning("creating fine-tuning job %s failed (%s); checking whether it exists", run_id, self._redact(str(exc)))
                 existing = await self._find_by_run_id(client, run_id)
                 if existing is not None:
                     return existing
                 if attempt == CREATE_ATTEMPTS:
-                    raise _training_error(exc, "start the fine-tuning job") from exc
+                    raise self._training_error(exc, "start the fine-tuning job") from exc
                 await asyncio.sleep(attempt)
+            except openai.BadRequestError as exc:
+                if not _file_not_ready(exc):
+                    raise self._training_error(exc, "start the fine-tuning job") from exc
+                if loop.time() >= ready_by:
+                    log.warning("training file %s still not ready after %ss: %s", training_file, FILE_READY_TIMEOUT, self._redact(str(exc)))
+                    raise TrainingError(
+                        f"The provider had not finished processing the training file after {_duration(FILE_READY_TIMEOUT)}, "
+                        "so no job was started. Try /train again in a few minutes."
+                    ) from exc
+                # An admin is waiting on this one: processing takes seconds, so ask again soon.
+                await asyncio.sleep(min(self._poll_interval, 2.0, max(ready_by - loop.time(), 0.0)))
             except (openai.OpenAIError, ValueError) as exc:
-                raise _training_error(exc, "start the fine-tuning job") from exc
-        raise AssertionError("unreachable")
+                raise self._training_error(exc, "start the fine-tuning job") from exc
+
+    async def find_by_run_id(self, run_id: str) -> RemoteJob | None:
+        """The provider's job carrying this run ID in its metadata, or None; JobMayExist when it can't be asked."""
+        return await self._find_by_run_id(self._require_client(), run_id)
 
     async def _find_by_run_id(self, client: openai.AsyncOpenAI, run_id: str) -> RemoteJob | None:
         """The job with this run ID, or None when the provider says there is none.
@@ -307,24 +330,24 @@ class FineTuningAPI:
                 page = await client.fine_tuning.jobs.list(metadata={"run_id": run_id}, limit=10)
                 break
             except (openai.OpenAIError, ValueError) as exc:
-                log.warning("could not look up fine-tuning job %s (attempt %s): %s", run_id, attempt, exc)
+                log.warning("could not look up fine-tuning job %s (attempt %s): %s", run_id, attempt, self._redact(str(exc)))
                 if attempt == LOOKUP_ATTEMPTS:
-                    raise TrainingError(
+                    raise JobMayExist(
                         "The provider stopped answering while the job was being started, so I can't tell whether it "
-                        "started. Check the provider's dashboard before running /train again."
+                        "started. If it did, I'll find it and post here; check /status before running /train again."
                     ) from exc
                 await asyncio.sleep(attempt)
         for job in page.data:
             if (job.metadata or {}).get("run_id") == run_id:
-                return _remote_job(job)
+                return self._remote_job(job)
         return None
 
     async def retrieve(self, job_id: str) -> RemoteJob:
         client = self._require_client()
         try:
-            return _remote_job(await client.fine_tuning.jobs.retrieve(job_id))
+            return self._remote_job(await client.fine_tuning.jobs.retrieve(job_id))
         except (openai.OpenAIError, ValueError) as exc:
-            raise _training_error(exc, f"look up job {job_id}") from exc
+            raise self._training_error(exc, f"look up job {job_id}") from exc
 
     async def events(self, job_id: str, limit: int = 5) -> list[JobEvent]:
         """The latest events, oldest first."""
@@ -332,16 +355,27 @@ class FineTuningAPI:
         try:
             page = await client.fine_tuning.jobs.list_events(job_id, limit=limit)
         except (openai.OpenAIError, ValueError) as exc:
-            raise _training_error(exc, f"read the events of job {job_id}") from exc
-        events = [JobEvent(datetime.fromtimestamp(e.created_at, timezone.utc), e.message) for e in page.data]
+            raise self._training_error(exc, f"read the events of job {job_id}") from exc
+        events = [JobEvent(datetime.fromtimestamp(e.created_at, timezone.utc), self._redact(e.message)) for e in page.data]
         return sorted(events, key=lambda e: e.created_at)
 
     async def cancel(self, job_id: str) -> RemoteJob:
         client = self._require_client()
         try:
-            return _remote_job(await client.fine_tuning.jobs.cancel(job_id))
+            return self._remote_job(await client.fine_tuning.jobs.cancel(job_id))
         except (openai.OpenAIError, ValueError) as exc:
-            raise _training_error(exc, f"cancel job {job_id}") from exc
+            raise self._training_error(exc, f"cancel job {job_id}") from exc
+
+    def _redact(self, text: str) -> str:
+        return redact(text, self._secrets)
+
+    def _remote_job(self, job: Any) -> RemoteJob:
+        remote = _remote_job(job)
+        return replace(remote, error=self._redact(remote.error)) if remote.error else remote
+
+    def _training_error(self, exc: Exception, action: str) -> TrainingError:
+        error = _training_error(exc, action, self._secrets)
+        return TrainingError(self._redact(error.message))
 
     def _require_client(self) -> openai.AsyncOpenAI:
         if self._client is None:
@@ -365,9 +399,9 @@ def _remote_job(job: Any) -> RemoteJob:
     )
 
 
-def _training_error(exc: Exception, action: str) -> TrainingError:
-    """A provider's refusal as a plain sentence; its codes stay in the log."""
-    log.warning("could not %s: %s", action, exc)
+def _training_error(exc: Exception, action: str, secrets: Sequence[str] = ()) -> TrainingError:
+    """A provider's refusal as a plain sentence, without secrets (an endpoint may echo them); its codes stay in the log."""
+    log.warning("could not %s: %s", action, redact(str(exc), secrets))
     body = getattr(exc, "body", None)
     details = body.get("error", body) if isinstance(body, dict) else None
     code = (details.get("code") if isinstance(details, dict) else None) or getattr(exc, "code", None)
@@ -383,6 +417,20 @@ def _training_error(exc: Exception, action: str) -> TrainingError:
     if isinstance(exc, openai.APIStatusError) and provider_says:
         return TrainingError(f"The provider refused to {action}: {provider_says}")
     return TrainingError(f"Could not {action}: the provider did not answer. Try again in a few minutes.")
+
+
+def _file_not_ready(exc: openai.BadRequestError) -> bool:
+    """The provider refused the job only because the training file is still being processed."""
+    body = exc.body.get("error", exc.body) if isinstance(exc.body, dict) else {}
+    body = body if isinstance(body, dict) else {}
+    if body.get("code") in ("file_not_ready", "file_not_processed"):
+        return True
+    message = str(body.get("message") or "").lower()
+    return body.get("param") == "training_file" and ("not ready" in message or "still being processed" in message)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:g} minutes" if seconds >= 60 else f"{seconds:g} seconds"
 
 
 def _date(value: Any) -> str | None:

@@ -334,6 +334,8 @@ class ProviderEmbeddings:
             for start in range(0, len(missing), 256):
                 batch = missing[start : start + 256]
                 vectors = await self._embed([e.question for e in batch])
+                if len(vectors) != len(batch):
+                    raise ModelError(f"{len(vectors)} vectors for {len(batch)} texts", kind="bad_response")
                 for entry, vector in zip(batch, vectors, strict=True):
                     fresh.append((entry.id, _fingerprint(entry), np.asarray(vector, dtype=np.float32).tobytes()))
         except ModelError as exc:
@@ -355,7 +357,10 @@ class ProviderEmbeddings:
         if not self._matrix.size:
             return None
         try:
-            [vector] = await self._embed([question], caller)
+            vectors = await self._embed([question], caller)
+            if len(vectors) != 1:
+                raise ModelError(f"{len(vectors)} vectors for 1 text", kind="bad_response")
+            [vector] = vectors
         except ModelError as exc:
             log.warning("embedding a question failed (%s); matching on words alone", exc.kind)
             return None

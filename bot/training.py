@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import io
 import logging
 import multiprocessing
 import uuid
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,10 +17,11 @@ from datetime import datetime
 from bot.config import Settings
 from bot.dataset import DatasetReport, validate_dataset
 from bot.tokens import encoding_for
-from bot.errors import DatasetError, UserError
-from bot.llm import LLM, FineTuningAPI, JobEvent, RemoteJob
+from bot.errors import DatasetError, TrainingError, UserError
+from bot.llm import LLM, FineTuningAPI, JobEvent, JobMayExist, RemoteJob
 from bot.records import SupportModelChange, TrainingJob, Usage, utcnow
 from bot.storage import JobStore, UsageStore
+from bot.storage.jobs import STARTING
 from bot.support import SupportService
 from bot.teaching import TeachingService
 
@@ -26,6 +29,9 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str], Awaitable[None]]
 MAX_POST_ATTEMPTS = 5  # a status post that keeps failing (channel gone) is given up on
+# A stored run with no job at the provider this long after it started was never created (another process
+# may still be creating it before that).
+START_GRACE_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -142,31 +148,42 @@ class TrainingService:
             if not report.ok:
                 raise DatasetError(report.render(filename))
             await progress(report.render(filename) + "\nUploading…")
-            file_id = await self._finetune.upload(dataset, filename)
+            file_id = await self._finetune.upload(validated_lines(dataset), filename)
             run_id = uuid.uuid4().hex
-            job = await self._finetune.create_job(
-                base_model=request.base_model,
-                training_file=file_id,
-                run_id=run_id,
-                epochs=report.epochs,
-                suffix=request.suffix,
-            )
-            await self._jobs.add(
-                job_id=job.id,
+            # The run is stored before the job exists: if the database refuses, nothing is started (nor billed),
+            # and a job the provider starts can always be found again by this run ID (see _reconcile).
+            await self._jobs.add_pending(
                 run_id=run_id,
                 base_model=request.base_model,
                 training_file=file_id,
                 started_by=request.started_by,
                 channel_id=request.channel_id,
-                status=job.status,
             )
+            try:
+                job = await self._finetune.create_job(
+                    base_model=request.base_model,
+                    training_file=file_id,
+                    run_id=run_id,
+                    epochs=request.epochs,  # none chosen: the provider picks ("auto")
+                    suffix=request.suffix,
+                )
+            except TrainingError as exc:
+                if not isinstance(exc, JobMayExist):
+                    with contextlib.suppress(UserError):  # left behind, it is given up on by _reconcile
+                        await self._jobs.discard_pending(run_id)
+                raise
+            try:
+                await self._jobs.attach(run_id, job_id=job.id, status=job.status)
+            except UserError:
+                # The job runs and is billed: it is found by its run ID at the next check and followed from there.
+                log.warning("job %s started but not yet recorded; it will be matched to run %s at the next check", job.id, run_id)
             log.info("started fine-tuning job %s on %s (%s examples)", job.id, request.base_model, report.examples)
             return job
 
     async def validate(self, dataset: bytes, *, base_model: str, epochs: int | None = None) -> DatasetReport:
         """Validation is CPU-heavy and needs the tokenizer's tables: it runs in a worker process."""
         check = functools.partial(
-            validate_dataset,
+            _validate_in_worker,
             dataset,
             token_limit=self._token_limit,
             encoding=encoding_for(base_model),
@@ -176,7 +193,30 @@ class TrainingService:
         if self._executor is None:
             # One worker, started on first use and kept: the tables load once, outside the bot's memory.
             self._executor = self._own_executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        return await asyncio.get_running_loop().run_in_executor(self._executor, check)
+        executor = self._executor
+        try:
+            return await asyncio.get_running_loop().run_in_executor(executor, check)
+        except ValidatorCrashed as exc:
+            log.error("the dataset validator failed: %s", exc)
+            raise DatasetError(
+                "The dataset could not be checked: the validator stopped on it. Nothing was uploaded. "
+                "A very long message is the usual cause; shorten or split it and try again."
+            ) from None
+        except BrokenExecutor:
+            # The worker died (killed, out of memory): start a new one next time instead of failing for good.
+            log.exception("the dataset validation worker stopped; a new one starts with the next dataset")
+            self._replace_broken(executor)
+            raise DatasetError(
+                "The dataset could not be checked: the validation worker stopped. Nothing was uploaded. "
+                "Try again; if it happens again with this file, shorten its longest messages."
+            ) from None
+
+    def _replace_broken(self, broken: Executor) -> None:
+        broken.shutdown(wait=False, cancel_futures=True)
+        if self._executor is broken:
+            self._executor = None  # the next validation starts a worker of its own
+        if self._own_executor is broken:
+            self._own_executor = None
 
     def close(self) -> None:
         """Stop the worker this service started; an executor it was given belongs to the caller."""
@@ -208,6 +248,11 @@ class TrainingService:
     async def check_jobs(self, notify: Notify) -> None:
         """One pass: fetch each followed job, record and announce any change, promote on success."""
         for job in await self._jobs.to_follow():
+            if job.status == STARTING:
+                found = await self._reconcile(job)
+                if found is None:
+                    continue
+                job = found
             if not job.finished:
                 try:
                     remote = await self._finetune.retrieve(job.id)
@@ -217,6 +262,27 @@ class TrainingService:
                 job = await self._record(job, remote)
             if job.reported_status != job.status:
                 await self._announce(job, notify)
+
+    async def _reconcile(self, job: TrainingJob) -> TrainingJob | None:
+        """A run stored without its job (the job's write failed, or the process stopped): find the job by run ID.
+
+        Found, it is followed from now on; not found well after it was started, the run is given up on.
+        """
+        if self._starting.locked():
+            return None  # this process is starting a run now: it records its own job
+        try:
+            remote = await self._finetune.find_by_run_id(job.run_id)
+        except UserError as exc:
+            log.warning("could not look for the job of run %s: %s", job.run_id, exc.message)
+            return None
+        if remote is not None:
+            if await self._jobs.attach(job.run_id, job_id=remote.id, status=remote.status):
+                log.warning("job %s of run %s was started but not recorded; following it now", remote.id, job.run_id)
+            return await self._jobs.get(remote.id)
+        if (utcnow() - job.created_at).total_seconds() > START_GRACE_SECONDS:
+            log.warning("run %s has no job at the provider; giving it up", job.run_id)
+            await self._jobs.give_up_pending(job.run_id, error="The provider never started this run.")
+        return None
 
     async def _record(self, job: TrainingJob, remote: RemoteJob) -> TrainingJob:
         if (remote.status, remote.fine_tuned_model, remote.error) == (job.status, job.fine_tuned_model, job.error):
@@ -275,7 +341,12 @@ class TrainingService:
         job = await self._jobs.get(job_id)
         if job is None:
             raise UserError(f"No fine-tuning job `{job_id}` was started from here." if job_id else "No fine-tuning job was started yet. Use `/train`.")
+        if job.status == STARTING:
+            job = await self._reconcile(job) or job
         events: list[JobEvent] = []
+        if job.status == STARTING:
+            live = await self.live_model()
+            return JobStatus(job, events, live.model, live.shutdown_date)
         try:
             if not job.finished:
                 job = await self._record(job, await self._finetune.retrieve(job.id))
@@ -321,6 +392,26 @@ class TrainingService:
         previous = self._previous_model(history)
         await self._jobs.set_live_model(previous, by=by, reason=f"rollback from {history[0].model}")
         return await self.live_model()
+
+
+class ValidatorCrashed(Exception):
+    """The validator raised: its message only, as a plain string, so it always travels back from the worker."""
+
+
+def _validate_in_worker(dataset: bytes, **options) -> DatasetReport:
+    # An exception from a library (the tokenizer's) may not unpickle in the bot's process, which
+    # would mark the whole pool broken; only a plain exception leaves the worker.
+    try:
+        return validate_dataset(dataset, **options)
+    except Exception as exc:
+        raise ValidatorCrashed(f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}") from None
+
+
+def validated_lines(dataset: bytes) -> bytes:
+    """The lines the validator read, as it read them: no byte-order mark, no blank lines, one example per line."""
+    body = dataset.removeprefix(b"\xef\xbb\xbf")
+    lines = (raw.decode("utf-8") for raw in io.BytesIO(body))  # split as validate_dataset splits
+    return b"".join(line.strip(" \t\r\n").encode("utf-8") + b"\n" for line in lines if line.strip())
 
 
 def elapsed(since: datetime, until: datetime | None = None) -> str:

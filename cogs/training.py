@@ -49,7 +49,7 @@ class Training(commands.Cog):
     @app_commands.describe(
         dataset="A JSONL chat dataset; without one, the shop's sample and taught examples are used",
         base_model="The model to fine-tune (default: FINETUNE_BASE_MODEL)",
-        epochs="Passes over the data (default: chosen from the dataset's size)",
+        epochs="Passes over the data, 1-50 (default: the provider chooses)",
         suffix="Up to 64 characters added to the fine-tuned model's name",
     )
     @admin_only()
@@ -58,7 +58,7 @@ class Training(commands.Cog):
         interaction: discord.Interaction[SupportBot],
         dataset: Optional[discord.Attachment] = None,
         base_model: Optional[str] = None,
-        epochs: Optional[app_commands.Range[int, 1, 25]] = None,
+        epochs: Optional[app_commands.Range[int, 1, 50]] = None,
         suffix: Optional[app_commands.Range[str, 1, 64]] = None,
     ) -> None:
         """Fine-tune the support model on a dataset or on the shop's examples."""

@@ -285,7 +285,9 @@ class FakeOpenAI:
 
         # Files: id -> {"bytes": raw content, "filename", "purpose", "status", "status_details", ...}.
         self.files: dict[str, dict] = {}
-        self.file_processing_polls = 1  # retrieves until an uploaded file is "processed" (0: at upload)
+        # Retrieves (or job creations naming it) until an uploaded file is "processed" (0: at upload);
+        # until then creating a job on it answers 400 file_not_ready, as the real API does.
+        self.file_processing_polls = 1
 
         # Fine-tuning: id -> the job object as the API returns it; events oldest first.
         self.jobs: dict[str, dict] = {}
@@ -304,6 +306,7 @@ class FakeOpenAI:
         self._job_failures: deque[dict] = deque()
         self._job_plans: dict[str, _JobPlan] = {}
         self._stream_cuts: deque[int] = deque()
+        self._short_embeddings: deque[int] = deque()
         self._malformed_pending = 0
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -408,6 +411,10 @@ class FakeOpenAI:
     def cut_stream_next(self, after_chunks: int) -> None:
         """Drop the connection of the next streamed reply after `after_chunks` content chunks."""
         self._stream_cuts.append(after_chunks)
+
+    def short_embeddings_next(self, missing: int = 1) -> None:
+        """Answer the next embeddings request with `missing` fewer vectors than inputs (the last ones left out)."""
+        self._short_embeddings.append(missing)
 
     def malformed_next(self) -> None:
         """Answer the next request with 200 and a JSON body that does not parse (in a stream: one data line)."""
@@ -608,6 +615,25 @@ class FakeOpenAI:
         body = request[REQUEST_JSON] or {}
         if body.get("training_file") not in self.files:
             return error_response(400, f"invalid training_file: {body.get('training_file')}", param="training_file")
+        training_file = self.files[body["training_file"]]
+        # Creating a job is how a client learns whether its file is ready: it counts as a check.
+        training_file["retrieves"] += 1
+        self._maybe_finish_processing(training_file)
+        if training_file["status"] == "uploaded":
+            return error_response(
+                400,
+                f"File {training_file['id']} is still being processed and is not ready to be used for fine-tuning. "
+                "Please try again later.",
+                param="training_file",
+                code="file_not_ready",
+            )
+        if training_file["status"] == "error":
+            return error_response(
+                400,
+                f"Invalid training file {training_file['id']}: {training_file['status_details']}",
+                param="training_file",
+                code="invalid_training_file",
+            )
         if body.get("validation_file") is not None and body["validation_file"] not in self.files:
             return error_response(400, f"invalid validation_file: {body['validation_file']}", param="validation_file")
         model = body.get("model")
@@ -756,6 +782,8 @@ class FakeOpenAI:
             vector = embed(str(text), dimensions)
             encoded = as_base64_floats(vector) if base64_wanted else vector
             data.append({"object": "embedding", "index": index, "embedding": encoded})
+        if self._short_embeddings:
+            data = data[: max(len(data) - self._short_embeddings.popleft(), 0)]
         tokens = sum(len(str(text).split()) for text in texts)
         return web.json_response(
             {

@@ -10,6 +10,7 @@ import pytest
 from bot.config import Settings
 from bot.errors import ModelError
 from bot.llm import BUSY, LLM, MISCONFIGURED, NOT_CONFIGURED, UNAVAILABLE, Caller
+from bot.logs import redact
 
 HELLO = [{"role": "user", "content": "hello there"}]
 
@@ -105,3 +106,11 @@ async def test_without_api_key_calls_say_not_configured(storage, fake_openai):
         await llm.chat(HELLO, model="gpt-5-mini", caller=Caller("support"))
     assert caught.value.message == NOT_CONFIGURED
     assert fake_openai.requests == []
+
+
+def test_redact_removes_configured_secrets_bearer_tokens_and_key_shaped_strings():
+    """Provider text loses configured secrets, any bearer token and anything shaped like an API key; other words stay."""
+    text = "key ABC-secret-1 header Authorization: Bearer eyJhbGciOi.x-y_z. other sk-proj-Zx81abcdef, task-1234567 desk-lamp."
+    assert redact(text, ["ABC-secret-1"]) == (
+        "key [redacted] header Authorization: Bearer [redacted]. other [redacted], task-1234567 desk-lamp."
+    )

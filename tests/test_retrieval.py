@@ -189,3 +189,24 @@ async def test_teaching_works_while_the_embeddings_endpoint_is_down(settings, st
 
     await library.teach("선물 포장 되나요?", "네.", author_id=1)  # embeddings work again: both get vectors
     assert (await matcher.search("쿠폰은 어디서 받나요?", k=1)).best.entry.answer == "이벤트 페이지에서요."
+
+
+async def test_embeddings_answer_with_fewer_vectors_than_texts_falls_back_to_words(settings, storage, llm, fake_openai, caplog):
+    """A provider answering fewer vectors than examples does not stop start-up: those examples are matched on words."""
+    matcher = await embedding_matcher(settings, storage, llm)
+    fake_openai.short_embeddings_next(missing=1)
+    await TeachingService(storage.examples, matcher, system_prompt=SUPPORT_PROMPT).start(settings.sample_dataset_file)
+    support = SupportService(storage.jobs, llm, matcher, default_model="gpt-5-mini", system_prompt=SUPPORT_PROMPT)
+
+    assert await support.answer("구독 방법 알려주세요.") == SUBSCRIPTION_HOW
+    assert any("bad_response" in r.getMessage() for r in caplog.records if r.name.startswith("bot."))
+
+
+async def test_question_embedding_without_a_vector_falls_back_to_words(settings, storage, llm, fake_openai):
+    """A provider answering no vector for a customer's question: matching goes on with words alone."""
+    matcher = await embedding_matcher(settings, storage, llm)
+    await TeachingService(storage.examples, matcher, system_prompt=SUPPORT_PROMPT).start(settings.sample_dataset_file)
+    support = SupportService(storage.jobs, llm, matcher, default_model="gpt-5-mini", system_prompt=SUPPORT_PROMPT)
+    fake_openai.short_embeddings_next(missing=1)
+
+    assert await support.answer("구독 방법 알려주세요.") == SUBSCRIPTION_HOW

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from discord_fakes import ADMIN, CUSTOMER, GENERAL_CHANNEL, MANAGER, STAFF, FakeFile
 
-from conftest import ROOT, both_engines
+from conftest import API_KEY, ROOT, both_engines
 
 pytestmark = both_engines  # every test here runs on SQLite and on PostgreSQL
 
@@ -208,3 +208,32 @@ async def test_train_warns_about_confusable_questions(discord_bot, fake_openai):
     interaction = await discord_bot.slash("train", user=ADMIN, dataset=FakeFile("shop.jsonl", SAMPLE + extra.encode()))
 
     assert "confusable with line 25: “구독 안내 부탁드려요.” and “구독 안내 좀 해주세요”" in discord_bot.interaction_texts(interaction)[0]
+
+
+async def test_train_accepts_up_to_50_epochs_as_the_api_does(discord_bot, fake_openai):
+    """/train offers 1-50 epochs (the API's range) and sends a chosen number as is."""
+    option = next(o for o in discord_bot.bot.tree.get_command("train").to_dict(discord_bot.bot.tree)["options"] if o["name"] == "epochs")
+    assert (option["min_value"], option["max_value"]) == (1, 50)
+
+    interaction = await discord_bot.slash("train", user=ADMIN, dataset=FakeFile("shop.jsonl", SAMPLE), epochs=40)
+
+    [job] = fake_openai.jobs.values()
+    assert job["hyperparameters"]["n_epochs"] == 40
+    assert discord_bot.interaction_texts(interaction)[-1].startswith(f"Started fine-tuning job `{job['id']}`")
+
+
+async def test_provider_error_echoing_the_key_is_shown_redacted(discord_bot, fake_openai):
+    """A provider message that echoes the Authorization header or another key reaches the admin without them."""
+    fake_openai.fail_next(
+        400,
+        message=f"Unrecognized request header Authorization: Bearer {API_KEY} (project key sk-proj-Zx81abcdef)",
+        path="/v1/fine_tuning/jobs",
+        method="POST",
+    )
+    interaction = await discord_bot.slash("train", user=ADMIN, dataset=FakeFile("shop.jsonl", SAMPLE))
+
+    last = discord_bot.interaction_texts(interaction)[-1]
+    assert last == (
+        "The provider refused to start the fine-tuning job: Unrecognized request header Authorization: "
+        "Bearer [redacted] (project key [redacted])"
+    )

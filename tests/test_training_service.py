@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import replace
 
@@ -15,7 +17,7 @@ from bot.retrieval import Matcher
 from bot.support import SupportService
 from bot.teaching import TeachingService
 from bot.training import JobUpdate, TrainingRequest, TrainingService
-from conftest import ROOT, SUPPORT_PROMPT, both_engines, open_storage
+from conftest import API_KEY, READ_ONLY, ROOT, SUPPORT_PROMPT, both_engines, on_every_connection, open_storage
 
 pytestmark = both_engines  # every test here runs on SQLite and on PostgreSQL
 
@@ -339,3 +341,151 @@ async def test_validation_runs_in_a_worker_process_by_default(settings, storage,
         training.close()
     assert report.ok and report.examples == 24
     assert isinstance(training._executor, ProcessPoolExecutor)
+
+
+async def test_dataset_that_breaks_the_tokenizer_does_not_break_the_next_train(settings, storage, llm, finetune, support, teaching, fake_openai):
+    """In the real worker process, a message the tokenizer refuses is a plain refusal, and the next /train works."""
+    training = TrainingService(storage.jobs, storage.usage, finetune, llm, support, teaching, token_limit=65_536, max_dataset_bytes=10**7, poll_interval=0.01)
+    # About 233,000 tokens in one message: over the tokenizer's own chunk limit, under any size limit.
+    huge = json.dumps({"messages": [{"role": "user", "content": "1" * 700_000}, {"role": "assistant", "content": "ok"}]})
+    try:
+        with pytest.raises(DatasetError) as caught:
+            await training.train(SAMPLE + huge.encode() + b"\n", "huge.jsonl", REQUEST, no_progress)
+        assert fake_openai.requests == []
+        job = await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+    finally:
+        training.close()
+    assert "Traceback" not in caught.value.message and "TokenLimitError" not in caught.value.message
+    assert list(fake_openai.jobs) == [job.id]
+
+
+async def test_validation_worker_that_died_is_replaced(settings, storage, llm, finetune, support, teaching):
+    """A worker process killed mid-life costs one refusal with a plain sentence; the next dataset gets a new worker."""
+    training = TrainingService(storage.jobs, storage.usage, finetune, llm, support, teaching, token_limit=65_536, max_dataset_bytes=10**7, poll_interval=0.01)
+    try:
+        await training.validate(SAMPLE, base_model="gpt-4.1-mini-2025-04-14")
+        for pid in list(training._executor._processes):
+            os.kill(pid, signal.SIGKILL)
+        await asyncio.sleep(0.5)  # the pool notices its worker is gone
+        with pytest.raises(DatasetError, match="validation worker stopped"):
+            await training.validate(SAMPLE, base_model="gpt-4.1-mini-2025-04-14")
+        report = await training.validate(SAMPLE, base_model="gpt-4.1-mini-2025-04-14")
+    finally:
+        training.close()
+    assert report.ok and report.examples == 24
+
+
+async def test_uploaded_file_holds_exactly_the_validated_lines(training, fake_openai):
+    """A byte-order mark, blank lines and CRLF endings the validator skipped are not uploaded."""
+    lines = SAMPLE.splitlines()
+    messy = b"\xef\xbb\xbf" + b"\r\n".join(lines[:3]) + b"\r\n\r\n   \n" + b"\n\n".join(lines[3:]) + b"\n\n"
+    await training.train(messy, "messy.jsonl", REQUEST, no_progress)
+
+    [uploaded] = fake_openai.files.values()
+    assert uploaded["bytes"] == SAMPLE
+
+
+async def test_epochs_are_left_to_the_provider_unless_chosen(training, fake_openai):
+    """Without a chosen number of epochs none is sent (the provider's "auto"); a chosen one is sent as is."""
+    first = await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+    await training.cancel(first.id)
+    second = await training.train(SAMPLE, "sample.jsonl", replace(REQUEST, epochs=40), no_progress)
+
+    creates = [r.json for r in fake_openai.requests if r.method == "POST" and r.path == "/v1/fine_tuning/jobs"]
+    assert "n_epochs" not in json.dumps(creates[0])
+    assert fake_openai.jobs[first.id]["hyperparameters"]["n_epochs"] == "auto"
+    assert creates[1]["method"]["supervised"]["hyperparameters"]["n_epochs"] == 40
+    assert fake_openai.jobs[second.id]["hyperparameters"]["n_epochs"] == 40
+
+
+async def test_file_the_provider_is_still_processing_is_waited_for(training, fake_openai):
+    """Job creation answering "file not ready" is asked again until the file is processed; the file's status is never polled."""
+    fake_openai.file_processing_polls = 3
+    job = await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+
+    assert list(fake_openai.jobs) == [job.id]
+    assert not [r for r in fake_openai.requests if r.method == "GET" and r.path.startswith("/v1/files/")]
+
+
+async def test_file_never_ready_gives_up_within_the_bound_with_a_clear_message(training, fake_openai, monkeypatch):
+    """A file the provider never finishes processing ends the wait at FILE_READY_TIMEOUT with a plain sentence; no job."""
+    monkeypatch.setattr("bot.llm.FILE_READY_TIMEOUT", 0.3)
+    fake_openai.file_processing_polls = 10**9
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(TrainingError) as caught:
+        await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+
+    assert asyncio.get_running_loop().time() - started < 5
+    assert caught.value.message == (
+        "The provider had not finished processing the training file after 0.3 seconds, so no job was started. "
+        "Try /train again in a few minutes."
+    )
+    assert fake_openai.jobs == {}
+
+
+async def test_job_error_and_events_echoing_a_key_are_redacted(training, fake_openai):
+    """A failed job's reason and its events are shown without a configured secret or a key-shaped string."""
+    fake_openai.fail_job_next(f"Could not read the file with key {API_KEY}; header was Bearer sk-proj-Zx81abcdef.")
+    notify = Announcements()
+    job = await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+    await follow_to_end(training, notify)
+    status = await training.status(job.id)
+
+    assert notify.updates[-1].job.error == "Could not read the file with key [redacted]; header was Bearer [redacted]."
+    shown = [status.job.error] + [e.message for e in status.events]
+    assert not any(API_KEY in text or "sk-proj" in text for text in shown)
+    assert any("[redacted]" in e.message for e in status.events)
+
+
+async def test_job_started_but_not_recorded_is_followed_after_restart(engine, settings, llm, finetune, fake_openai, monkeypatch):
+    """The database failing right after the provider started the job: the admin is told it started, and it is followed."""
+    storage = await open_storage(settings)
+    create_job = finetune.create_job
+
+    async def create_then_break_the_database(**kwargs):
+        job = await create_job(**kwargs)
+        await on_every_connection(storage, READ_ONLY[engine])
+        return job
+
+    monkeypatch.setattr(finetune, "create_job", create_then_break_the_database)
+    try:
+        job = await service_with(settings, storage, llm, finetune).train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+    finally:
+        await on_every_connection(storage, None)
+        await storage.close()
+
+    storage = await open_storage(settings)
+    try:
+        notify = Announcements()
+        await follow_to_end(service_with(settings, storage, llm, finetune), notify)
+        assert list(fake_openai.jobs) == [job.id]
+        assert [u.job.id for u in notify.updates] == [job.id] * len(notify.updates)
+        assert notify.statuses[-1] == "succeeded"
+        assert await storage.jobs.live_model() == notify.updates[-1].promoted_model
+    finally:
+        await storage.close()
+
+
+async def test_run_that_cannot_be_recorded_starts_no_job(engine, training, storage, fake_openai):
+    """With the database refusing writes, /train fails before the provider creates (and bills) a job."""
+    await on_every_connection(storage, READ_ONLY[engine])
+    try:
+        with pytest.raises(UserError):
+            await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+    finally:
+        await on_every_connection(storage, None)
+    assert fake_openai.jobs == {}
+
+
+async def test_run_the_provider_never_started_is_given_up_quietly(training, storage, fake_openai, monkeypatch):
+    """A stored run with no job at the provider, past the grace time, is closed without an announcement and frees /train."""
+    await storage.jobs.add_pending(run_id="lost-run", base_model=REQUEST.base_model, training_file="file-x", started_by=42, channel_id=7)
+    notify = Announcements()
+    await training.check_jobs(notify)
+    assert (await training.running_job()).run_id == "lost-run"  # within the grace time another process may be creating it
+
+    monkeypatch.setattr("bot.training.START_GRACE_SECONDS", 0.0)
+    await training.check_jobs(notify)
+    assert notify.updates == [] and await training.running_job() is None
+    job = await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+    assert list(fake_openai.jobs) == [job.id]

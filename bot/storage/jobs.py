@@ -7,7 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import delete, insert, or_, select, update
 
 from bot.records import FINISHED_STATUSES, SupportModelChange, TrainingJob, utcnow
 from bot.storage.database import Database
@@ -17,6 +17,13 @@ from bot.storage.schema import support_models, training_jobs as jobs
 # makes (a second shard's /model use) is seen within that time; this process's own at once.
 LIVE_MODEL_SECONDS = 5.0
 _JOB = tuple(jobs.c)
+# A run recorded before its job is created: the row carries this status and a stand-in ID until the
+# provider's job is known (see TrainingService: a job is never created without a row to find it by).
+STARTING = "starting"
+
+
+def pending_id(run_id: str) -> str:
+    return f"run-{run_id}"
 
 
 class JobStore:
@@ -64,6 +71,40 @@ class JobStore:
                     id=job_id, run_id=run_id, base_model=base_model, training_file=training_file, started_by=started_by,
                     channel_id=channel_id, status=status, created_at=now, updated_at=now,
                 )
+            )
+
+    async def add_pending(
+        self, *, run_id: str, base_model: str, training_file: str, started_by: int, channel_id: int | None
+    ) -> None:
+        """Record a run about to create its job, so a job the provider starts is never lost."""
+        await self.add(
+            job_id=pending_id(run_id), run_id=run_id, base_model=base_model, training_file=training_file,
+            started_by=started_by, channel_id=channel_id, status=STARTING,
+        )
+
+    async def attach(self, run_id: str, *, job_id: str, status: str) -> bool:
+        """Give a pending run its provider job; False when it was attached (or given up) already."""
+        async with self._db.write() as conn:
+            result = await conn.execute(
+                update(jobs)
+                .where(jobs.c.run_id == run_id, jobs.c.status == STARTING)
+                .values(id=job_id, status=status, updated_at=utcnow())
+            )
+        return result.rowcount > 0
+
+    async def discard_pending(self, run_id: str) -> None:
+        """Forget a run whose job the provider refused to create."""
+        async with self._db.write() as conn:
+            await conn.execute(delete(jobs).where(jobs.c.run_id == run_id, jobs.c.status == STARTING))
+
+    async def give_up_pending(self, run_id: str, *, error: str) -> None:
+        """A run the provider has no job for: finished as failed, and not announced (nothing was started)."""
+        now = utcnow()
+        async with self._db.write() as conn:
+            await conn.execute(
+                update(jobs)
+                .where(jobs.c.run_id == run_id, jobs.c.status == STARTING)
+                .values(status="failed", reported_status="failed", error=error, finished_at=now, updated_at=now)
             )
 
     async def get(self, job_id: str | None = None) -> TrainingJob | None:
