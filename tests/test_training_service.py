@@ -489,3 +489,16 @@ async def test_run_the_provider_never_started_is_given_up_quietly(training, stor
     assert notify.updates == [] and await training.running_job() is None
     job = await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
     assert list(fake_openai.jobs) == [job.id]
+
+
+async def test_train_checks_examples_against_the_chosen_base_models_limit(training):
+    """/train validates with the limit of the model being fine-tuned, not one global number."""
+    long_line = json.dumps({"messages": [
+        {"role": "user", "content": "word " * 5_000},
+        {"role": "assistant", "content": "short answer"},
+    ]})
+    lines = "\n".join([long_line] + [line for line in SAMPLE.decode().splitlines()[:12]]).encode()
+    small = await training.validate(lines, base_model="gpt-3.5-turbo-0613")
+    large = await training.validate(lines, base_model="gpt-4.1-mini-2025-04-14")
+    assert "4,096" in small.render("shop.jsonl")
+    assert "4,096" not in large.render("shop.jsonl") and large.ok
