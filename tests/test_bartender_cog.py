@@ -171,3 +171,11 @@ async def test_failure_with_a_refusing_channel_does_not_escape(discord_bot, fake
     fake_openai.fail_next(500, times=2, retry_after_ms=1)
     discord_bot.fail_next("POST", rf"/channels/{BAR_CHANNEL}/messages$", 403)
     await discord_bot.send_message("hello", channel_id=BAR_CHANNEL)
+
+
+async def test_thread_created_notice_in_a_bartender_channel_gets_no_reply(discord_bot, fake_openai):
+    """Discord's "started a thread" notice in the bar calls no model and posts nothing."""
+    await discord_bot.send_message("🍸 Mina", channel_id=BAR_CHANNEL, message_type=18)
+
+    assert discord_bot.sent_messages(BAR_CHANNEL) == []
+    assert fake_openai.chat_requests() == []
