@@ -12,6 +12,9 @@ from bot.storage import UsageStore
 from bot.errors import UserError
 
 
+SWEEP_SECONDS = 60.0  # how often customers with no recent message are forgotten
+
+
 class LimitReached(UserError):
     """A customer (or their server) has used what they may for now; the message says when to come back."""
 
@@ -41,6 +44,7 @@ class Limits:
         self._daily_server_tokens = daily_server_tokens
         self._clock = clock
         self._recent: defaultdict[int, deque[float]] = defaultdict(deque)
+        self._next_sweep = clock() + SWEEP_SECONDS
         # Today's tokens per ("user"|"guild", id), read from the usage table once, then kept current by add().
         self._day: datetime | None = None
         self._spent: dict[tuple[str, int], int] = {}
@@ -75,6 +79,8 @@ class Limits:
         if not self._per_minute:
             return
         now = self._clock()
+        if now >= self._next_sweep:
+            self._sweep(now)
         recent = self._recent[user_id]
         while recent and now - recent[0] >= 60:
             recent.popleft()
@@ -85,6 +91,12 @@ class Limits:
             recent.append(now)
         elif not recent:
             del self._recent[user_id]  # nobody kept around who sent nothing
+
+    def _sweep(self, now: float) -> None:
+        """Forget customers whose last message is over a minute old: memory stays bounded by the last minute's senders."""
+        for user_id in [u for u, times in self._recent.items() if not times or now - times[-1] >= 60]:
+            del self._recent[user_id]
+        self._next_sweep = now + SWEEP_SECONDS
 
     async def _check_daily(self, who: Who) -> None:
         if not (self._daily_user_tokens or self._daily_server_tokens):

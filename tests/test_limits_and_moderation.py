@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 from discord_fakes import ADMIN, BAR_CHANNEL, BOT_USER, CUSTOMER, OTHER_CUSTOMER, STAFF, SUPPORT_CHANNEL
 
-from bot.limits import LimitReached, Limits
+from bot.limits import LimitReached, Limits, Who
 from bot.moderation import NEUTRAL_REPLY, Moderator
 from bot.records import Usage
 from bot.support import SupportService
@@ -276,3 +276,20 @@ async def test_embedding_search_is_limited_and_counted_for_the_customer(settings
     assert len([r for r in fake_openai.requests if r.path == "/v1/embeddings"]) == embeddings
     await storage.usage.flush()
     assert (7, 5) in await query(storage, "SELECT user_id, guild_id FROM usage WHERE purpose = 'embeddings'")
+
+
+async def test_rate_limit_forgets_customers_after_a_quiet_minute(storage):
+    """Many customers' entries are dropped a minute later, so memory stays bounded; someone still sending stays limited."""
+    clock = Clock()
+    limits = Limits(storage.usage, per_minute=2, daily_user_tokens=0, daily_server_tokens=0, clock=clock)
+    for user_id in range(20_000):
+        await limits.check(Who(user_id))
+    clock.now += 50
+    for _ in range(2):
+        await limits.check(Who(50_000))  # a regular, still talking
+    clock.now += 15
+
+    await limits.check(Who(999_999))
+    assert len(limits._recent) == 2  # the regular and the newcomer, not 20,001
+    with pytest.raises(LimitReached, match="wait 45 seconds"):
+        await limits.check(Who(50_000))
