@@ -6,6 +6,7 @@ import asyncio
 import logging
 import weakref
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -29,6 +30,7 @@ SUMMARY_INSTRUCTIONS = (
     "what was recommended and how they liked it, plans, and the tone. At most 150 words, in the language "
     "of the conversation. Reply with the summary only."
 )
+REPLY_ALLOWANCE = 500  # tokens held for a reply's words against the daily budgets while it streams
 TURNS_PER_QUERY = 200  # more whole turns than any sensible budget holds
 SUMMARY_FOLD_TOKENS = 8000  # the most history one summary call reads
 
@@ -135,8 +137,21 @@ class BartenderService:
         if len(text) > MAX_MESSAGE_CHARS:
             raise UserError(f"That's a long one! Please keep messages under {MAX_MESSAGE_CHARS:,} characters.")
         who = Who(place.user_id, place.guild_id, exempt)
+        hold = None
         if self._limits is not None:
-            await self._limits.check(who)
+            # Held until the turn ends: what the prompt can hold, plus room for the reply.
+            estimate = estimate_tokens(self.persona) + self._history_tokens + estimate_tokens(text) + REPLY_ALLOWANCE
+            hold = await self._limits.check(who, estimate=estimate)
+        try:
+            # aclosing: a reader that stops early ends the turn (and frees its lock) now, not at garbage collection.
+            async with aclosing(self._turn(place, text, who)) as pieces:
+                async for piece in pieces:
+                    yield piece
+        finally:
+            if hold is not None:
+                hold.release()
+
+    async def _turn(self, place: Place, text: str, who: Who) -> AsyncIterator[str]:
         if self._moderator is not None and text != OPENER and await self._moderator.flagged_message(text, who, purpose="bartender"):
             raise UserError(NEUTRAL_REPLY)
         async with self._lock(place.scope):

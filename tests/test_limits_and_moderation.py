@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 import pytest
@@ -293,3 +294,38 @@ async def test_rate_limit_forgets_customers_after_a_quiet_minute(storage):
     assert len(limits._recent) == 2  # the regular and the newcomer, not 20,001
     with pytest.raises(LimitReached, match="wait 45 seconds"):
         await limits.check(Who(50_000))
+
+
+async def test_concurrent_questions_cannot_overshoot_the_daily_budget(settings, validation_executor, fake_openai):
+    """Thirty questions at once against a 200-token budget: one is answered, the rest hear the limit; once its real usage is in, the next fits."""
+    fake_openai.latency = 0.05
+    budget = replace(settings, daily_tokens_per_user=200)
+    async with open_services(budget, executor=validation_executor) as services:
+        asked = [services.support.answer(UNTAUGHT, user_id=1, guild_id=5) for _ in range(30)]
+        results = await asyncio.gather(*asked, return_exceptions=True)
+        assert [r for r in results if not isinstance(r, (str, LimitReached))] == []
+        assert sum(isinstance(r, str) for r in results) == 1
+        assert all("today's limit" in r.message for r in results if isinstance(r, LimitReached))
+
+        assert await services.support.answer("Do you ship to Jeju?", user_id=1, guild_id=5)  # ~110 of 200 spent: settled, not held
+        with pytest.raises(LimitReached, match="today's limit"):
+            await services.support.answer("And to Busan?", user_id=1, guild_id=5)
+        assert services.limits.held("user", 1) == 0
+    assert len(fake_openai.chat_requests()) == 2
+
+
+async def test_concurrent_bartender_messages_cannot_overshoot_the_daily_budget(settings, validation_executor, fake_openai):
+    """Ten bar messages at once against a small budget: one reply, the rest told the limit; the hold is gone after."""
+    from bot.bartender import Place
+
+    budget = replace(settings, daily_tokens_per_user=200)
+    async with open_services(budget, executor=validation_executor) as services:
+
+        async def say(n: int) -> str:
+            return "".join([p async for p in services.bartender.reply(Place.seat(10, 1), f"drink {n}")])
+
+        results = await asyncio.gather(*(say(n) for n in range(10)), return_exceptions=True)
+        assert sum(isinstance(r, str) for r in results) == 1
+        assert sum(isinstance(r, LimitReached) for r in results) == 9
+        assert services.limits.held("user", 1) == 0
+    assert len([r for r in fake_openai.chat_requests() if r.get("stream")]) == 1
