@@ -31,6 +31,7 @@ SUMMARY_INSTRUCTIONS = (
     "of the conversation. Reply with the summary only."
 )
 REPLY_ALLOWANCE = 500  # tokens held for a reply's words against the daily budgets while it streams
+TOO_SLOW = "\n\n*(I'll leave it there for now; that took me too long. Ask again if you'd like more.)*"
 TURNS_PER_QUERY = 200  # more whole turns than any sensible budget holds
 SUMMARY_FOLD_TOKENS = 8000  # the most history one summary call reads
 
@@ -63,6 +64,7 @@ class BartenderService:
         model: str,
         history_tokens: int,
         idle_after: timedelta,
+        reply_seconds: float = 60.0,
         limits: Limits | None = None,
         moderator: Moderator | None = None,
     ) -> None:
@@ -74,6 +76,7 @@ class BartenderService:
         self._model = model
         self._history_tokens = history_tokens
         self._idle_after = idle_after
+        self._reply_seconds = reply_seconds
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._summaries: dict[int, asyncio.Task[None]] = {}
         self._threads: dict[int, int] = {}  # open thread sessions: thread ID -> customer
@@ -89,6 +92,7 @@ class BartenderService:
             model=settings.bartender_model,
             history_tokens=settings.bartender_history_tokens,
             idle_after=timedelta(minutes=settings.bartender_idle_minutes),
+            reply_seconds=settings.bartender_reply_seconds,
             limits=limits,
             moderator=moderator,
         )
@@ -159,12 +163,24 @@ class BartenderService:
             turn_id = await self._conversations.start_turn(session.id, text, estimate_tokens(text))
             messages = await self._prompt(session, text)
             parts: list[str] = []
+            caller = Caller("bartender", user_id=place.user_id, guild_id=place.guild_id)
+            # A whole reply has a deadline, so a trickling stream can't hold the customer's lock (and their next message).
+            deadline = asyncio.get_running_loop().time() + self._reply_seconds
+            timed_out = False
             try:
-                async for piece in self._llm.stream_chat(
-                    messages, model=self._model, caller=Caller("bartender", user_id=place.user_id, guild_id=place.guild_id)
-                ):
-                    parts.append(piece)
-                    yield piece
+                async with aclosing(self._llm.stream_chat(messages, model=self._model, caller=caller)) as stream:
+                    while True:
+                        try:
+                            async with asyncio.timeout_at(deadline):  # never around the yield: that's the reader's time
+                                piece = await anext(stream)
+                        except StopAsyncIteration:
+                            break
+                        except TimeoutError:
+                            log.warning("bartender reply for session %s passed %ss; ending it there", session.id, self._reply_seconds)
+                            timed_out = True
+                            break
+                        parts.append(piece)
+                        yield piece
             except BaseException:
                 # Cut off (model error, or the reader went away): kept for the record, left out of the history.
                 await asyncio.shield(self._conversations.fail_turn(turn_id, "".join(parts)))
@@ -172,9 +188,13 @@ class BartenderService:
             reply = "".join(parts)
             try:
                 await self._conversations.finish_turn(turn_id, reply, estimate_tokens(text) + estimate_tokens(reply))
+                recorded = True
             except StorageError:
-                return  # the customer has the reply; unrecorded, the turn stays out of the history
-            self._summarise_later(session.id, place.guild_id)
+                recorded = False  # the customer has the reply; unrecorded, the turn stays out of the history
+            if timed_out:
+                yield TOO_SLOW  # shown, not remembered: the history keeps what was said
+            if recorded:
+                self._summarise_later(session.id, place.guild_id)
 
     async def _session_for(self, place: Place) -> BartenderSession:
         session = await self._conversations.open_session(place.scope)
