@@ -13,7 +13,7 @@ from datetime import timedelta
 from bot.config import Settings
 from bot.errors import ModelError, UserError
 from bot.limits import Limits, Who
-from bot.llm import LLM, Caller
+from bot.llm import LLM, UNAVAILABLE, Caller
 from bot.moderation import NEUTRAL_REPLY, Moderator
 from bot.records import BartenderSession, Turn, utcnow
 from bot.storage import ConversationStore, StorageError
@@ -181,6 +181,9 @@ class BartenderService:
                             break
                         parts.append(piece)
                         yield piece
+                if not "".join(parts).strip():
+                    log.warning("bartender stream for session %s ended without any text", session.id)
+                    raise ModelError(UNAVAILABLE, kind="timeout" if timed_out else "empty_reply")
             except BaseException:
                 # Cut off (model error, or the reader went away): kept for the record, left out of the history.
                 await asyncio.shield(self._conversations.fail_turn(turn_id, "".join(parts)))

@@ -9,7 +9,7 @@ import pytest
 
 from bot.bartender import OPENER, SUMMARY_INSTRUCTIONS, TOO_SLOW, BartenderService, Place
 from bot.errors import ModelError
-from bot.llm import LLM
+from bot.llm import LLM, UNAVAILABLE
 from conftest import PERSONA, both_engines, open_storage, query
 
 pytestmark = both_engines  # every test here runs on SQLite and on PostgreSQL
@@ -240,6 +240,18 @@ async def test_reply_cut_by_a_shutdown_is_left_out_after_restart(settings, llm, 
         await storage.close()
     assert conversation(fake_openai.chat_requests()[-1]) == [("user", "hello again")]
 
+
+async def test_stream_without_text_is_a_failed_turn_not_an_empty_reply(bartender, storage, fake_openai):
+    """A stream that yields no words raises the friendly error and is stored as failed, out of the history."""
+    fake_openai.reply = ""
+    with pytest.raises(ModelError) as caught:
+        await say(bartender, "hello?")
+    assert caught.value.message == UNAVAILABLE
+
+    assert await query(storage, "SELECT reply, status FROM bartender_turns WHERE user_message = 'hello?'") == [("", "failed")]
+    fake_openai.reply = "Evening!"
+    await say(bartender, "anyone there?")
+    assert conversation(fake_openai.chat_requests()[-1]) == [("user", "anyone there?")]
 
 
 async def test_slow_stream_is_ended_at_the_deadline_and_what_was_said_is_kept(storage, llm, fake_openai):

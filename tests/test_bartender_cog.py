@@ -5,6 +5,7 @@ from __future__ import annotations
 from discord_fakes import BAR_CHANNEL, CUSTOMER, GENERAL_CHANNEL, GUILD_ID, OTHER_CUSTOMER, SUPPORT_CHANNEL
 
 from bot.bartender import TOO_SLOW
+from bot.llm import UNAVAILABLE
 from cogs.bartender import CUT_OFF
 from conftest import both_engines
 
@@ -199,3 +200,10 @@ async def test_slow_reply_ends_politely_and_the_next_message_is_answered(discord
     assert shown[0].startswith("one")
     assert [r["message_reference"]["message_id"] for r in discord_bot.sent_messages(BAR_CHANNEL)] == [int(first["id"]), int(second["id"])]
 
+
+async def test_stream_with_no_words_gets_the_friendly_line(discord_bot, fake_openai):
+    """A model stream that says nothing is answered like any bad response, not with silence."""
+    fake_openai.reply = ""
+    await discord_bot.send_message("hello", channel_id=BAR_CHANNEL)
+
+    assert discord_bot.shown_messages(BAR_CHANNEL) == [UNAVAILABLE]
