@@ -98,7 +98,10 @@ class BartenderService:
         )
 
     async def start(self) -> None:
-        interrupted = await self._conversations.interrupt_pending_turns()
+        try:
+            interrupted = await self._conversations.interrupt_pending_turns()
+        except StorageError:
+            interrupted = 0  # a read-only database: pending turns stay out of the history all the same
         if interrupted:
             log.info("%s bartender replies were cut off by the last shutdown; left out of the history", interrupted)
         self._threads = await self._conversations.open_threads()
