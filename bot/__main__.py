@@ -177,17 +177,34 @@ async def chat(settings: Settings, stdin: TextIO, stdout: TextIO) -> int:
 
 
 async def read_lines(stdin: TextIO) -> AsyncIterator[str]:
-    """Lines from stdin without blocking the loop; a daemon thread reads, so Ctrl-C never waits on it."""
+    """Lines from stdin without blocking the loop; a daemon thread reads, so Ctrl-C never waits on it.
+
+    Bytes that aren't valid text become U+FFFD rather than ending the chat; however reading
+    stops, the loop is told that input ended, so `chat` never waits on a reader that is gone.
+    """
     loop = asyncio.get_running_loop()
     lines: asyncio.Queue[str | None] = asyncio.Queue()
 
-    def pump() -> None:
+    def put(line: str | None) -> None:
         try:
-            for line in stdin:
-                loop.call_soon_threadsafe(lines.put_nowait, line)
-            loop.call_soon_threadsafe(lines.put_nowait, None)
+            loop.call_soon_threadsafe(lines.put_nowait, line)
         except RuntimeError:
             pass  # the loop closed first (Ctrl-C): nobody is waiting for more lines
+
+    def pump() -> None:
+        try:
+            raw = getattr(stdin, "buffer", None)
+            if raw is None:
+                for line in stdin:
+                    put(line)
+            else:
+                encoding = getattr(stdin, "encoding", None) or "utf-8"
+                for chunk in raw:
+                    put(chunk.decode(encoding, errors="replace").replace("\r\n", "\n"))
+        except Exception as exc:  # an unreadable stdin ends the chat; it must not leave it waiting
+            print(f"error: cannot read input: {exc}", file=sys.stderr)
+        finally:
+            put(None)
 
     threading.Thread(target=pump, name="stdin", daemon=True).start()
     while (line := await lines.get()) is not None:

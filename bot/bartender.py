@@ -6,13 +6,14 @@ import asyncio
 import logging
 import weakref
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.config import Settings
 from bot.errors import ModelError, UserError
 from bot.limits import Limits, Who
-from bot.llm import LLM, Caller
+from bot.llm import LLM, UNAVAILABLE, Caller
 from bot.moderation import NEUTRAL_REPLY, Moderator
 from bot.records import BartenderSession, Turn, utcnow
 from bot.storage import ConversationStore, StorageError
@@ -29,6 +30,8 @@ SUMMARY_INSTRUCTIONS = (
     "what was recommended and how they liked it, plans, and the tone. At most 150 words, in the language "
     "of the conversation. Reply with the summary only."
 )
+REPLY_ALLOWANCE = 500  # tokens held for a reply's words against the daily budgets while it streams
+TOO_SLOW = "\n\n*(I'll leave it there for now; that took me too long. Ask again if you'd like more.)*"
 TURNS_PER_QUERY = 200  # more whole turns than any sensible budget holds
 SUMMARY_FOLD_TOKENS = 8000  # the most history one summary call reads
 
@@ -61,6 +64,7 @@ class BartenderService:
         model: str,
         history_tokens: int,
         idle_after: timedelta,
+        reply_seconds: float = 60.0,
         limits: Limits | None = None,
         moderator: Moderator | None = None,
     ) -> None:
@@ -72,6 +76,7 @@ class BartenderService:
         self._model = model
         self._history_tokens = history_tokens
         self._idle_after = idle_after
+        self._reply_seconds = reply_seconds
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._summaries: dict[int, asyncio.Task[None]] = {}
         self._threads: dict[int, int] = {}  # open thread sessions: thread ID -> customer
@@ -87,12 +92,16 @@ class BartenderService:
             model=settings.bartender_model,
             history_tokens=settings.bartender_history_tokens,
             idle_after=timedelta(minutes=settings.bartender_idle_minutes),
+            reply_seconds=settings.bartender_reply_seconds,
             limits=limits,
             moderator=moderator,
         )
 
     async def start(self) -> None:
-        interrupted = await self._conversations.interrupt_pending_turns()
+        try:
+            interrupted = await self._conversations.interrupt_pending_turns()
+        except StorageError:
+            interrupted = 0  # a read-only database: pending turns stay out of the history all the same
         if interrupted:
             log.info("%s bartender replies were cut off by the last shutdown; left out of the history", interrupted)
         self._threads = await self._conversations.open_threads()
@@ -135,8 +144,21 @@ class BartenderService:
         if len(text) > MAX_MESSAGE_CHARS:
             raise UserError(f"That's a long one! Please keep messages under {MAX_MESSAGE_CHARS:,} characters.")
         who = Who(place.user_id, place.guild_id, exempt)
+        hold = None
         if self._limits is not None:
-            await self._limits.check(who)
+            # Held until the turn ends: what the prompt can hold, plus room for the reply.
+            estimate = estimate_tokens(self.persona) + self._history_tokens + estimate_tokens(text) + REPLY_ALLOWANCE
+            hold = await self._limits.check(who, estimate=estimate)
+        try:
+            # aclosing: a reader that stops early ends the turn (and frees its lock) now, not at garbage collection.
+            async with aclosing(self._turn(place, text, who)) as pieces:
+                async for piece in pieces:
+                    yield piece
+        finally:
+            if hold is not None:
+                hold.release()
+
+    async def _turn(self, place: Place, text: str, who: Who) -> AsyncIterator[str]:
         if self._moderator is not None and text != OPENER and await self._moderator.flagged_message(text, who, purpose="bartender"):
             raise UserError(NEUTRAL_REPLY)
         async with self._lock(place.scope):
@@ -144,12 +166,27 @@ class BartenderService:
             turn_id = await self._conversations.start_turn(session.id, text, estimate_tokens(text))
             messages = await self._prompt(session, text)
             parts: list[str] = []
+            caller = Caller("bartender", user_id=place.user_id, guild_id=place.guild_id)
+            # A whole reply has a deadline, so a trickling stream can't hold the customer's lock (and their next message).
+            deadline = asyncio.get_running_loop().time() + self._reply_seconds
+            timed_out = False
             try:
-                async for piece in self._llm.stream_chat(
-                    messages, model=self._model, caller=Caller("bartender", user_id=place.user_id, guild_id=place.guild_id)
-                ):
-                    parts.append(piece)
-                    yield piece
+                async with aclosing(self._llm.stream_chat(messages, model=self._model, caller=caller)) as stream:
+                    while True:
+                        try:
+                            async with asyncio.timeout_at(deadline):  # never around the yield: that's the reader's time
+                                piece = await anext(stream)
+                        except StopAsyncIteration:
+                            break
+                        except TimeoutError:
+                            log.warning("bartender reply for session %s passed %ss; ending it there", session.id, self._reply_seconds)
+                            timed_out = True
+                            break
+                        parts.append(piece)
+                        yield piece
+                if not "".join(parts).strip():
+                    log.warning("bartender stream for session %s ended without any text", session.id)
+                    raise ModelError(UNAVAILABLE, kind="timeout" if timed_out else "empty_reply")
             except BaseException:
                 # Cut off (model error, or the reader went away): kept for the record, left out of the history.
                 await asyncio.shield(self._conversations.fail_turn(turn_id, "".join(parts)))
@@ -157,9 +194,13 @@ class BartenderService:
             reply = "".join(parts)
             try:
                 await self._conversations.finish_turn(turn_id, reply, estimate_tokens(text) + estimate_tokens(reply))
+                recorded = True
             except StorageError:
-                return  # the customer has the reply; unrecorded, the turn stays out of the history
-            self._summarise_later(session.id, place.guild_id)
+                recorded = False  # the customer has the reply; unrecorded, the turn stays out of the history
+            if timed_out:
+                yield TOO_SLOW  # shown, not remembered: the history keeps what was said
+            if recorded:
+                self._summarise_later(session.id, place.guild_id)
 
     async def _session_for(self, place: Place) -> BartenderSession:
         session = await self._conversations.open_session(place.scope)

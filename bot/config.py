@@ -44,6 +44,7 @@ class Settings:
     bartender_history_tokens: int = 2000
     bartender_idle_minutes: float = 120.0
     bartender_edit_seconds: float = 1.0
+    bartender_reply_seconds: float = 60.0  # a bartender turn's whole reply must stream within this
     rate_limit_per_minute: int = 10
     daily_tokens_per_user: int = 50_000
     daily_tokens_per_server: int = 2_000_000
@@ -115,6 +116,7 @@ class Settings:
             ),
             bartender_idle_minutes=_number("BARTENDER_IDLE_MINUTES", text("BARTENDER_IDLE_MINUTES"), 120.0, minimum=1),
             bartender_edit_seconds=_number("BARTENDER_EDIT_SECONDS", text("BARTENDER_EDIT_SECONDS"), 1.0, minimum=0.2),
+            bartender_reply_seconds=_number("BARTENDER_REPLY_SECONDS", text("BARTENDER_REPLY_SECONDS"), 60.0, minimum=0.1),
             rate_limit_per_minute=int(_number("RATE_LIMIT_PER_MINUTE", text("RATE_LIMIT_PER_MINUTE"), 10, minimum=0)),
             daily_tokens_per_user=int(_number("DAILY_TOKENS_PER_USER", text("DAILY_TOKENS_PER_USER"), 50_000, minimum=0)),
             daily_tokens_per_server=int(

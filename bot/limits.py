@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
@@ -25,6 +26,35 @@ class Who:
     exempt: bool = False
 
 
+# Tokens held for a model call while it runs, so concurrent messages can't all pass a budget that
+# only one of them fits in. A reply's real usage then takes the hold's place.
+DEFAULT_ESTIMATE = 500
+HOLD_SECONDS = 180.0  # a hold whose call never reported usage (it failed) lapses after this
+SETTLED_BY = frozenset({"support", "bartender"})  # the reply's own call; embeddings and matching only draw on the hold
+SWEEP_SECONDS = 60.0  # how often customers with no recent message are forgotten
+
+
+class Hold:
+    """Tokens set aside against a customer's (and their server's) budget until their call's usage is known."""
+
+    def __init__(self, limits: Limits, keys: tuple[tuple[str, int], ...], tokens: int, expires: float) -> None:
+        self._limits = limits
+        self.keys = keys
+        self.tokens = tokens
+        self.expires = expires
+
+    def draw(self, tokens: int) -> None:
+        """Real usage arrived for part of the call: hold that much less."""
+        self._limits._unhold(self, min(tokens, self.tokens))
+
+    def release(self) -> None:
+        """The call is over (done or failed): hold nothing more."""
+        self._limits._unhold(self, self.tokens)
+
+
+_current_hold: contextvars.ContextVar[Hold | None] = contextvars.ContextVar("current_hold", default=None)
+
+
 class Limits:
     def __init__(
         self,
@@ -41,9 +71,12 @@ class Limits:
         self._daily_server_tokens = daily_server_tokens
         self._clock = clock
         self._recent: defaultdict[int, deque[float]] = defaultdict(deque)
+        self._next_sweep = clock() + SWEEP_SECONDS
         # Today's tokens per ("user"|"guild", id), read from the usage table once, then kept current by add().
         self._day: datetime | None = None
         self._spent: dict[tuple[str, int], int] = {}
+        self._held: dict[tuple[str, int], int] = {}  # tokens held for calls still running
+        self._holds: set[Hold] = set()
 
     def add(self, usage: Usage) -> None:
         """Count a model call's tokens towards today's budgets (called for every usage row recorded)."""
@@ -51,30 +84,102 @@ class Limits:
         for key in (("user", usage.user_id), ("guild", usage.guild_id)):
             if key in self._spent:
                 self._spent[key] += tokens
+        hold = _current_hold.get()
+        if hold is not None and hold.tokens and ("user", usage.user_id) in hold.keys:
+            # The call this hold was for reports its usage: the real tokens replace the estimate.
+            if usage.purpose in SETTLED_BY:
+                hold.release()
+            else:
+                hold.draw(tokens)
 
-    async def _spent_today(self, kind: str, owner: int, today: datetime) -> int:
+    def held(self, kind: str, owner: int) -> int:
+        """Tokens held for `kind`'s calls still running (for tests and /usage)."""
+        self._expire_holds()
+        return self._held.get((kind, owner), 0)
+
+    async def _load_spent(self, key: tuple[str, int], today: datetime) -> None:
         if self._day != today:
             self._day, self._spent = today, {}
-        key = (kind, owner)
         if key not in self._spent:
-            since = await self._usage.tokens_since(today, **{f"{kind}_id": owner})
-            self._spent[key] = since
-        return self._spent[key]
+            since = await self._usage.tokens_since(today, **{f"{key[0]}_id": key[1]})
+            if self._day == today:
+                self._spent.setdefault(key, since)
 
-    async def check(self, who: Who, *, count: bool = True) -> None:
+    async def check(self, who: Who, *, count: bool = True, estimate: int = DEFAULT_ESTIMATE) -> Hold | None:
         """Raise LimitReached before a model call the customer may not make now; 0 means no limit.
 
-        count=False only asks (e.g. before opening a thread); the call itself is counted later.
+        count=True also holds `estimate` tokens against today's budgets until the call's usage
+        arrives (or the returned Hold is released); count=False only asks (e.g. before opening a thread).
         """
         if who.exempt or who.user_id is None:
-            return
-        await self._check_daily(who)
+            return None
+        budgets = self._budgets(who)
+        if budgets:
+            today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+            for key, _, _ in budgets:
+                await self._load_spent(key, today)
+            # No await from here on: two messages can't both pass on the same unspent tokens.
+            self._expire_holds()
+            resets = _until(today + timedelta(days=1))
+            for key, cap, refusal in budgets:
+                if self._spent.get(key, 0) + self._held.get(key, 0) >= cap:
+                    raise LimitReached(refusal.format(resets=resets))
         self._check_rate(who.user_id, count=count)
+        if not (count and budgets):
+            return None
+        return self._hold(tuple(key for key, _, _ in budgets), max(1, estimate))
+
+    def _budgets(self, who: Who) -> list[tuple[tuple[str, int], int, str]]:
+        budgets = []
+        if self._daily_user_tokens:
+            budgets.append(
+                (("user", who.user_id), self._daily_user_tokens, "You've reached today's limit for AI answers. It resets at 00:00 UTC, in {resets}.")
+            )
+        if self._daily_server_tokens and who.guild_id is not None:
+            budgets.append(
+                (
+                    ("guild", who.guild_id),
+                    self._daily_server_tokens,
+                    "This server has reached today's limit for AI answers. It resets at 00:00 UTC, in {resets}.",
+                )
+            )
+        return budgets
+
+    def _hold(self, keys: tuple[tuple[str, int], ...], tokens: int) -> Hold:
+        previous = _current_hold.get()
+        if previous is not None:
+            previous.release()  # a new call from the same task: the last one has ended
+        hold = Hold(self, keys, tokens, self._clock() + HOLD_SECONDS)
+        for key in keys:
+            self._held[key] = self._held.get(key, 0) + tokens
+        self._holds.add(hold)
+        _current_hold.set(hold)
+        return hold
+
+    def _unhold(self, hold: Hold, tokens: int) -> None:
+        if tokens <= 0:
+            return
+        hold.tokens -= tokens
+        for key in hold.keys:
+            left = self._held.get(key, 0) - tokens
+            if left > 0:
+                self._held[key] = left
+            else:
+                self._held.pop(key, None)
+        if not hold.tokens:
+            self._holds.discard(hold)
+
+    def _expire_holds(self) -> None:
+        now = self._clock()
+        for hold in [h for h in self._holds if h.expires <= now]:
+            hold.release()
 
     def _check_rate(self, user_id: int, *, count: bool) -> None:
         if not self._per_minute:
             return
         now = self._clock()
+        if now >= self._next_sweep:
+            self._sweep(now)
         recent = self._recent[user_id]
         while recent and now - recent[0] >= 60:
             recent.popleft()
@@ -86,19 +191,11 @@ class Limits:
         elif not recent:
             del self._recent[user_id]  # nobody kept around who sent nothing
 
-    async def _check_daily(self, who: Who) -> None:
-        if not (self._daily_user_tokens or self._daily_server_tokens):
-            return
-        today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-        resets = _until(today + timedelta(days=1))
-        if self._daily_user_tokens and await self._spent_today("user", who.user_id, today) >= self._daily_user_tokens:
-            raise LimitReached(f"You've reached today's limit for AI answers. It resets at 00:00 UTC, in {resets}.")
-        if (
-            self._daily_server_tokens
-            and who.guild_id is not None
-            and await self._spent_today("guild", who.guild_id, today) >= self._daily_server_tokens
-        ):
-            raise LimitReached(f"This server has reached today's limit for AI answers. It resets at 00:00 UTC, in {resets}.")
+    def _sweep(self, now: float) -> None:
+        """Forget customers whose last message is over a minute old: memory stays bounded by the last minute's senders."""
+        for user_id in [u for u, times in self._recent.items() if not times or now - times[-1] >= 60]:
+            del self._recent[user_id]
+        self._next_sweep = now + SWEEP_SECONDS
 
 
 def _until(moment: datetime) -> str:

@@ -40,8 +40,8 @@ def route(
     owner's conversation, a channel seats each customer apart. Support channels answer customers
     but not staff unless they mention the bot; DMs are support; elsewhere only mentions are.
     """
-    if message.author.bot or message.webhook_id:
-        return None
+    if message.author.bot or message.webhook_id or message.type not in _ANSWERED_TYPES:
+        return None  # system notices (a thread created, a pin, a member joining) are nobody's question
     guild_id = message.guild.id if message.guild else None
     if not served(guild_id):
         return None  # a server that isn't the shop's: nothing is answered, no model is called
@@ -57,7 +57,7 @@ def route(
 
 
 def _question(message: discord.Message, me: discord.abc.User | None, settings: Settings) -> Question | None:
-    if message.type not in _ANSWERED_TYPES or me is None:
+    if me is None:
         return None
     mentioned = me in message.mentions
     if message.guild is None:

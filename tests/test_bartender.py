@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from bot.bartender import OPENER, SUMMARY_INSTRUCTIONS, BartenderService, Place
+from bot.bartender import OPENER, SUMMARY_INSTRUCTIONS, TOO_SLOW, BartenderService, Place
 from bot.errors import ModelError
-from bot.llm import LLM
+from bot.llm import LLM, UNAVAILABLE
 from conftest import PERSONA, both_engines, open_storage, query
 
 pytestmark = both_engines  # every test here runs on SQLite and on PostgreSQL
@@ -239,3 +239,42 @@ async def test_reply_cut_by_a_shutdown_is_left_out_after_restart(settings, llm, 
     finally:
         await storage.close()
     assert conversation(fake_openai.chat_requests()[-1]) == [("user", "hello again")]
+
+
+async def test_stream_without_text_is_a_failed_turn_not_an_empty_reply(bartender, storage, fake_openai):
+    """A stream that yields no words raises the friendly error and is stored as failed, out of the history."""
+    fake_openai.reply = ""
+    with pytest.raises(ModelError) as caught:
+        await say(bartender, "hello?")
+    assert caught.value.message == UNAVAILABLE
+
+    assert await query(storage, "SELECT reply, status FROM bartender_turns WHERE user_message = 'hello?'") == [("", "failed")]
+    fake_openai.reply = "Evening!"
+    await say(bartender, "anyone there?")
+    assert conversation(fake_openai.chat_requests()[-1]) == [("user", "anyone there?")]
+
+
+async def test_slow_stream_is_ended_at_the_deadline_and_what_was_said_is_kept(storage, llm, fake_openai):
+    """A reply trickling past the turn's deadline ends with a polite line; its words are remembered, the lock freed."""
+    bartender = BartenderService(
+        storage.conversations, llm, persona=PERSONA, model="gpt-5-mini", history_tokens=2000, idle_after=timedelta(hours=2), reply_seconds=0.5
+    )
+    fake_openai.reply = "one two three four five six seven eight nine ten"
+    fake_openai.stream_chunks = 10
+    fake_openai.chunk_delay = 0.2
+    started = asyncio.get_running_loop().time()
+    first, second = await asyncio.gather(say(bartender, "count"), say(bartender, "again"))
+
+    assert asyncio.get_running_loop().time() - started < 2
+    assert first.endswith(TOO_SLOW) and second.endswith(TOO_SLOW)
+    said = first.removesuffix(TOO_SLOW)
+    assert said and fake_openai.reply.startswith(said)
+    assert conversation(fake_openai.chat_requests()[-1])[:2] == [("user", "count"), ("assistant", said)]
+
+
+def test_reply_deadline_is_a_setting():
+    """BARTENDER_REPLY_SECONDS sets the deadline; a minute by default."""
+    from bot.config import Settings
+
+    assert Settings.from_env({}).bartender_reply_seconds == 60
+    assert Settings.from_env({"BARTENDER_REPLY_SECONDS": "5"}).bartender_reply_seconds == 5

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from discord_fakes import BAR_CHANNEL, CUSTOMER, GENERAL_CHANNEL, GUILD_ID, OTHER_CUSTOMER, SUPPORT_CHANNEL
 
+from bot.bartender import TOO_SLOW
+from bot.llm import UNAVAILABLE
 from cogs.bartender import CUT_OFF
 from conftest import both_engines
 
@@ -171,3 +173,37 @@ async def test_failure_with_a_refusing_channel_does_not_escape(discord_bot, fake
     fake_openai.fail_next(500, times=2, retry_after_ms=1)
     discord_bot.fail_next("POST", rf"/channels/{BAR_CHANNEL}/messages$", 403)
     await discord_bot.send_message("hello", channel_id=BAR_CHANNEL)
+
+
+async def test_thread_created_notice_in_a_bartender_channel_gets_no_reply(discord_bot, fake_openai):
+    """Discord's "started a thread" notice in the bar calls no model and posts nothing."""
+    await discord_bot.send_message("🍸 Mina", channel_id=BAR_CHANNEL, message_type=18)
+
+    assert discord_bot.sent_messages(BAR_CHANNEL) == []
+    assert fake_openai.chat_requests() == []
+
+
+async def test_slow_reply_ends_politely_and_the_next_message_is_answered(discord_bot, fake_openai):
+    """A reply trickling past the deadline ends with a polite line, and the message sent meanwhile gets its own reply."""
+    discord_bot.bot.bartender._reply_seconds = 0.6  # BARTENDER_REPLY_SECONDS, small for the test
+    fake_openai.reply = "one two three four five six seven eight nine ten"
+    fake_openai.stream_chunks = 10
+    fake_openai.chunk_delay = 0.25
+    first = discord_bot.message_payload("Tell me a long one", channel_id=BAR_CHANNEL)
+    second = discord_bot.message_payload("Still there?", channel_id=BAR_CHANNEL)
+    discord_bot.state.parse_message_create(first)
+    discord_bot.state.parse_message_create(second)
+    await discord_bot.settle()
+
+    shown = discord_bot.shown_messages(BAR_CHANNEL)
+    assert len(shown) == 2 and all(text.endswith(TOO_SLOW.strip()) for text in shown)
+    assert shown[0].startswith("one")
+    assert [r["message_reference"]["message_id"] for r in discord_bot.sent_messages(BAR_CHANNEL)] == [int(first["id"]), int(second["id"])]
+
+
+async def test_stream_with_no_words_gets_the_friendly_line(discord_bot, fake_openai):
+    """A model stream that says nothing is answered like any bad response, not with silence."""
+    fake_openai.reply = ""
+    await discord_bot.send_message("hello", channel_id=BAR_CHANNEL)
+
+    assert discord_bot.shown_messages(BAR_CHANNEL) == [UNAVAILABLE]

@@ -205,6 +205,44 @@ async def test_read_only_database_tells_the_user_and_keeps_answering(discord_bot
     assert not any(e.question == "새 질문" for e in await storage.examples.all())
 
 
+async def test_read_only_database_at_start_up_still_answers_and_says_so_once(settings, validation_executor, monkeypatch, caplog):
+    """`chat` with no key on a database that went read-only: it starts, warns once, answers from what was taught; a teach saves nothing."""
+    import io
+    import logging
+
+    import bot.storage.database as database
+    from bot.__main__ import chat
+    from bot.services import open_services
+
+    async with open_services(settings, executor=validation_executor):
+        pass  # the shop ran here before
+    writable = database._sqlite_connect
+
+    def read_only(dbapi_connection, record) -> None:
+        writable(dbapi_connection, record)
+        cursor = dbapi_connection.cursor()
+        cursor.execute(READ_ONLY["sqlite"])
+        cursor.close()
+
+    monkeypatch.setattr(database, "_sqlite_connect", read_only)
+    caplog.clear()
+    no_key = replace(settings, openai_api_key=None, discord_token=None)
+    out = io.StringIO()
+    root = logging.getLogger()
+    before = list(root.handlers)
+    try:
+        code = await chat(no_key, io.StringIO("구독 방법 좀 알려 주세요\n"), out)
+    finally:
+        for handler in [h for h in root.handlers if h not in before]:
+            root.removeHandler(handler)
+
+    assert code == 0 and out.getvalue().startswith("홈페이지 상단 메뉴의 '구독' 탭")
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING and "read-only" in r.getMessage()]) == 1
+    async with open_services(no_key, executor=validation_executor) as services:
+        with pytest.raises(StorageError):
+            await services.teaching.teach("새 질문", "새 답", author_id=1)
+
+
 async def test_full_disk_during_a_bartender_turn_tells_the_customer(discord_bot, fake_openai, storage):
     """No room to store the message: the customer is told, nothing half-written."""
     [(pages,)] = await query(storage, "PRAGMA page_count")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 import pytest
 from discord_fakes import ADMIN, BAR_CHANNEL, BOT_USER, CUSTOMER, OTHER_CUSTOMER, STAFF, SUPPORT_CHANNEL
 
-from bot.limits import LimitReached, Limits
+from bot.limits import LimitReached, Limits, Who
 from bot.moderation import NEUTRAL_REPLY, Moderator
 from bot.records import Usage
 from bot.support import SupportService
@@ -276,3 +277,55 @@ async def test_embedding_search_is_limited_and_counted_for_the_customer(settings
     assert len([r for r in fake_openai.requests if r.path == "/v1/embeddings"]) == embeddings
     await storage.usage.flush()
     assert (7, 5) in await query(storage, "SELECT user_id, guild_id FROM usage WHERE purpose = 'embeddings'")
+
+
+async def test_rate_limit_forgets_customers_after_a_quiet_minute(storage):
+    """Many customers' entries are dropped a minute later, so memory stays bounded; someone still sending stays limited."""
+    clock = Clock()
+    limits = Limits(storage.usage, per_minute=2, daily_user_tokens=0, daily_server_tokens=0, clock=clock)
+    for user_id in range(20_000):
+        await limits.check(Who(user_id))
+    clock.now += 50
+    for _ in range(2):
+        await limits.check(Who(50_000))  # a regular, still talking
+    clock.now += 15
+
+    await limits.check(Who(999_999))
+    assert len(limits._recent) == 2  # the regular and the newcomer, not 20,001
+    with pytest.raises(LimitReached, match="wait 45 seconds"):
+        await limits.check(Who(50_000))
+
+
+async def test_concurrent_questions_cannot_overshoot_the_daily_budget(settings, validation_executor, fake_openai):
+    """Thirty questions at once against a 200-token budget: one is answered, the rest hear the limit; once its real usage is in, the next fits."""
+    fake_openai.latency = 0.05
+    budget = replace(settings, daily_tokens_per_user=200)
+    async with open_services(budget, executor=validation_executor) as services:
+        asked = [services.support.answer(UNTAUGHT, user_id=1, guild_id=5) for _ in range(30)]
+        results = await asyncio.gather(*asked, return_exceptions=True)
+        assert [r for r in results if not isinstance(r, (str, LimitReached))] == []
+        assert sum(isinstance(r, str) for r in results) == 1
+        assert all("today's limit" in r.message for r in results if isinstance(r, LimitReached))
+
+        assert await services.support.answer("Do you ship to Jeju?", user_id=1, guild_id=5)  # ~110 of 200 spent: settled, not held
+        with pytest.raises(LimitReached, match="today's limit"):
+            await services.support.answer("And to Busan?", user_id=1, guild_id=5)
+        assert services.limits.held("user", 1) == 0
+    assert len(fake_openai.chat_requests()) == 2
+
+
+async def test_concurrent_bartender_messages_cannot_overshoot_the_daily_budget(settings, validation_executor, fake_openai):
+    """Ten bar messages at once against a small budget: one reply, the rest told the limit; the hold is gone after."""
+    from bot.bartender import Place
+
+    budget = replace(settings, daily_tokens_per_user=200)
+    async with open_services(budget, executor=validation_executor) as services:
+
+        async def say(n: int) -> str:
+            return "".join([p async for p in services.bartender.reply(Place.seat(10, 1), f"drink {n}")])
+
+        results = await asyncio.gather(*(say(n) for n in range(10)), return_exceptions=True)
+        assert sum(isinstance(r, str) for r in results) == 1
+        assert sum(isinstance(r, LimitReached) for r in results) == 9
+        assert services.limits.held("user", 1) == 0
+    assert len([r for r in fake_openai.chat_requests() if r.get("stream")]) == 1

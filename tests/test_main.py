@@ -72,6 +72,19 @@ async def test_chat_answers_each_piped_line(tmp_path, fake_openai):
     assert [r["model"] for r in fake_openai.chat_requests()] == ["gpt-5-mini", "gpt-5-mini"]
 
 
+async def test_chat_survives_input_that_is_not_utf8(tmp_path):
+    """A line of bad bytes on a strict UTF-8 stdin gets an answer like any line, and the chat goes on to the end."""
+    from bot.support import FOLLOW_UP
+
+    env = {"DATABASE_PATH": str(tmp_path / "bot.db"), "PYTHONIOENCODING": "utf-8:strict"}
+    stdin = b"caf\xe9 \xff\xfe open?\n" + "구독 방법 좀 알려 주세요\n".encode()
+    code, out, err = await asyncio.wait_for(run_bot_cli(["chat"], env=env, cwd=ROOT, stdin=stdin), timeout=30)
+
+    assert code == 0, err
+    assert out.splitlines()[0] == FOLLOW_UP and out.splitlines()[1].startswith("홈페이지 상단 메뉴의 '구독' 탭")
+    assert "Traceback" not in err
+
+
 async def test_missing_prompt_file_names_the_setting(tmp_path):
     """A support prompt file that is not there is reported by its setting's name."""
     env = {"SUPPORT_PROMPT_FILE": str(tmp_path / "nope.txt"), "DATABASE_PATH": str(tmp_path / "bot.db")}

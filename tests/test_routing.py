@@ -93,3 +93,11 @@ async def test_bot_authors_are_left_alone(discord_bot):
     """Messages from bots go nowhere, in support and bartender channels alike."""
     assert route_of(discord_bot, "Orders ship in two days.", author=OTHER_BOT, channel_id=SUPPORT_CHANNEL) is None
     assert route_of(discord_bot, "A negroni, please", author=OTHER_BOT, channel_id=BAR_CHANNEL) is None
+
+
+async def test_system_notices_go_nowhere_in_bartender_channels_and_threads(discord_bot):
+    """A thread-created notice in a bartender channel, or a pin notice by a thread's owner, is nobody's message."""
+    thread_created, pins_add = 18, 6
+
+    assert route_of(discord_bot, "🍸 Mina", channel_id=BAR_CHANNEL, message_type=thread_created) is None
+    assert route_of(discord_bot, "pinned", channel_id=SUPPORT_THREAD, threads={SUPPORT_THREAD: CUSTOMER.id}, message_type=pins_add) is None

@@ -63,6 +63,7 @@ class Database:
         self.dialect = engine.dialect.name
         # SQLite takes one writer at a time: queue writers here rather than in the driver's busy wait.
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
+        self.read_only = False  # found so at start-up; writes are still tried, and fail one by one
 
     @classmethod
     async def open(cls, url: URL) -> Database:
@@ -93,6 +94,10 @@ class Database:
         except BaseException:
             await engine.dispose()
             raise
+        db.read_only = not await db.writable()
+        if db.read_only:
+            # Said once here; each write that then fails is logged on its own (see write()).
+            log.warning("database %s is read-only: answering from what it holds, nothing new can be saved", where)
         return db
 
     async def close(self) -> None:
@@ -160,6 +165,8 @@ class Database:
             return await conn.run_sync(_current_revision)
 
     async def _migrate(self) -> None:
+        if await self._up_to_date():
+            return  # the usual start, and one a read-only database can make: no write transaction
         async with self.write_for_migration() as conn:
             if self.dialect == "sqlite":
                 await self._upgrade_legacy_sqlite(conn)
@@ -170,6 +177,25 @@ class Database:
             if self.dialect == "sqlite":
                 await conn.exec_driver_sql(f"PRAGMA user_version = {ALEMBIC_MANAGED}")
             log.info("database %s migrated to schema revision %s", self.where, SCHEMA_REVISION)
+
+    async def _up_to_date(self) -> bool:
+        async with self.read() as conn:
+            if self.dialect == "sqlite" and (await conn.exec_driver_sql("PRAGMA user_version")).scalar_one() != ALEMBIC_MANAGED:
+                return False
+            return await conn.run_sync(_current_revision) == SCHEMA_REVISION
+
+    async def writable(self) -> bool:
+        """Whether the database takes writes now; False for a read-only file, disk or server."""
+        try:
+            async with self.engine.connect() as conn:
+                if self.dialect == "sqlite":
+                    await conn.execution_options(sqlite_begin="IMMEDIATE")
+                    async with conn.begin() as transaction:
+                        await transaction.rollback()
+                    return True
+                return (await conn.execute(text("SHOW transaction_read_only"))).scalar_one() != "on"
+        except (DBAPIError, OSError):
+            return False
 
     @contextlib.asynccontextmanager
     async def write_for_migration(self) -> AsyncIterator[AsyncConnection]:
