@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from bot.errors import ModelError, UserError
-from bot.limits import Limits, Who
+from bot.limits import Hold, Limits, Who
 from bot.llm import LLM, UNAVAILABLE, Caller
 from bot.moderation import NEUTRAL_REPLY, Moderator
 from bot.retrieval import Candidate, Decision, Matcher
@@ -68,8 +68,23 @@ class SupportService:
         if len(question) > MAX_QUESTION_CHARS:
             raise UserError(f"That message is too long for me; please keep it under {MAX_QUESTION_CHARS:,} characters.")
         who = Who(user_id, guild_id, exempt)
-        if self._limits is not None and self._matcher.costs_a_call:
-            await self._limits.check(who)  # matching itself calls the provider
+        holds: list[Hold] = []
+        try:
+            return await self._respond(question, who, holds)
+        finally:
+            for hold in holds:
+                hold.release()  # the call is over, answered or failed: its budget estimate is freed now
+
+    async def _hold(self, who: Who, holds: list[Hold]) -> None:
+        if self._limits is not None:
+            hold = await self._limits.check(who)
+            if hold is not None:
+                holds.append(hold)
+
+    async def _respond(self, question: str, who: Who, holds: list[Hold]) -> str:
+        user_id, guild_id = who.user_id, who.guild_id
+        if self._matcher.costs_a_call:
+            await self._hold(who, holds)  # matching itself calls the provider
         decision = await self._decide(question, who)
         best = decision.best
         if decision.sure:
@@ -77,8 +92,8 @@ class SupportService:
             return best.entry.answer
         if not self._llm.available:
             return FOLLOW_UP
-        if self._limits is not None and not self._matcher.costs_a_call:
-            await self._limits.check(who)
+        if not self._matcher.costs_a_call:
+            await self._hold(who, holds)
         if self._moderator is not None and await self._moderator.flagged_message(question, who, purpose="support"):
             return NEUTRAL_REPLY
         model = await self.live_model()

@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 from discord_fakes import ADMIN, BAR_CHANNEL, BOT_USER, CUSTOMER, OTHER_CUSTOMER, STAFF, SUPPORT_CHANNEL
 
+from bot.errors import ModelError
 from bot.limits import LimitReached, Limits, Who
 from bot.moderation import NEUTRAL_REPLY, Moderator
 from bot.records import Usage
@@ -329,3 +330,14 @@ async def test_concurrent_bartender_messages_cannot_overshoot_the_daily_budget(s
         assert sum(isinstance(r, LimitReached) for r in results) == 9
         assert services.limits.held("user", 1) == 0
     assert len([r for r in fake_openai.chat_requests() if r.get("stream")]) == 1
+
+
+async def test_a_failed_support_call_frees_its_budget_hold_at_once(settings, validation_executor, fake_openai):
+    """The model fails: the customer's estimate is released now, not when the hold lapses minutes later."""
+    budget = replace(settings, daily_tokens_per_user=2_000)
+    async with open_services(budget, executor=validation_executor) as services:
+        fake_openai.fail_next(500, times=2, retry_after_ms=1, path="/v1/chat/completions")  # the call and its one retry
+        with pytest.raises(ModelError):
+            await services.support.answer(UNTAUGHT, user_id=1, guild_id=5)
+        assert services.limits.held("user", 1) == 0
+        assert await services.support.answer(UNTAUGHT, user_id=1, guild_id=5) == f"echo: {UNTAUGHT}"
