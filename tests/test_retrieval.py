@@ -210,3 +210,19 @@ async def test_question_embedding_without_a_vector_falls_back_to_words(settings,
     fake_openai.short_embeddings_next(missing=1)
 
     assert await support.answer("구독 방법 알려주세요.") == SUBSCRIPTION_HOW
+
+
+async def test_example_taught_while_embeddings_fail_is_matched_on_its_words(settings, storage, llm, fake_openai):
+    """An example without a vector keeps its full word score: it is not pushed behind examples that have one."""
+    matcher = await embedding_matcher(settings, storage, llm)
+    library = TeachingService(storage.examples, matcher, system_prompt=SUPPORT_PROMPT)
+    await library.start(settings.sample_dataset_file)
+    support = SupportService(storage.jobs, llm, matcher, default_model="gpt-5-mini", system_prompt=SUPPORT_PROMPT)
+    fake_openai.fail_next(500, times=2, retry_after_ms=1, path="/v1/embeddings")
+    await library.teach("선물 포장 되나요?", "네, 2,000원에 포장해 드려요.", author_id=1)
+
+    decision = await matcher.search("선물 포장 돼요?")
+    words_only = Matcher()
+    words_only.load_now(matcher.entries)
+    assert decision.best.entry.answer == "네, 2,000원에 포장해 드려요."
+    assert decision.best.score == pytest.approx(words_only.search_now("선물 포장 돼요?").best.score)
