@@ -112,9 +112,13 @@ class ServedGuilds:
         """With no setting: the servers recorded at the first start, recorded now if this is it."""
         if self._configured:
             return
-        recorded = await state.get(SERVED_GUILDS_KEY)
-        if recorded is None:
+        try:
+            recorded = await state.get(SERVED_GUILDS_KEY)
+            if recorded is None:
+                recorded = ",".join(str(i) for i in sorted(present))
+                await state.set(SERVED_GUILDS_KEY, recorded)
+                log.info("first start: serving the servers the bot is in now (%s); set ALLOWED_GUILDS to change that", recorded or "none")
+        except Exception:
             recorded = ",".join(str(i) for i in sorted(present))
-            await state.set(SERVED_GUILDS_KEY, recorded)
-            log.info("first start: serving the servers the bot is in now (%s); set ALLOWED_GUILDS to change that", recorded or "none")
+            log.exception("could not read or record the served servers; serving the ones present now (%s)", recorded or "none")
         self.ids = frozenset(int(i) for i in recorded.split(",") if i)

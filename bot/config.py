@@ -86,6 +86,9 @@ class Settings:
         shard_ids = _ids("SHARD_IDS", text("SHARD_IDS"))
         if shard_ids and shard_count is None:
             raise ConfigError("SHARD_IDS needs SHARD_COUNT: the total number of shards across all processes.")
+        if shard_count is not None and not (text("ALLOWED_GUILDS") or text("COMMAND_GUILDS")):
+            # Each process sees only its shards' servers: "the servers at the first start" would differ per process.
+            raise ConfigError("With SHARD_COUNT set, list the servers the bot serves in ALLOWED_GUILDS.")
         if any(shard >= (shard_count or 0) for shard in shard_ids):
             raise ConfigError(f"SHARD_IDS must be shard numbers from 0 to {(shard_count or 1) - 1} (SHARD_COUNT is {shard_count}).")
         return cls(

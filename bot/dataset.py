@@ -397,8 +397,8 @@ def confusable_pairs(exchanges: list[tuple[int, str, str]]) -> list[Problem]:
     found: list[Problem] = []
     reported: set[tuple[int, int]] = set()
     for question, other, alike in check_library(matcher).confused:
-        if alike < CONFUSABLE_ALIKE:
-            continue  # /examples check lists these as needing more phrasings; here only near-duplicates
+        if alike < CONFUSABLE_ALIKE or normalise_question(question) == normalise_question(other):
+            continue  # /examples check lists the first as needing more phrasings; the same question twice is reported above
         pair = (min(line_of[question], line_of[other]), max(line_of[question], line_of[other]))
         if pair in reported:
             continue

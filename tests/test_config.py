@@ -65,7 +65,7 @@ def test_database_url_is_read_and_its_password_kept_secret():
 
 
 def test_shards_are_parsed():
-    settings = Settings.from_env({"SHARD_COUNT": "4", "SHARD_IDS": "2, 3"})
+    settings = Settings.from_env({"SHARD_COUNT": "4", "SHARD_IDS": "2, 3", "ALLOWED_GUILDS": "1"})
     assert (settings.shard_count, settings.shard_ids) == (4, (2, 3))
     assert Settings.from_env({}).shard_count is None
 
@@ -74,9 +74,10 @@ def test_shards_are_parsed():
     ("environ", "message"),
     [
         ({"SHARD_IDS": "0"}, "SHARD_IDS needs SHARD_COUNT"),
-        ({"SHARD_COUNT": "2", "SHARD_IDS": "2"}, "SHARD_IDS must be shard numbers from 0 to 1"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "2", "ALLOWED_GUILDS": "1"}, "SHARD_IDS must be shard numbers from 0 to 1"),
+        ({"SHARD_COUNT": "2"}, "With SHARD_COUNT set, list the servers the bot serves in ALLOWED_GUILDS"),
         ({"SHARD_COUNT": "0"}, "SHARD_COUNT"),
-        ({"SHARD_COUNT": "2", "SHARD_IDS": "one"}, "SHARD_IDS"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "one", "ALLOWED_GUILDS": "1"}, "SHARD_IDS"),
     ],
 )
 def test_bad_shard_settings_name_the_variable(environ, message):

@@ -371,3 +371,9 @@ def test_preference_examples_say_only_supervised_chat_is_supported():
     errors = errors_of(jsonl(*[dpo] * 10))
     assert errors[0] == 'line 1: a preference (DPO) example: only supervised chat fine-tuning is supported, one {"messages": [...]} conversation per line'
     assert len(errors) == 10
+
+
+def test_the_same_question_with_two_answers_is_not_called_confusable_with_itself():
+    rows = [*valid_rows(10), example("구독 안내 부탁드려요.", "월 29,000원입니다."), example("구독 안내 부탁드려요.", "홈페이지에서 신청하세요.")]
+    report = validate_dataset(jsonl(*rows), token_limit=LIMIT, check_confusable=True)
+    assert not any("confusable" in str(w) for w in report.warnings + report.errors)

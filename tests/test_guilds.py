@@ -167,3 +167,17 @@ async def test_customer_cannot_be_served_in_the_strangers_server_even_by_dm_comm
     assert stranger.ephemeral_texts(refused) == [NOT_SERVED]
     assert stranger.interaction_texts(answered)[-1] == "echo: What's your refund policy?"
     assert len(fake_openai.chat_requests()) == 1
+
+
+async def test_servers_present_are_served_when_the_record_cannot_be_written(settings, storage):
+    """A read-only database at the first start: the servers present now are served (and the failure logged), not none."""
+    from bot.access import ServedGuilds
+    from conftest import READ_ONLY, on_every_connection
+
+    await on_every_connection(storage, READ_ONLY["sqlite"])
+    try:
+        served = ServedGuilds(settings)
+        await served.settle(storage.state, [GUILD_ID])
+        assert served.serves(GUILD_ID) and not served.serves(STRANGER_GUILD_ID)
+    finally:
+        await on_every_connection(storage, None)

@@ -126,7 +126,8 @@ class Database:
                     async with conn.begin():
                         yield conn
             except (DBAPIError, OSError) as exc:
-                if isinstance(exc, (IntegrityError, ProgrammingError, DataError)):
+                denied = getattr(getattr(exc, "orig", None), "sqlstate", None) == "42501"  # a role without write rights
+                if isinstance(exc, (IntegrityError, ProgrammingError, DataError)) and not denied:
                     raise  # a bug in what was written, not the storage failing
                 log.error("database write failed (%s): %s", self.where, exc)
                 raise StorageError() from exc
