@@ -16,6 +16,7 @@ from bot.config import Settings
 from bot.records import Usage
 from bot.errors import ModelError, TrainingError, UserError
 from bot.logs import redact
+from bot.tokens import estimate_tokens
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,8 @@ class LLM:
         """Yield the reply's text as it arrives; usage is recorded when the stream ends."""
         client = self._require_client()
         prompt_tokens = completion_tokens = 0
+        streamed: list[str] = []
+        opened = False
         try:
             stream = await client.chat.completions.create(
                 model=model,
@@ -109,6 +112,7 @@ class LLM:
                 stream=True,
                 stream_options={"include_usage": True},
             )
+            opened = True
             async with stream:
                 async for chunk in stream:
                     if chunk.usage:
@@ -116,10 +120,16 @@ class LLM:
                         completion_tokens = chunk.usage.completion_tokens
                     for choice in chunk.choices:
                         if choice.delta.content:
+                            streamed.append(choice.delta.content)
                             yield choice.delta.content
         except (openai.OpenAIError, ValueError) as exc:
             raise _friendly(exc, model) from exc
         finally:
+            if opened and not (prompt_tokens or completion_tokens):
+                # Cut short (a deadline, a reader gone) before the usage chunk: the provider still bills what it
+                # generated, so an estimate is counted rather than nothing.
+                prompt_tokens = sum(estimate_tokens(str(m.get("content") or "")) for m in messages)
+                completion_tokens = estimate_tokens("".join(streamed))
             if prompt_tokens or completion_tokens:
                 await self._account(model, prompt_tokens, completion_tokens, caller)
 

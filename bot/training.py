@@ -148,7 +148,7 @@ class TrainingService:
             if not report.ok:
                 raise DatasetError(report.render(filename))
             await progress(report.render(filename) + "\nUploading…")
-            file_id = await self._finetune.upload(validated_lines(dataset), filename)
+            file_id = await self._finetune.upload(await asyncio.to_thread(validated_lines, dataset), filename)
             run_id = uuid.uuid4().hex
             # The run is stored before the job exists: if the database refuses, nothing is started (nor billed),
             # and a job the provider starts can always be found again by this run ID (see _reconcile).
@@ -363,6 +363,10 @@ class TrainingService:
             raise UserError(f"No fine-tuning job `{job_id}` was started from here.")
         if job.finished:
             raise UserError(f"Job `{job_id}` has already {job.status}.")
+        if job.status == STARTING:
+            raise UserError(
+                f"`{job_id}` is a run the provider hasn't confirmed yet; once its job appears in /status, cancel that job ID."
+            )
         remote = await self._finetune.cancel(job_id)
         return await self._record(job, remote)
 

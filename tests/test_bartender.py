@@ -272,6 +272,20 @@ async def test_slow_stream_is_ended_at_the_deadline_and_what_was_said_is_kept(st
     assert conversation(fake_openai.chat_requests()[-1])[:2] == [("user", "count"), ("assistant", said)]
 
 
+async def test_a_reply_cut_at_the_deadline_still_counts_its_tokens(storage, llm, fake_openai):
+    """The provider bills what it generated even when the usage chunk never came: an estimate is recorded."""
+    bartender = BartenderService(
+        storage.conversations, llm, persona=PERSONA, model="gpt-5-mini", history_tokens=2000, idle_after=timedelta(hours=2), reply_seconds=0.5
+    )
+    fake_openai.reply = "one two three four five six seven eight nine ten"
+    fake_openai.stream_chunks = 10
+    fake_openai.chunk_delay = 0.2
+    await say(bartender, "count")
+    await storage.usage.flush()
+    [(prompt, completion)] = await query(storage, "SELECT prompt_tokens, completion_tokens FROM usage WHERE purpose = 'bartender'")
+    assert prompt > 0 and completion > 0
+
+
 def test_reply_deadline_is_a_setting():
     """BARTENDER_REPLY_SECONDS sets the deadline; a minute by default."""
     from bot.config import Settings

@@ -502,3 +502,13 @@ async def test_train_checks_examples_against_the_chosen_base_models_limit(traini
     large = await training.validate(lines, base_model="gpt-4.1-mini-2025-04-14")
     assert "4,096" in small.render("shop.jsonl")
     assert "4,096" not in large.render("shop.jsonl") and large.ok
+
+
+async def test_a_run_the_provider_has_not_confirmed_cannot_be_cancelled_by_its_placeholder(training, storage, fake_openai):
+    await storage.jobs.add_pending(
+        run_id="run-abc", base_model="gpt-4.1-mini-2025-04-14", training_file="file-1", started_by=42, channel_id=7
+    )
+    pending = await storage.jobs.get()
+    with pytest.raises(UserError, match="hasn't confirmed yet"):
+        await training.cancel(pending.id)
+    assert [r for r in fake_openai.requests if r.path.endswith("/cancel")] == []
