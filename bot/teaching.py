@@ -121,6 +121,13 @@ class TeachingService:
             await self._reindex()
         return example
 
+    def other_phrasings(self, example: Example) -> list[Example]:
+        """The other taught questions with the same answer: one question asked in other words."""
+        return sorted(
+            (e for e in self._by_question.values() if e.id != example.id and _same_answer(e.answer, example.answer)),
+            key=lambda e: e.id,
+        )
+
     async def remove(self, example_id: int, *, actor_id: int) -> Example:
         async with self._changing:
             example = await self._examples.remove(example_id, actor_id=actor_id)

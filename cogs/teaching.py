@@ -186,8 +186,10 @@ class ReplaceView(discord.ui.View):
         await interaction.response.defer()  # re-indexing a large library can take longer than Discord waits
         example = await self.teaching.replace(self.duplicate.existing.id, self.duplicate.new_answer, author_id=interaction.user.id)
         self.stop()
+        others = self.teaching.other_phrasings(example)
+        also = f" and of its other phrasing{'s' if len(others) > 1 else ''} ({', '.join(f'#{e.id}' for e in others)})" if others else ""
         await interaction.edit_original_response(
-            content=f"Replaced the answer of #{example.id}.\n\n{render_example(example)}", view=None
+            content=f"Replaced the answer of #{example.id}{also}.\n\n{render_example(example)}", view=None
         )
 
     @discord.ui.button(label="Keep the current answer", style=discord.ButtonStyle.secondary)

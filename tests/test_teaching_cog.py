@@ -90,9 +90,14 @@ async def test_taught_question_asks_before_replacing_and_replace_updates_the_ans
     assert asked.startswith("“배송은 얼마나 걸리나요?” is already taught (#1) with this answer:")
     assert len(await storage.examples.all()) == SAMPLE_COUNT
 
-    await discord_bot.click("Replace the answer", user=STAFF)
+    replaced = await discord_bot.click("Replace the answer", user=STAFF)
     assert (await storage.examples.get(1)).answer == "이틀이면 도착해요."
     assert len(await storage.examples.all()) == SAMPLE_COUNT
+    # "주문하면 언제 도착해요?" shared the old answer: the same question in other words, replaced too, and said so.
+    sibling = next(e for e in await storage.examples.all() if e.question == "주문하면 언제 도착해요?")
+    assert sibling.answer == "이틀이면 도착해요."
+    [confirmation] = [c.payload["content"] for c in discord_bot.interaction_calls(replaced) if c.payload and "content" in c.payload]
+    assert confirmation.startswith(f"Replaced the answer of #1 and of its other phrasing (#{sibling.id}).")
 
 
 async def test_keeping_the_current_answer_changes_nothing(discord_bot, storage):
