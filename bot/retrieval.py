@@ -77,6 +77,7 @@ class _Library:
     lexical: LexicalIndex = field(default_factory=lambda: LexicalIndex([]))
     features: list = field(default_factory=list)
     vectors: Vectors | None = None  # with a semantic matcher: the same entries' embeddings, swapped in together
+    calibration: Calibration = field(default_factory=lambda: Calibration(MIN_FLOOR, MIN_MARGIN))
 
 
 class Matcher:
@@ -93,7 +94,11 @@ class Matcher:
         self._fixed = (floor, margin)
         self._library = _Library()
         self._features: dict[tuple[int, str], object] = {}  # (id, question) -> terms: only new questions are analysed
-        self.calibration = Calibration(MIN_FLOOR, MIN_MARGIN)
+
+    @property
+    def calibration(self) -> Calibration:
+        """The margin rule in force: calibrated on (or fixed for) the examples loaded last."""
+        return self._library.calibration
 
     @property
     def costs_a_call(self) -> bool:
@@ -109,8 +114,8 @@ class Matcher:
         library = await asyncio.to_thread(self._build, entries)
         if self._semantic is not None:
             library.vectors = await self._semantic.vectors(entries)
-        calibration = await asyncio.to_thread(self._calibrate, library)
-        self._library, self.calibration = library, calibration
+        library.calibration = calibration = await asyncio.to_thread(self._calibrate, library)
+        self._library = library
         log.info(
             "matching %s examples in %s intents: floor %.2f, margin %.2f",
             len(entries), library.intents.count, calibration.floor, calibration.margin,
@@ -119,14 +124,15 @@ class Matcher:
     def load_now(self, entries: Iterable[Entry]) -> None:
         """The same without a loop (words only): for dataset checks in a worker process and the CLI."""
         library = self._build(list(entries))
-        self._library, self.calibration = library, self._calibrate(library)
+        library.calibration = self._calibrate(library)
+        self._library = library
 
     def search_now(self, question: str, k: int = 3) -> Decision:
         """Words only, synchronously (benchmarks, checks)."""
         library = self._library
         if not library.entries:
             return Decision([], 0.0, False)
-        return decide(library.intents, library.lexical.scores(terms(analyzer().lemmas(question))), self.calibration, k)
+        return decide(library.intents, _word_scores(library, question), library.calibration, k)
 
     def _build(self, entries: list[Entry]) -> _Library:
         words = analyzer()
@@ -146,13 +152,12 @@ class Matcher:
         library = self._library
         if not library.entries:
             return Decision([], 0.0, False)
-        calibration = self.calibration
-        scores = library.lexical.scores(terms(analyzer().lemmas(question)))
+        scores = _word_scores(library, question)
         if self._semantic is not None and library.vectors is not None and library.vectors.matrix.size:
             query = await self._semantic.question_vector(question, caller)
             if query is not None:
                 scores = self._blend(scores, library.vectors.matrix @ query, library.vectors.known)
-        return decide(library.intents, scores, calibration, k)
+        return decide(library.intents, scores, library.calibration, k)
 
     def _blend(self, lexical: np.ndarray, semantic: np.ndarray, known: np.ndarray) -> np.ndarray:
         """Mostly embeddings, some lemmas; an entry without a vector keeps its lemma score alone."""
@@ -219,6 +224,10 @@ class Matcher:
             if confusion is not None and (row.index in new or index_of.get(library.entries[row.other[0]].id) in new):
                 found.append(confusion)
         return found
+
+
+def _word_scores(library: _Library, question: str) -> np.ndarray:
+    return library.lexical.scores(terms(analyzer().lemmas(question)))
 
 
 @dataclass(frozen=True)

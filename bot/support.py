@@ -117,8 +117,7 @@ class SupportService:
 
     async def _choose(self, question: str, decision: Decision, model: str, who: Who) -> Candidate | None:
         """MATCH_CHOOSER=model: when the matcher is unsure between intents, the model picks one of their questions, or none."""
-        floor = self._matcher.calibration.floor / 2
-        candidates = [c for c in decision.candidates[:3] if c.score >= floor]
+        candidates = self._near(decision, 3)
         if not candidates:
             return None
         listed = "\n".join(f"{n}. {c.entry.question}" for n, c in enumerate(candidates, 1))
@@ -138,10 +137,14 @@ class SupportService:
             return candidates[int(number) - 1]
         return None
 
+    def _near(self, decision: Decision, most: int) -> list[Candidate]:
+        """The best intents close enough to mean something: at least half the floor of a verbatim answer."""
+        floor = self._matcher.calibration.floor / 2
+        return [c for c in decision.candidates[:most] if c.score >= floor]
+
     def _prompt(self, question: str, decision: Decision) -> list[dict[str, str]]:
         system = self.system_prompt
-        floor = self._matcher.calibration.floor / 2
-        guidance = [c for c in decision.candidates[: self._guidance_examples] if c.score >= floor]
+        guidance = self._near(decision, self._guidance_examples)
         if guidance:
             shown = "\n\n".join(f"Q: {c.entry.question}\nA: {c.entry.answer}" for c in guidance)
             system = f"{system}\n\n{GUIDANCE_HEADER}\n\n{shown}"

@@ -254,14 +254,19 @@ async def test_stream_without_text_is_a_failed_turn_not_an_empty_reply(bartender
     assert conversation(fake_openai.chat_requests()[-1]) == [("user", "anyone there?")]
 
 
-async def test_slow_stream_is_ended_at_the_deadline_and_what_was_said_is_kept(storage, llm, fake_openai):
-    """A reply trickling past the turn's deadline ends with a polite line; its words are remembered, the lock freed."""
-    bartender = BartenderService(
-        storage.conversations, llm, persona=PERSONA, model="gpt-5-mini", history_tokens=2000, idle_after=timedelta(hours=2), reply_seconds=0.5
-    )
+def slow_stream_bartender(storage, llm, fake_openai) -> BartenderService:
+    """A bartender with a 0.5 s turn deadline, and a provider streaming ten words over 2 s."""
     fake_openai.reply = "one two three four five six seven eight nine ten"
     fake_openai.stream_chunks = 10
     fake_openai.chunk_delay = 0.2
+    return BartenderService(
+        storage.conversations, llm, persona=PERSONA, model="gpt-5-mini", history_tokens=2000, idle_after=timedelta(hours=2), reply_seconds=0.5
+    )
+
+
+async def test_slow_stream_is_ended_at_the_deadline_and_what_was_said_is_kept(storage, llm, fake_openai):
+    """A reply trickling past the turn's deadline ends with a polite line; its words are remembered, the lock freed."""
+    bartender = slow_stream_bartender(storage, llm, fake_openai)
     started = asyncio.get_running_loop().time()
     first, second = await asyncio.gather(say(bartender, "count"), say(bartender, "again"))
 
@@ -274,12 +279,7 @@ async def test_slow_stream_is_ended_at_the_deadline_and_what_was_said_is_kept(st
 
 async def test_a_reply_cut_at_the_deadline_still_counts_its_tokens(storage, llm, fake_openai):
     """The provider bills what it generated even when the usage chunk never came: an estimate is recorded."""
-    bartender = BartenderService(
-        storage.conversations, llm, persona=PERSONA, model="gpt-5-mini", history_tokens=2000, idle_after=timedelta(hours=2), reply_seconds=0.5
-    )
-    fake_openai.reply = "one two three four five six seven eight nine ten"
-    fake_openai.stream_chunks = 10
-    fake_openai.chunk_delay = 0.2
+    bartender = slow_stream_bartender(storage, llm, fake_openai)
     await say(bartender, "count")
     await storage.usage.flush()
     [(prompt, completion)] = await query(storage, "SELECT prompt_tokens, completion_tokens FROM usage WHERE purpose = 'bartender'")

@@ -217,7 +217,6 @@ async def test_example_taught_while_embeddings_fail_is_matched_on_its_words(sett
     matcher = await embedding_matcher(settings, storage, llm)
     library = TeachingService(storage.examples, matcher, system_prompt=SUPPORT_PROMPT)
     await library.start(settings.sample_dataset_file)
-    support = SupportService(storage.jobs, llm, matcher, default_model="gpt-5-mini", system_prompt=SUPPORT_PROMPT)
     fake_openai.fail_next(500, times=2, retry_after_ms=1, path="/v1/embeddings")
     await library.teach("선물 포장 되나요?", "네, 2,000원에 포장해 드려요.", author_id=1)
 
