@@ -179,6 +179,11 @@ class Decision:
         return self.candidates[0] if self.candidates else None
 
 
+def answer_key(answer: str) -> str:
+    """Answers that differ only in spacing are one answer: their questions are one intent."""
+    return " ".join(answer.split())
+
+
 class Intents:
     """Taught entries grouped by answer, and the scores of a question against each intent."""
 
@@ -186,9 +191,9 @@ class Intents:
         self.entries = list(entries)
         keys: dict[str, int] = {}
         for entry in self.entries:
-            keys.setdefault(" ".join(entry.answer.split()), len(keys))
+            keys.setdefault(answer_key(entry.answer), len(keys))
         # For each entry, its intent's number; an intent is the answer its phrasings share.
-        self.of_entry = np.array([keys[" ".join(e.answer.split())] for e in self.entries], dtype=np.int64)
+        self.of_entry = np.array([keys[answer_key(e.answer)] for e in self.entries], dtype=np.int64)
         self.count = len(keys)
 
     def rank(self, scores: np.ndarray, limit: int, *, exclude: int | None = None) -> list[tuple[int, int, float]]:

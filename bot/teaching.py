@@ -13,6 +13,7 @@ from bot.dataset import TOO_DEEP, Problem, example_problems, render_problems
 from bot.errors import DatasetError, UserError
 from bot.moderation import Moderator
 from bot.records import Example
+from bot.matching import answer_key
 from bot.retrieval import Entry, LibraryCheck, Matcher
 from bot.storage import ExampleStore
 from bot.text import clean, normalise_question
@@ -111,10 +112,7 @@ class TeachingService:
         async with self._changing:
             # Phrasings that share the old answer are one question asked in other words: they get the new answer too.
             old = next((e for e in self._by_question.values() if e.id == example_id), None)
-            siblings = [
-                e.id for e in self._by_question.values()
-                if old is not None and e.id != example_id and _same_answer(e.answer, old.answer)
-            ]
+            siblings = [e.id for e in self.other_phrasings(old)] if old is not None else []
             example = await self._examples.replace_answer(example_id, answer, author_id=author_id, also=siblings)
             if example is None:
                 raise UserError(f"Example #{example_id} no longer exists; nothing was changed.")
@@ -124,7 +122,7 @@ class TeachingService:
     def other_phrasings(self, example: Example) -> list[Example]:
         """The other taught questions with the same answer: one question asked in other words."""
         return sorted(
-            (e for e in self._by_question.values() if e.id != example.id and _same_answer(e.answer, example.answer)),
+            (e for e in self._by_question.values() if e.id != example.id and answer_key(e.answer) == answer_key(example.answer)),
             key=lambda e: e.id,
         )
 
@@ -188,10 +186,6 @@ class TeachingService:
             )
         problems = [Problem(None, f"example {n}: flagged by moderation ({', '.join(c)})") for n, c in flagged]
         raise DatasetError(f"{source} can't be imported; nothing was saved. Fix these examples:\n{render_problems(problems)}")
-
-
-def _same_answer(a: str, b: str) -> bool:
-    return a.split() == b.split()
 
 
 def check_example(question: str, answer: str) -> tuple[str, str]:
