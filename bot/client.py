@@ -12,6 +12,7 @@ from discord.ext import commands
 
 from bot.access import NOT_SERVED, ServedGuilds, ambiguous_role_names
 from bot.replies import send_ephemeral, user_message
+from bot.routing import Route, route
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,12 @@ class SupportBot(commands.Bot):
         self.bartender = services.bartender
         self.usage = services.usage
         self.served = ServedGuilds(services.settings)
+
+    def route(self, message: discord.Message) -> Route | None:
+        """Where a message goes (support, the bartender, or nowhere): bot/routing.py decides, with this bot's state."""
+        return route(
+            message, me=self.user, settings=self.settings, thread_owner=self.bartender.thread_owner, served=self.served.serves
+        )
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:

@@ -17,7 +17,7 @@ from bot.bartender import Place
 from bot.client import SupportBot
 from bot.errors import UserError
 from bot.replies import user_message
-from bot.routing import in_channels, route
+from bot.routing import in_channels
 from bot.text import DISCORD_LIMIT, cut_head
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ class Bartender(commands.Cog):
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
-        place = route(message, me=self.bot.user, settings=self.bot.settings, thread_owner=self.bartender.thread_owner, served=self.bot.served.serves)
+        place = self.bot.route(message)
         if not isinstance(place, Place):
             return
         writer = StreamWriter(message.channel, reply_to=message, edit_every=self.bot.settings.bartender_edit_seconds)

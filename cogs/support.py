@@ -13,7 +13,7 @@ from discord.ext import commands
 from bot.access import limits_exempt
 from bot.client import SupportBot
 from bot.replies import user_message
-from bot.routing import Question, route
+from bot.routing import Question
 from bot.support import MAX_QUESTION_CHARS
 from bot.text import split_message
 
@@ -27,7 +27,7 @@ class Support(commands.Cog):
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
-        question = route(message, me=self.bot.user, settings=self.bot.settings, thread_owner=self.bot.bartender.thread_owner, served=self.bot.served.serves)
+        question = self.bot.route(message)
         if not isinstance(question, Question):
             return
         guild_id = message.guild.id if message.guild else None
