@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import time
 from collections import defaultdict, deque
@@ -72,9 +73,12 @@ class Limits:
         self._clock = clock
         self._recent: defaultdict[int, deque[float]] = defaultdict(deque)
         self._next_sweep = clock() + SWEEP_SECONDS
-        # Today's tokens per ("user"|"guild", id), read from the usage table once, then kept current by add().
+        # Today's tokens per ("user"|"guild", id): read from the usage table once a day, then kept current
+        # by add(), so a customer's message costs no database read. Absent means nothing spent today.
         self._day: datetime | None = None
         self._spent: dict[tuple[str, int], int] = {}
+        self._day_lock = asyncio.Lock()
+        self._while_loading: list[tuple[tuple[str, int], int]] = []  # usage recorded after the day's read began
         self._held: dict[tuple[str, int], int] = {}  # tokens held for calls still running
         self._holds: set[Hold] = set()
 
@@ -82,8 +86,12 @@ class Limits:
         """Count a model call's tokens towards today's budgets (called for every usage row recorded)."""
         tokens = usage.prompt_tokens + usage.completion_tokens
         for key in (("user", usage.user_id), ("guild", usage.guild_id)):
-            if key in self._spent:
-                self._spent[key] += tokens
+            if key[1] is None:
+                continue
+            if self._day_lock.locked():
+                self._while_loading.append((key, tokens))
+            elif self._day is not None:
+                self._spent[key] = self._spent.get(key, 0) + tokens
         hold = _current_hold.get()
         if hold is not None and hold.tokens and ("user", usage.user_id) in hold.keys:
             # The call this hold was for reports its usage: the real tokens replace the estimate.
@@ -97,13 +105,17 @@ class Limits:
         self._expire_holds()
         return self._held.get((kind, owner), 0)
 
-    async def _load_spent(self, key: tuple[str, int], today: datetime) -> None:
-        if self._day != today:
-            self._day, self._spent = today, {}
-        if key not in self._spent:
-            since = await self._usage.tokens_since(today, **{f"{key[0]}_id": key[1]})
-            if self._day == today:
-                self._spent.setdefault(key, since)
+    async def _load_day(self, today: datetime) -> None:
+        """At the first check of a UTC day, what every user and server has spent today (one read, not one per customer)."""
+        if self._day == today:
+            return
+        async with self._day_lock:
+            if self._day != today:
+                self._while_loading = []
+                spent = await self._usage.spent_since(today)
+                for key, tokens in self._while_loading:  # queued after the read's flush, so not in it
+                    spent[key] = spent.get(key, 0) + tokens
+                self._day, self._spent, self._while_loading = today, spent, []
 
     async def check(self, who: Who, *, count: bool = True, estimate: int = DEFAULT_ESTIMATE) -> Hold | None:
         """Raise LimitReached before a model call the customer may not make now; 0 means no limit.
@@ -116,8 +128,7 @@ class Limits:
         budgets = self._budgets(who)
         if budgets:
             today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-            for key, _, _ in budgets:
-                await self._load_spent(key, today)
+            await self._load_day(today)
             # No await from here on: two messages can't both pass on the same unspent tokens.
             self._expire_holds()
             resets = _until(today + timedelta(days=1))

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import replace
 
 import pytest
+from sqlalchemy.event import listen
 from discord_fakes import ADMIN, BAR_CHANNEL, BOT_USER, CUSTOMER, OTHER_CUSTOMER, STAFF, SUPPORT_CHANNEL
 
 from bot.errors import ModelError
@@ -79,6 +80,21 @@ async def test_the_bot_counts_each_answer_towards_today_budget_as_it_goes(settin
             await services.support.answer("Do you ship to Jeju?", user_id=1, guild_id=5)
         await services.support.answer(UNTAUGHT, user_id=2, guild_id=5)
     assert len(fake_openai.chat_requests()) == 2
+
+
+async def test_new_customers_cost_one_budget_read_a_day_not_one_each(storage, llm, matcher, teaching, fake_openai):
+    """Today's spending is read once; after that a new customer's budget check asks the database nothing,
+    and what was spent before the read (by anyone) still counts."""
+    await storage.usage.record(Usage("gpt-5-mini", "support", 90, 20, user_id=1, guild_id=5))
+    support = support_with(storage, llm, matcher, limits=Limits(storage.usage, per_minute=0, daily_user_tokens=100, daily_server_tokens=10**6))
+    statements: list[str] = []
+    listen(storage.database.engine.sync_engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    for user_id in range(2, 22):
+        await support.answer(UNTAUGHT, user_id=user_id, guild_id=5)
+    with pytest.raises(LimitReached, match="today's limit"):
+        await support.answer(UNTAUGHT, user_id=1, guild_id=5)
+    assert len([s for s in statements if "sum(" in s.lower()]) == 2  # users and servers, once
+    assert len(fake_openai.chat_requests()) == 20
 
 
 async def test_daily_server_budget_is_enforced(storage, llm, matcher, teaching, fake_openai):

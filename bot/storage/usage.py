@@ -94,6 +94,17 @@ class UsageStore:
         async with self._db.read() as conn:
             return int((await conn.execute(query)).scalar_one())
 
+    async def spent_since(self, since: datetime) -> dict[tuple[str, int], int]:
+        """Tokens used since `since` by every user and in every server that used any: {("user"|"guild", id): tokens}."""
+        tokens = func.sum(usage.c.prompt_tokens + usage.c.completion_tokens)
+        await self.flush()
+        spent: dict[tuple[str, int], int] = {}
+        async with self._db.read() as conn:
+            for kind, owner in (("user", usage.c.user_id), ("guild", usage.c.guild_id)):
+                query = select(owner, tokens).where(usage.c.at >= since, owner.is_not(None)).group_by(owner)
+                spent.update(((kind, int(i)), int(n)) for i, n in (await conn.execute(query)).all())
+        return spent
+
     async def totals(self, since: datetime) -> list[UsageTotal]:
         """Tokens per day, model and purpose since `since`, oldest day first."""
         day = utc_day(usage.c.at).label("day")
