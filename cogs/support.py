@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +19,8 @@ from bot.support import MAX_QUESTION_CHARS
 from bot.text import split_message
 
 log = logging.getLogger(__name__)
+
+TYPING_AFTER = 0.2  # seconds an answer may take before "typing…" is shown
 
 
 class Support(commands.Cog):
@@ -63,19 +66,27 @@ class Support(commands.Cog):
 
 
 @asynccontextmanager
-async def typing_shown(channel: discord.abc.Messageable) -> AsyncIterator[None]:
-    """Show "typing…" while the body runs; a failure to show it must not cost the answer."""
-    typing = channel.typing()
-    try:
-        await typing.__aenter__()
-    except discord.HTTPException as exc:
-        log.warning("could not show typing: %s", exc)
-        yield
-        return
+async def typing_shown(channel: discord.abc.Messageable, *, after: float = TYPING_AFTER) -> AsyncIterator[None]:
+    """Show "typing…" while the body runs, if it runs longer than `after` seconds.
+
+    The indicator goes out beside the answer, never in front of it: the answer does not wait for
+    Discord to accept it (under a busy channel's rate limit that wait queued every answer), and an
+    answer ready at once (a taught one) sends no typing request at all.
+    """
+    shown = asyncio.create_task(_keep_typing(channel, after))
     try:
         yield
     finally:
-        await typing.__aexit__(None, None, None)
+        shown.cancel()
+
+
+async def _keep_typing(channel: discord.abc.Messageable, after: float) -> None:
+    await asyncio.sleep(after)
+    try:
+        async with channel.typing():  # sends it now, and again every few seconds until cancelled
+            await asyncio.Future()
+    except discord.HTTPException as exc:
+        log.warning("could not show typing: %s", exc)
 
 
 async def reply_in_chunks(message: discord.Message, text: str) -> None:

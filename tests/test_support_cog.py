@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 import pytest
@@ -20,14 +21,16 @@ from discord_fakes import (
 )
 
 from bot.llm import BUSY, MISCONFIGURED, UNAVAILABLE
+from cogs.support import TYPING_AFTER
 from conftest import PERSONA, both_engines
 
 pytestmark = both_engines  # every test here runs on SQLite and on PostgreSQL
 
 
 async def test_support_channel_message_gets_a_reply_from_the_support_model(discord_bot, fake_openai):
-    """A customer's question in a support channel is answered as a reply to it, with typing shown."""
+    """A customer's question in a support channel is answered as a reply to it, with typing shown while the model thinks."""
     fake_openai.reply = "Orders ship within two business days."
+    fake_openai.latency = TYPING_AFTER + 0.2
     question = await discord_bot.send_message("When will my order ship?", channel_id=SUPPORT_CHANNEL)
 
     [sent] = discord_bot.sent_messages(SUPPORT_CHANNEL)
@@ -207,9 +210,39 @@ async def test_message_without_text_is_not_answered(discord_bot, fake_openai):
     assert discord_bot.sent_messages() == []
 
 
+async def test_an_answer_ready_at_once_is_one_request_and_never_waits_for_typing(discord_bot, fake_openai):
+    """A taught answer is sent with no typing request at all; a model answer does not wait for Discord to accept "typing…"."""
+    before = len(discord_bot.calls)
+    await discord_bot.send_message("구독 방법 알려주세요.")
+    await asyncio.sleep(TYPING_AFTER + 0.1)
+    assert [c.path for c in discord_bot.calls[before:]] == [f"/channels/{SUPPORT_CHANNEL}/messages"]
+
+    fake_openai.latency = TYPING_AFTER + 0.3
+    typing_accepted = asyncio.Event()
+    request = discord_bot.bot.http.request
+
+    async def slow_typing(route, **kwargs):
+        if route.path.endswith("/typing"):
+            await typing_accepted.wait()  # Discord is slow to accept it (a busy channel's rate limit)
+        return await request(route, **kwargs)
+
+    discord_bot.bot.http.request = slow_typing
+    message = discord_bot.message_payload("When will my order ship?")
+    discord_bot.state.parse_message_create(message)
+    for _ in range(100):
+        if discord_bot.sent_messages(SUPPORT_CHANNEL)[1:]:
+            break
+        await asyncio.sleep(0.02)
+    assert [m["content"] for m in discord_bot.sent_messages(SUPPORT_CHANNEL)][1:] == ["echo: When will my order ship?"]
+    typing_accepted.set()
+    await discord_bot.settle()
+
+
 async def test_answer_is_sent_even_if_typing_indicator_fails(discord_bot, fake_openai):
     """A failure to show "typing…" does not cost the customer the answer."""
     discord_bot.fail_next("POST", r"/typing$", 500)
+    fake_openai.latency = TYPING_AFTER + 0.2
     await discord_bot.send_message("When will my order ship?")
+    assert discord_bot.typing_calls(SUPPORT_CHANNEL) == 1
 
     assert [m["content"] for m in discord_bot.sent_messages(SUPPORT_CHANNEL)] == ["echo: When will my order ship?"]
