@@ -23,6 +23,7 @@ from bot.errors import ConfigError, UserError
 from bot.logs import RedactSecrets
 from bot.retrieval import Entry, Matcher, render_check
 from bot.services import open_services
+from bot.stalls import watch_event_loop
 from bot.storage import DatabaseError, Storage, StorageError
 from bot.teaching import parse_examples
 
@@ -135,6 +136,16 @@ def setup_logging(settings: Settings, *, level: str | None = None) -> None:
 
 
 async def run_bot(settings: Settings) -> int:
+    if settings.discord_api_base:
+        discord.http.Route.BASE = settings.discord_api_base  # how discord.py is pointed at a REST proxy
+    watcher = asyncio.create_task(watch_event_loop(settings.loop_stall_ms))
+    try:
+        return await _run(settings)
+    finally:
+        watcher.cancel()
+
+
+async def _run(settings: Settings) -> int:
     async with open_services(settings) as services:
         async with make_bot(services) as bot:
             try:

@@ -7,8 +7,10 @@ import json
 import logging
 
 import discord
+import yarl
 from discord import app_commands
 from discord.ext import commands
+from discord.gateway import DiscordWebSocket
 
 from bot.access import NOT_SERVED, ServedGuilds, ambiguous_role_names
 from bot.replies import send_ephemeral, user_message
@@ -65,6 +67,8 @@ class SupportBot(commands.Bot):
         )
 
     async def setup_hook(self) -> None:
+        if self.settings.discord_api_base:
+            await use_gateway_of_api(self)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self.sync_commands()
@@ -114,6 +118,12 @@ class SupportBot(commands.Bot):
     async def on_guild_join(self, guild: discord.Guild) -> None:
         if not self.served.serves(guild.id):
             log.warning("added to server %s (%s), which is not served until its ID is in ALLOWED_GUILDS", guild.name, guild.id)
+
+
+async def use_gateway_of_api(client: discord.Client) -> None:
+    """With DISCORD_API_BASE set, connect to the gateway that API names (as sharded bots always ask), not discord.gg's."""
+    _, url, _ = await client.http.get_bot_gateway()
+    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
 
 
 class ShardedSupportBot(SupportBot, commands.AutoShardedBot):

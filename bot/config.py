@@ -22,6 +22,7 @@ SHIPPED_DATA = Path(__file__).resolve().parent.parent / "data"
 @dataclass(frozen=True)
 class Settings:
     discord_token: str | None = None
+    discord_api_base: str | None = None  # REST through a proxy (nirn-proxy) or a test server; None: discord.com
     openai_api_key: str | None = None
     openai_base_url: str | None = None
     database_path: Path = Path("data/bot.db")
@@ -63,6 +64,7 @@ class Settings:
     model_timeout: float = 60.0
     model_max_retries: int = 2
     log_level: str = "INFO"
+    loop_stall_ms: float = 250.0  # log a warning when the event loop was blocked this long
     secrets: tuple[str, ...] = field(default=(), repr=False)
 
     def __repr__(self) -> str:  # never print a secret by accident
@@ -93,6 +95,7 @@ class Settings:
             raise ConfigError(f"SHARD_IDS must be shard numbers from 0 to {(shard_count or 1) - 1} (SHARD_COUNT is {shard_count}).")
         return cls(
             discord_token=discord_token,
+            discord_api_base=_url("DISCORD_API_BASE", text("DISCORD_API_BASE")),
             openai_api_key=openai_api_key,
             openai_base_url=text("OPENAI_BASE_URL"),
             database_path=Path(text("DATABASE_PATH", "data/bot.db")),
@@ -140,8 +143,17 @@ class Settings:
             model_timeout=_number("MODEL_TIMEOUT", text("MODEL_TIMEOUT"), 60.0, minimum=1),
             model_max_retries=int(_number("MODEL_MAX_RETRIES", text("MODEL_MAX_RETRIES"), 2, minimum=0)),
             log_level=_log_level(text("LOG_LEVEL", "INFO")),
+            loop_stall_ms=_number("LOOP_STALL_MS", text("LOOP_STALL_MS"), 250.0, minimum=1),
             secrets=tuple(s for s in (discord_token, openai_api_key, finetune_api_key, database_url, _password(database_url)) if s),
         )
+
+
+def _url(name: str, raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    if not raw.startswith(("http://", "https://")):
+        raise ConfigError(f"{name} must be an http(s) URL such as https://discord.com/api/v10, not {raw!r}.")
+    return raw.rstrip("/")
 
 
 def _names(raw: str | None) -> frozenset[str]:

@@ -100,3 +100,14 @@ def test_allowed_guilds_are_parsed():
     assert Settings.from_env({"ALLOWED_GUILDS": "1, 22"}).allowed_guilds == (1, 22)
     with pytest.raises(ConfigError, match="ALLOWED_GUILDS"):
         Settings.from_env({"ALLOWED_GUILDS": "my-shop"})
+
+
+def test_discord_api_base_and_loop_stall_settings():
+    settings = Settings.from_env({"DISCORD_API_BASE": "http://127.0.0.1:8080/api/v10/", "LOOP_STALL_MS": "40"})
+    assert (settings.discord_api_base, settings.loop_stall_ms) == ("http://127.0.0.1:8080/api/v10", 40.0)
+    defaults = Settings.from_env({})
+    assert (defaults.discord_api_base, defaults.loop_stall_ms) == (None, 250.0)
+    with pytest.raises(ConfigError, match="DISCORD_API_BASE must be an http"):
+        Settings.from_env({"DISCORD_API_BASE": "discord.com/api"})
+    with pytest.raises(ConfigError, match="LOOP_STALL_MS"):
+        Settings.from_env({"LOOP_STALL_MS": "0"})
