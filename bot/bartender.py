@@ -162,9 +162,11 @@ class BartenderService:
         if self._moderator is not None and text != OPENER and await self._moderator.flagged_message(text, who, purpose="bartender"):
             raise UserError(NEUTRAL_REPLY)
         async with self._lock(place.scope):
-            session = await self._session_for(place)
-            turn_id = await self._conversations.start_turn(session.id, text, estimate_tokens(text))
-            messages = await self._prompt(session, text)
+            session, turn_id, new = await self._conversations.begin_turn(
+                place.scope, text, estimate_tokens(text), user_id=place.user_id, thread_id=place.thread_id,
+                idle_since=utcnow() - self._idle_after,
+            )
+            messages = await self._prompt(session, text, new=new)
             parts: list[str] = []
             caller = Caller("bartender", user_id=place.user_id, guild_id=place.guild_id)
             # A whole reply has a deadline, so a trickling stream can't hold the customer's lock (and their next message).
@@ -202,26 +204,13 @@ class BartenderService:
             if recorded:
                 self._summarise_later(session.id, place.guild_id)
 
-    async def _session_for(self, place: Place) -> BartenderSession:
-        session = await self._conversations.open_session(place.scope)
-        if session is not None and utcnow() - session.last_active_at > self._idle_after:
-            log.info("bartender session %s was idle since %s; starting fresh", session.id, session.last_active_at)
-            session = None
-            because = "idle"
-        else:
-            because = None
-        if session is None:
-            session = await self._conversations.start_session(
-                place.scope, user_id=place.user_id, thread_id=place.thread_id, close_because=because
-            )
-        return session
-
-    async def _prompt(self, session: BartenderSession, text: str) -> list[dict[str, str]]:
+    async def _prompt(self, session: BartenderSession, text: str, *, new: bool = False) -> list[dict[str, str]]:
         """Persona, the summary of older turns, the newest whole turns within the budget, and the new message."""
         system = self.persona
         if session.summary:
             system += f"\n\nWhat happened earlier in this conversation (a summary):\n{session.summary}"
-        turns = await self._conversations.recent_turns(session.id, after=session.summarized_through, limit=TURNS_PER_QUERY)
+        # A session that has just begun has no turns before this one: nothing to read.
+        turns = [] if new else await self._conversations.recent_turns(session.id, after=session.summarized_through, limit=TURNS_PER_QUERY)
         history = newest_within(turns, self._history_tokens)
         messages = [{"role": "system", "content": system}]
         for turn in reversed(history):

@@ -215,6 +215,22 @@ async def test_sessions_turns_and_summaries(store):
     assert thread.last_active_at.tzinfo is not None
 
 
+async def test_a_turn_begins_in_one_transaction_continuing_the_open_session_unless_idle(store):
+    conversations = store.conversations
+    first, turn, new = await conversations.begin_turn("channel:1:user:3", "진토닉 주세요", 5, user_id=3, thread_id=None, idle_since=day_ago())
+    assert new and await conversations.open_session("channel:1:user:3") == first
+    again, second_turn, new = await conversations.begin_turn("channel:1:user:3", "하나 더", 3, user_id=3, thread_id=None, idle_since=day_ago())
+    assert (again.id, new, second_turn > turn) == (first.id, False, True)
+    fresh, _, new = await conversations.begin_turn(
+        "channel:1:user:3", "안녕", 2, user_id=3, thread_id=None, idle_since=datetime.now(timezone.utc) + timedelta(seconds=1)
+    )
+    assert new and fresh.id != first.id
+    assert await query(store, "SELECT closed_because FROM bartender_sessions ORDER BY id") == [("idle",), (None,)]
+    assert await query(store, "SELECT session_id, status FROM bartender_turns ORDER BY id") == [
+        (first.id, "pending"), (first.id, "pending"), (fresh.id, "pending"),
+    ]
+
+
 # -- training jobs and the live model ----------------------------------------------------------------
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime
+
 from sqlalchemy import insert, select, update
 
 from bot.records import BartenderSession, Turn, utcnow
 from bot.storage.database import Database
 from bot.storage.schema import bartender_sessions as sessions
 from bot.storage.schema import bartender_turns as turns
+
+log = logging.getLogger(__name__)
 
 _SESSION = (
     sessions.c.id, sessions.c.scope, sessions.c.user_id, sessions.c.thread_id,
@@ -79,6 +84,40 @@ class ConversationStore:
             ).scalar_one()
             await conn.execute(update(sessions).where(sessions.c.id == session_id).values(last_active_at=now))
         return turn_id
+
+    async def begin_turn(
+        self, scope: str, user_message: str, tokens: int, *, user_id: int, thread_id: int | None, idle_since: datetime
+    ) -> tuple[BartenderSession, int, bool]:
+        """Record a customer's message in `scope`'s open session (a new one if there is none, or it has been
+        idle since `idle_since`), in one transaction: (the session, the turn's ID, whether the session is new)."""
+        now = utcnow()
+        async with self._db.write() as conn:
+            row = (await conn.execute(select(*_SESSION).where(sessions.c.scope == scope, sessions.c.closed_at.is_(None)))).first()
+            session = BartenderSession(*row) if row else None
+            if session is not None and session.last_active_at < idle_since:
+                log.info("bartender session %s was idle since %s; starting fresh", session.id, session.last_active_at)
+                await conn.execute(update(sessions).where(sessions.c.id == session.id).values(closed_at=now, closed_because="idle"))
+                session = None
+            new = session is None
+            if new:
+                session_id = (
+                    await conn.execute(
+                        insert(sessions)
+                        .values(scope=scope, user_id=user_id, thread_id=thread_id, created_at=now, last_active_at=now)
+                        .returning(sessions.c.id)
+                    )
+                ).scalar_one()
+                session = BartenderSession(session_id, scope, user_id, thread_id, "", 0, now)
+            else:
+                await conn.execute(update(sessions).where(sessions.c.id == session.id).values(last_active_at=now))
+            turn_id = (
+                await conn.execute(
+                    insert(turns)
+                    .values(session_id=session.id, user_message=user_message, status="pending", tokens=tokens, created_at=now)
+                    .returning(turns.c.id)
+                )
+            ).scalar_one()
+        return session, turn_id, new
 
     async def finish_turn(self, turn_id: int, reply: str, tokens: int) -> None:
         async with self._db.write() as conn:
