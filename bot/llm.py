@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
+import aiohttp
 import openai
 from openai.types.chat import ChatCompletion
 
@@ -69,6 +70,7 @@ class LLM:
             base_url=settings.openai_base_url,
             timeout=settings.model_timeout,
             max_retries=settings.model_max_retries,
+            http_client=openai.DefaultAioHttpClient(),
         )
         return cls(client, record_usage=record_usage)
 
@@ -189,13 +191,24 @@ class LLM:
             log.exception("could not record usage for %s", model)
 
 
+def _refused(exc: BaseException) -> bool:
+    """The endpoint could not be connected to at all. The SDK's aiohttp transport reports that as a
+    connect timeout; the aiohttp error it started from says what happened."""
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None:
+        if isinstance(cause, aiohttp.ClientConnectorError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 def _friendly(exc: Exception, model: str) -> ModelError:
     """Map an SDK error (or an unreadable response body) to the line a customer sees; the cause goes to the log."""
     if isinstance(exc, openai.RateLimitError):
         kind, message = "rate_limited", BUSY
-    elif isinstance(exc, openai.APITimeoutError):
+    elif isinstance(exc, openai.APITimeoutError) and not _refused(exc):
         kind, message = "timeout", UNAVAILABLE
-    elif isinstance(exc, openai.APIConnectionError):
+    elif isinstance(exc, openai.APIConnectionError):  # APITimeoutError included: see _refused
         kind, message = "connection", UNAVAILABLE
     elif isinstance(exc, openai.InternalServerError):
         kind, message = "server_error", UNAVAILABLE
