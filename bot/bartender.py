@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import timedelta
@@ -79,6 +80,7 @@ class BartenderService:
         self._reply_seconds = reply_seconds
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._summaries: dict[int, asyncio.Task[None]] = {}
+        self._recording: set[asyncio.Task[None]] = set()  # replies shown, being written down
         self._threads: dict[int, int] = {}  # open thread sessions: thread ID -> customer
 
     @classmethod
@@ -161,7 +163,9 @@ class BartenderService:
     async def _turn(self, place: Place, text: str, who: Who) -> AsyncIterator[str]:
         if self._moderator is not None and text != OPENER and await self._moderator.flagged_message(text, who, purpose="bartender"):
             raise UserError(NEUTRAL_REPLY)
-        async with self._lock(place.scope):
+        lock = self._lock(place.scope)
+        await lock.acquire()
+        try:
             session, turn_id, new = await self._conversations.begin_turn(
                 place.scope, text, estimate_tokens(text), user_id=place.user_id, thread_id=place.thread_id,
                 idle_since=utcnow() - self._idle_after,
@@ -194,15 +198,15 @@ class BartenderService:
                 await asyncio.shield(self._conversations.fail_turn(turn_id, "".join(parts)))
                 raise
             reply = "".join(parts)
-            try:
-                await self._conversations.finish_turn(turn_id, reply, estimate_tokens(text) + estimate_tokens(reply))
-                recorded = True
-            except StorageError:
-                recorded = False  # the customer has the reply; unrecorded, the turn stays out of the history
+            # Recorded after the reply is shown, still holding the session: the customer's next message waits for it.
+            tokens = estimate_tokens(text) + estimate_tokens(reply)
+            self._track(self._finish_turn(lock, session.id, turn_id, reply, tokens, place.guild_id))
+            lock = None
             if timed_out:
                 yield TOO_SLOW  # shown, not remembered: the history keeps what was said
-            if recorded:
-                self._summarise_later(session.id, place.guild_id)
+        finally:
+            if lock is not None:
+                lock.release()
 
     async def _prompt(self, session: BartenderSession, text: str, *, new: bool = False) -> list[dict[str, str]]:
         """Persona, the summary of older turns, the newest whole turns within the budget, and the new message."""
@@ -257,8 +261,24 @@ class BartenderService:
         finally:
             self._summaries.pop(session_id, None)
 
+    async def _finish_turn(self, lock: asyncio.Lock, session_id: int, turn_id: int, reply: str, tokens: int, guild_id: int | None) -> None:
+        try:
+            await self._conversations.finish_turn(turn_id, reply, tokens)
+        except StorageError:
+            return  # the customer has the reply; unrecorded, the turn stays out of the history
+        finally:
+            lock.release()
+        self._summarise_later(session_id, guild_id)
+
+    def _track(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._recording.add(task)
+        task.add_done_callback(self._recording.discard)
+
     async def wait_for_summaries(self) -> None:
-        """For tests and shutdown: let running summaries finish."""
+        """For tests and shutdown: let turns being recorded and running summaries finish."""
+        while self._recording:
+            await asyncio.gather(*self._recording, return_exceptions=True)
         while self._summaries:
             await asyncio.gather(*self._summaries.values(), return_exceptions=True)
 

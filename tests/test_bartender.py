@@ -45,6 +45,26 @@ async def test_reply_streams_and_is_remembered_in_the_next_turn(bartender, fake_
     ]
 
 
+async def test_the_whole_reply_is_out_before_it_is_written_down_and_the_next_message_waits_for_it(storage, llm, fake_openai):
+    """A slow database delays neither the end of a reply nor loses it: the next message still sees it in the history."""
+    bartender = service(storage, llm)
+    finish_turn, written = storage.conversations.finish_turn, asyncio.Event()
+
+    async def slow_finish_turn(*args, **kwargs):
+        await written.wait()
+        await finish_turn(*args, **kwargs)
+
+    storage.conversations.finish_turn = slow_finish_turn
+    assert await asyncio.wait_for(say(bartender, "I like gin."), 5) == "echo: I like gin."
+    second = asyncio.create_task(say(bartender, "And tonight?"))
+    await asyncio.sleep(0.2)
+    assert not second.done() and len(fake_openai.chat_requests()) == 1  # it waits for the first turn's record
+    written.set()
+    assert await asyncio.wait_for(second, 5) == "echo: And tonight?"
+    assert conversation(fake_openai.chat_requests()[-1])[:2] == [("user", "I like gin."), ("assistant", "echo: I like gin.")]
+    await bartender.wait_for_summaries()
+
+
 async def test_two_places_keep_separate_histories(bartender, fake_openai):
     """Two customers in one channel never see each other's turns."""
     await say(bartender, "I'm Mina, I love rum.", Place.seat(10, 1))
