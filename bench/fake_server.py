@@ -15,13 +15,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from fake_openai import FakeOpenAI  # noqa: E402
 
 API_KEY = "sk-bench"
+REPLY = "Thanks for asking! Orders ship within two business days, and you can track them in My Page."
 
 
 async def serve(latency: float, chunks: int, chunk_delay: float) -> None:
     fake = FakeOpenAI()
     fake.api_key = API_KEY
     fake.latency, fake.stream_chunks, fake.chunk_delay = latency, chunks, chunk_delay
-    fake.reply = "Thanks for asking! Orders ship within two business days, and you can track them in My Page."
+    fake.reply = REPLY
     await fake.start()
     print(f"PORT {fake.base_url.rsplit(':', 1)[1].split('/')[0]}", flush=True)
     loop = asyncio.get_running_loop()

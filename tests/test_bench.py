@@ -11,7 +11,8 @@ from conftest import ROOT
 
 
 def test_quick_benchmark_produces_every_figure(tmp_path):
-    """`python -m bench --quick` prints the table and writes all figures as JSON."""
+    """`python -m bench --quick` runs the bot and the floor as processes against the fake Discord, prints the table
+    and writes all figures as JSON."""
     out = tmp_path / "bench.json"
     result = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--json", str(out)],
@@ -20,15 +21,16 @@ def test_quick_benchmark_produces_every_figure(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     figures = json.loads(out.read_text())
 
-    assert set(figures["overhead"]) == {f"{kind} x{n}" for kind in ("support", "bartender") for n in (1, 5, 20)}
-    for level in figures["overhead"].values():
-        assert level["messages"] > 0
-        assert {"p50_ms", "p99_ms", "per_second", "throughput_ratio", "model_call_p50_ms"} <= set(level)
-    assert figures["loop"]["max_stall_ms_under_load"] >= 0 and figures["loop"]["max_stall_ms_validate_and_import"] >= 0
-    assert figures["memory"]["peak_rss_mb"] > 0
+    levels = {f"support x{n}" for n in (1, 5, 20)}
+    assert set(figures["floor"]) == levels and set(figures["bot"]) == levels | {"bartender x5"}
+    for level in [*figures["floor"].values(), *figures["bot"].values()]:
+        assert level["answers"] > 0 and level["unanswered"] == 0
+        assert {"p50_ms", "p95_ms", "throughput_ratio", "requests_per_answer", "cpu_ms_per_answer", "max_loop_stall_ms"} <= set(level)
+    assert figures["bot_peak_rss_mb"] > 0 and figures["floor_peak_rss_mb"] > 0
+    assert figures["admin_work"]["max_loop_stall_ms"] >= 0
     assert figures["validation"]["ratio"] > 0 and figures["validation"]["examples"] == 2_000
     assert figures["matching"]["p99_ms"] > 0
-    assert "overhead" in result.stdout and "memory: peak RSS" in result.stdout
+    assert "floor/bot" in result.stdout and "peak RSS" in result.stdout
 
 
 def test_storage_benchmark_measures_both_engines(postgres_server):
@@ -42,3 +44,27 @@ def test_storage_benchmark_measures_both_engines(postgres_server):
     assert [row[-6] for row in rows] == ["sqlite"] * 3 + ["postgresql"] * 3
     bartender = [row for row in rows if row[0] == "bartender"]
     assert all(float(row[-5]) > 0 and float(row[-4]) > 0 for row in bartender)  # a turn reads and writes
+
+
+async def test_fake_discord_enforces_a_rate_limit_per_channel_bucket_with_discords_headers():
+    """The benchmark's Discord answers 429 past RATE_LIMIT requests a second in one bucket, as Discord does."""
+    import aiohttp
+
+    from bench.fake_discord import RATE_LIMIT, FakeDiscordServer
+
+    discord = FakeDiscordServer({"support": 1})
+    api = await discord.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            async def post(channel: int) -> aiohttp.ClientResponse:
+                async with session.post(f"{api}/channels/{channel}/messages", json={"content": "hi"}) as response:
+                    await response.read()
+                    return response
+
+            first = [await post(10**17) for _ in range(RATE_LIMIT + 5)]
+            other_channel = await post(10**17 + 1)
+    finally:
+        await discord.close()
+    assert [r.status for r in first].count(200) == RATE_LIMIT and [r.status for r in first[RATE_LIMIT:]] == [429] * 5
+    assert float(first[-1].headers["Retry-After"]) > 0 and first[RATE_LIMIT - 1].headers["X-RateLimit-Remaining"] == "0"
+    assert other_channel.status == 200 and discord.limited == 5
