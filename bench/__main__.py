@@ -340,7 +340,7 @@ async def run(plan: Plan) -> dict:
         with tempfile.TemporaryDirectory() as folder:
             await seed(Path(folder) / "bench.db", base_url, plan.stored)
             results.update(await compare(
-                Path(folder), base_url, REPLY, latency=plan.latency, stream_seconds=0.0,
+                Path(folder), base_url, REPLY, latency=plan.latency,
                 support_levels=plan.support, bartender_levels=plan.bartender,
             ))
         await admin_work_figures(plan, base_url, results)

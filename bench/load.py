@@ -6,7 +6,7 @@ customers each ask, wait for the answer and ask again (a new customer each time,
 limit is hit), for a fixed time per level. For each answer:
 
     overhead = answer shown (the request carrying the model's full reply reaches Discord)
-               - message event sent - the model's latency (and stream time)
+               - message event sent - the model's latency (the fake streams its reply at once)
 
 Throughput is the answers shown against the ideal: as many as fit, one after another, in the time
 each customer spent asking, had every answer taken just the model's latency (C / latency per second). CPU is the bot process's
@@ -20,7 +20,6 @@ import asyncio
 import itertools
 import os
 import re
-import statistics
 import sys
 import time
 from dataclasses import dataclass, field
@@ -92,7 +91,7 @@ class BotProcess:
         assert self.process.stderr is not None
         async for raw in self.process.stderr:
             line = raw.decode(errors="replace").rstrip()
-            self.log_tail = [*self.log_tail[-300:], line]
+            self.log_tail = [*self.log_tail[-30:], line]
             if found := STALL.search(line):
                 self.stall_ms = max(self.stall_ms, float(found.group(1)))
 
@@ -189,13 +188,9 @@ class Customers:
         del self.discord.requests[:]
 
 
-def median(values: list[float]) -> float:
-    return round(statistics.median(values), 1) if values else 0.0
-
-
 async def run_bot(
     bot: BotProcess, discord: FakeDiscordServer, customers: Customers, *, levels: list[tuple[str, int, float]],
-    support: list[int], bar: list[int], latency: float, stream_seconds: float, warm_up: int = 5,
+    support: list[int], bar: list[int], latency: float, warm_up: int = 5,
 ) -> tuple[dict[str, dict], float]:
     """Start `bot`, warm it up, run each (kind, concurrency, seconds) level; returns the figures and peak RSS."""
     discord.reset_ready()
@@ -213,8 +208,7 @@ async def run_bot(
         for kind, concurrency, seconds in levels:
             level = Level(bot.name, kind, concurrency)
             channels, text = (support, SUPPORT_QUESTION) if kind == "support" else (bar, BARTENDER_MESSAGE)
-            extra = stream_seconds if kind == "bartender" else 0.0
-            await customers.level(level, channels, text, seconds, latency + extra, bot)
+            await customers.level(level, channels, text, seconds, latency, bot)
             if bot.process.returncode is not None:
                 raise RuntimeError(bot.failed())
             figures[f"{kind} x{concurrency}"] = level.summary()
@@ -228,38 +222,35 @@ def bot_env(base: dict[str, str], **settings: str) -> dict[str, str]:
     return {**env, **base, **settings, "PYTHONUNBUFFERED": "1"}
 
 
-def python() -> str:
-    return sys.executable
-
-
 async def compare(
-    folder: Path, model_url: str, reply: str, *, latency: float, stream_seconds: float,
+    folder: Path, model_url: str, reply: str, *, latency: float,
     support_levels: tuple[tuple[int, float], ...], bartender_levels: tuple[tuple[int, float], ...], channels: int = 5,
 ) -> dict:
     """The floor and this bot on the same fake Discord and model, one after the other; their figures side by side."""
-    names = {f"support-{n}": 0 for n in range(1, channels + 1)} | {f"bar-{n}": 0 for n in range(1, channels + 1)}
-    discord = FakeDiscordServer({name: 120_000_000_000_000_000 + n for n, name in enumerate(names, 1)})
+    support_names = [f"support-{n}" for n in range(1, channels + 1)]
+    bar_names = [f"bar-{n}" for n in range(1, channels + 1)]
+    discord = FakeDiscordServer({name: 120_000_000_000_000_000 + n for n, name in enumerate(support_names + bar_names, 1)})
     api = await discord.start()
-    support = [cid for name, cid in discord.channels.items() if name.startswith("support")]
-    bar = [cid for name, cid in discord.channels.items() if name.startswith("bar")]
+    support = [discord.channels[name] for name in support_names]
+    bar = [discord.channels[name] for name in bar_names]
     customers = Customers(discord, reply)
     base = {
         "DISCORD_TOKEN": "bench.token", "DISCORD_API_BASE": api, "OPENAI_API_KEY": "sk-bench", "OPENAI_BASE_URL": model_url,
-        "SUPPORT_CHANNELS": ",".join(n for n in names if n.startswith("support")), "SUPPORT_MODEL": "gpt-5-mini",
+        "SUPPORT_CHANNELS": ",".join(support_names), "SUPPORT_MODEL": "gpt-5-mini",
     }
     levels = [("support", c, s) for c, s in support_levels]
     try:
-        floor = BotProcess("floor", [python(), "-m", "bench.floor_bot"], bot_env(base, LOOP_STALL_MS="20"))
+        floor = BotProcess("floor", [sys.executable, "-m", "bench.floor_bot"], bot_env(base, LOOP_STALL_MS="20"))
         floor_figures, floor_rss = await run_bot(
-            floor, discord, customers, levels=levels, support=support, bar=bar, latency=latency, stream_seconds=stream_seconds
+            floor, discord, customers, levels=levels, support=support, bar=bar, latency=latency
         )
-        ours = BotProcess("bot", [python(), "-m", "bot"], bot_env(
-            base, DATABASE_PATH=str(folder / "bench.db"), BARTENDER_CHANNELS=",".join(n for n in names if n.startswith("bar")),
+        ours = BotProcess("bot", [sys.executable, "-m", "bot"], bot_env(
+            base, DATABASE_PATH=str(folder / "bench.db"), BARTENDER_CHANNELS=",".join(bar_names),
             LOOP_STALL_MS="20", DAILY_TOKENS_PER_SERVER=str(10**9), DAILY_TOKENS_PER_USER=str(10**9),
         ))
         our_figures, our_rss = await run_bot(
             ours, discord, customers, levels=levels + [("bartender", c, s) for c, s in bartender_levels],
-            support=support, bar=bar, latency=latency, stream_seconds=stream_seconds,
+            support=support, bar=bar, latency=latency,
         )
     finally:
         await discord.close()
