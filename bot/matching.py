@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from sys import intern
 
 import numpy as np
 
@@ -113,42 +114,55 @@ def terms(lemmas: Sequence[str]) -> Counter[str]:
     Verbs and adverbs (marked "~") and question kinds ("?") weigh LIGHT_WEIGHT; nouns and foreign words 1.
     """
     grams: Counter[str] = Counter()
+    # Interned: thousands of examples share a few thousand words, and each would otherwise keep its own copies.
     for lemma in lemmas:
-        grams[lemma] += LIGHT_WEIGHT if lemma[0] in "~?" else 1.0
+        grams[intern(lemma)] += LIGHT_WEIGHT if lemma[0] in "~?" else 1.0
     for a, b in zip(lemmas, lemmas[1:]):
-        grams[f"{a} {b}"] += LIGHT_WEIGHT
+        grams[intern(f"{a} {b}")] += LIGHT_WEIGHT
     return grams
 
 
 class LexicalIndex:
-    """TF-IDF over the phrasings' terms, with an inverted index: built off the loop, searched anywhere."""
+    """TF-IDF over the phrasings' terms, with an inverted index: built off the loop, searched anywhere.
+
+    The postings are one sparse matrix stored by term (CSC): a term's phrasings and weights are a slice of two
+    flat arrays, rather than two small arrays per term (a few hundred bytes each, for tens of thousands of terms).
+    """
 
     def __init__(self, documents: Sequence[Counter[str]]) -> None:
         self.size = len(documents)
         frequency: Counter[str] = Counter()
         for grams in documents:
             frequency.update(grams.keys())
-        self._idf = {g: math.log((self.size + 1) / (df + 1)) + 1 for g, df in frequency.items()}
+        self._column = {g: c for c, g in enumerate(frequency)}
+        self._idf = [math.log((self.size + 1) / (df + 1)) + 1 for df in frequency.values()]
         self._unknown = math.log(self.size + 1) + 1
-        postings: dict[str, tuple[list[int], list[float]]] = {}
-        for doc, grams in enumerate(documents):
+        columns: list[int] = []
+        weights: list[float] = []
+        for grams in documents:
             for gram, weight in self._weigh(grams).items():
-                ids, weights = postings.setdefault(gram, ([], []))
-                ids.append(doc)
+                columns.append(self._column[gram])
                 weights.append(weight)
-        self._postings = {g: (np.array(i, dtype=np.int32), np.array(w)) for g, (i, w) in postings.items()}
+        column = np.array(columns, dtype=np.int32)
+        rows = np.repeat(np.arange(self.size, dtype=np.int32), [len(grams) for grams in documents])
+        order = np.argsort(column, kind="stable")  # by term, each term's phrasings in order
+        self._docs = rows[order]
+        self._weights = np.array(weights)[order]
+        self._starts = np.concatenate(([0], np.cumsum(np.bincount(column, minlength=len(self._column)))))
 
     def _weigh(self, grams: Counter[str]) -> dict[str, float]:
-        weighted = {g: tf * self._idf.get(g, self._unknown) for g, tf in grams.items()}
+        column, idf = self._column, self._idf
+        weighted = {g: tf * (idf[column[g]] if g in column else self._unknown) for g, tf in grams.items()}
         norm = math.sqrt(sum(w * w for w in weighted.values())) or 1.0
         return {g: w / norm for g, w in weighted.items()}
 
     def scores(self, grams: Counter[str]) -> np.ndarray:
         scores = np.zeros(self.size)
         for gram, weight in self._weigh(grams).items():
-            posting = self._postings.get(gram)
-            if posting is not None:
-                scores[posting[0]] += posting[1] * weight
+            column = self._column.get(gram)
+            if column is not None:
+                start, end = self._starts[column], self._starts[column + 1]
+                scores[self._docs[start:end]] += self._weights[start:end] * weight
         return scores
 
 

@@ -8,11 +8,13 @@ import functools
 import io
 import logging
 import multiprocessing
+import tempfile
 import uuid
 from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from bot.config import Settings
 from bot.dataset import DatasetReport, validate_dataset
@@ -181,10 +183,21 @@ class TrainingService:
             return job
 
     async def validate(self, dataset: bytes, *, base_model: str, epochs: int | None = None) -> DatasetReport:
-        """Validation is CPU-heavy and needs the tokenizer's tables: it runs in a worker process."""
+        """Validation is CPU-heavy and needs the tokenizer's tables: it runs in a worker process.
+
+        The dataset goes to the worker as a file: passed as bytes, it would be pickled in one call that holds
+        the GIL (about 30 ms for 60 MB, much longer on a busy host), stalling the event loop all that time.
+        """
+        path = await asyncio.to_thread(_spill, dataset)
+        try:
+            return await self._validate_file(path, base_model=base_model, epochs=epochs)
+        finally:
+            await asyncio.to_thread(path.unlink, missing_ok=True)
+
+    async def _validate_file(self, path: Path, *, base_model: str, epochs: int | None) -> DatasetReport:
         check = functools.partial(
             _validate_in_worker,
-            dataset,
+            path,
             token_limit=self._token_limit,
             base_model=base_model,
             encoding=encoding_for(base_model),
@@ -403,11 +416,18 @@ class ValidatorCrashed(Exception):
     """The validator raised: its message only, as a plain string, so it always travels back from the worker."""
 
 
-def _validate_in_worker(dataset: bytes, **options) -> DatasetReport:
+def _spill(dataset: bytes) -> Path:
+    """The dataset in a temporary file, for the worker to read (the caller deletes it)."""
+    with tempfile.NamedTemporaryFile(prefix="dataset-", suffix=".jsonl", delete=False) as file:
+        file.write(dataset)
+    return Path(file.name)
+
+
+def _validate_in_worker(path: Path, **options) -> DatasetReport:
     # An exception from a library (the tokenizer's) may not unpickle in the bot's process, which
     # would mark the whole pool broken; only a plain exception leaves the worker.
     try:
-        return validate_dataset(dataset, **options)
+        return validate_dataset(path.read_bytes(), **options)
     except Exception as exc:
         raise ValidatorCrashed(f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}") from None
 

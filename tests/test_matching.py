@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from discord_fakes import CUSTOMER, STAFF
 
-from bot.matching import Calibration, Intents, analyzer, decide
+from bot.matching import Calibration, Intents, LexicalIndex, analyzer, decide, terms
 from bot.retrieval import Entry, Matcher, check_library
 from bot.services import open_services
 from conftest import ROOT, both_engines, query
@@ -38,6 +38,23 @@ def test_korean_is_compared_by_lemmas_whatever_the_endings_and_spacing():
     assert words.lemmas("구독하는 방법 알려주세요") == ["구독", "?how"]
     assert words.lemmas("배송은 언제 와요") == words.lemmas("배송 언제 오나요") == ["배송", "?when", "~오"]
     assert words.lemmas("Do you take AMEX cards?") == ["take", "amex", "card"]
+
+
+def test_index_scores_are_the_tf_idf_cosine_with_every_phrasing():
+    """The inverted index gives each phrasing the cosine of the two TF-IDF vectors, as a dense computation does."""
+    documents = [terms(analyzer().lemmas(entry.question)) for entry in CAFE]
+    question = terms(analyzer().lemmas("구독 신청 방법이 궁금해요"))
+    vocabulary = sorted({gram for grams in documents for gram in grams} | set(question))
+    frequency = {g: sum(g in grams for grams in documents) for g in vocabulary}
+    idf = {g: np.log((len(documents) + 1) / (frequency[g] + 1)) + 1 for g in vocabulary}
+
+    def unit(grams):
+        vector = np.array([grams.get(g, 0.0) * idf[g] for g in vocabulary])
+        return vector / np.linalg.norm(vector)
+
+    expected = [float(unit(grams) @ unit(question)) for grams in documents]
+    assert LexicalIndex(documents).scores(question) == pytest.approx(expected)
+    assert max(expected) > 0 and min(expected) == 0  # the case is not trivial
 
 
 def test_the_margin_rule_answers_only_a_clear_lead_above_the_floor():

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pickle
 import signal
+import tempfile
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import replace
 
@@ -341,6 +343,39 @@ async def test_validation_runs_in_a_worker_process_by_default(settings, storage,
         training.close()
     assert report.ok and report.examples == 24
     assert isinstance(training._executor, ProcessPoolExecutor)
+
+
+class RecordingExecutor(ThreadPoolExecutor):
+    """Runs calls in a thread, and keeps the size of each call as it would be pickled to a worker process."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1)
+        self.pickled_sizes: list[int] = []
+
+    def submit(self, fn, /, *args, **kwargs):
+        self.pickled_sizes.append(len(pickle.dumps((fn, args, kwargs))))
+        return super().submit(fn, *args, **kwargs)
+
+
+async def test_dataset_reaches_the_worker_as_a_file_that_is_removed_after(storage, llm, finetune, support, teaching, tmp_path, monkeypatch):
+    """A large dataset is not pickled to the validation worker (that holds the GIL), and its temporary file is deleted."""
+    spills = tmp_path / "spills"
+    spills.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spills))
+    executor = RecordingExecutor()
+    training = TrainingService(
+        storage.jobs, storage.usage, finetune, llm, support, teaching,
+        token_limit=65_536, max_dataset_bytes=10**8, poll_interval=0.01, executor=executor,
+    )
+    large = SAMPLE * 200  # about 1 MB
+    try:
+        report = await training.validate(large, base_model="gpt-4.1-mini-2025-04-14")
+        refused = await training.validate(b"\xff\xfe not a dataset", base_model="gpt-4.1-mini-2025-04-14")
+    finally:
+        executor.shutdown()
+    assert report.examples == 24 * 200 and not refused.ok
+    assert max(executor.pickled_sizes) < 10_000
+    assert list(spills.iterdir()) == []
 
 
 async def test_dataset_that_breaks_the_tokenizer_does_not_break_the_next_train(settings, storage, llm, finetune, support, teaching, fake_openai):
