@@ -15,9 +15,10 @@ import os
 
 import aiohttp
 import discord
+import yarl
+from discord.gateway import DiscordWebSocket
 
-from bot.client import use_gateway_of_api
-from bot.stalls import watch_event_loop
+from bot.stalls import watch_event_loop  # the same watcher as the bot's, and nothing else of it
 
 
 class FloorBot(discord.Client):
@@ -31,7 +32,8 @@ class FloorBot(discord.Client):
 
     async def setup_hook(self) -> None:
         self.session = aiohttp.ClientSession()
-        await use_gateway_of_api(self)
+        _, url, _ = await self.http.get_bot_gateway()  # the fake Discord's gateway, as the bot asks with DISCORD_API_BASE
+        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
         self.watcher = asyncio.create_task(watch_event_loop(float(os.environ.get("LOOP_STALL_MS", "250"))))
 
     async def close(self) -> None:

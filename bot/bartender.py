@@ -166,11 +166,17 @@ class BartenderService:
         lock = self._lock(place.scope)
         await lock.acquire()
         try:
-            session, turn_id, new = await self._conversations.begin_turn(
-                place.scope, text, estimate_tokens(text), user_id=place.user_id, thread_id=place.thread_id,
-                idle_since=utcnow() - self._idle_after,
+            idle_since = utcnow() - self._idle_after
+            session = await self._conversations.open_session(place.scope)
+            if session is not None and session.last_active_at < idle_since:
+                session = None  # idle too long: the turn starts a fresh one
+            messages = await self._prompt(session, text)
+            # The message is written down while the model starts on it; no word of the reply is shown before that.
+            recording = asyncio.ensure_future(
+                self._conversations.begin_turn(
+                    place.scope, text, estimate_tokens(text), user_id=place.user_id, thread_id=place.thread_id, idle_since=idle_since
+                )
             )
-            messages = await self._prompt(session, text, new=new)
             parts: list[str] = []
             caller = Caller("bartender", user_id=place.user_id, guild_id=place.guild_id)
             # A whole reply has a deadline, so a trickling stream can't hold the customer's lock (and their next message).
@@ -185,17 +191,22 @@ class BartenderService:
                         except StopAsyncIteration:
                             break
                         except TimeoutError:
-                            log.warning("bartender reply for session %s passed %ss; ending it there", session.id, self._reply_seconds)
+                            log.warning("bartender reply in %s passed %ss; ending it there", place.scope, self._reply_seconds)
                             timed_out = True
                             break
+                        if not parts:
+                            await recording
                         parts.append(piece)
                         yield piece
                 if not "".join(parts).strip():
-                    log.warning("bartender stream for session %s ended without any text", session.id)
+                    log.warning("bartender stream in %s ended without any text", place.scope)
                     raise ModelError(UNAVAILABLE, kind="timeout" if timed_out else "empty_reply")
+                session, turn_id, _ = await recording
             except BaseException:
                 # Cut off (model error, or the reader went away): kept for the record, left out of the history.
-                await asyncio.shield(self._conversations.fail_turn(turn_id, "".join(parts)))
+                recorded = await asyncio.gather(asyncio.shield(recording), return_exceptions=True)
+                if not isinstance(recorded[0], BaseException):
+                    await asyncio.shield(self._conversations.fail_turn(recorded[0][1], "".join(parts)))
                 raise
             reply = "".join(parts)
             # Recorded after the reply is shown, still holding the session: the customer's next message waits for it.
@@ -208,13 +219,15 @@ class BartenderService:
             if lock is not None:
                 lock.release()
 
-    async def _prompt(self, session: BartenderSession, text: str, *, new: bool = False) -> list[dict[str, str]]:
-        """Persona, the summary of older turns, the newest whole turns within the budget, and the new message."""
+    async def _prompt(self, session: BartenderSession | None, text: str) -> list[dict[str, str]]:
+        """Persona, the summary of older turns, the newest whole turns within the budget, and the new message
+        (a turn that begins a session has only the persona before it)."""
         system = self.persona
-        if session.summary:
+        if session is not None and session.summary:
             system += f"\n\nWhat happened earlier in this conversation (a summary):\n{session.summary}"
-        # A session that has just begun has no turns before this one: nothing to read.
-        turns = [] if new else await self._conversations.recent_turns(session.id, after=session.summarized_through, limit=TURNS_PER_QUERY)
+        turns = [] if session is None else await self._conversations.recent_turns(
+            session.id, after=session.summarized_through, limit=TURNS_PER_QUERY
+        )
         history = newest_within(turns, self._history_tokens)
         messages = [{"role": "system", "content": system}]
         for turn in reversed(history):
