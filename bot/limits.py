@@ -78,7 +78,7 @@ class Limits:
         self._day: datetime | None = None
         self._spent: dict[tuple[str, int], int] = {}
         self._day_lock = asyncio.Lock()
-        self._while_loading: list[tuple[tuple[str, int], int]] = []  # usage recorded after the day's read began
+        self._while_loading: list[tuple[tuple[str, int], int]] | None = None  # usage recorded after the day's read took its snapshot
         self._held: dict[tuple[str, int], int] = {}  # tokens held for calls still running
         self._holds: set[Hold] = set()
 
@@ -88,7 +88,7 @@ class Limits:
         for key in (("user", usage.user_id), ("guild", usage.guild_id)):
             if key[1] is None:
                 continue
-            if self._day_lock.locked():
+            if self._while_loading is not None:
                 self._while_loading.append((key, tokens))
             elif self._day is not None:
                 self._spent[key] = self._spent.get(key, 0) + tokens
@@ -111,11 +111,17 @@ class Limits:
             return
         async with self._day_lock:
             if self._day != today:
-                self._while_loading = []
-                spent = await self._usage.spent_since(today)
-                for key, tokens in self._while_loading:  # queued after the read's flush, so not in it
-                    spent[key] = spent.get(key, 0) + tokens
-                self._day, self._spent, self._while_loading = today, spent, []
+
+                def collect() -> None:
+                    self._while_loading = []
+
+                try:
+                    spent = await self._usage.spent_since(today, snapshot=collect)
+                    for key, tokens in self._while_loading or ():  # recorded after the read's snapshot, so not in it
+                        spent[key] = spent.get(key, 0) + tokens
+                    self._day, self._spent = today, spent
+                finally:
+                    self._while_loading = None
 
     async def check(self, who: Who, *, count: bool = True, estimate: int = DEFAULT_ESTIMATE) -> Hold | None:
         """Raise LimitReached before a model call the customer may not make now; 0 means no limit.

@@ -97,6 +97,25 @@ async def test_new_customers_cost_one_budget_read_a_day_not_one_each(storage, ll
     assert len(fake_openai.chat_requests()) == 20
 
 
+async def test_usage_being_written_when_the_day_is_read_counts_once(storage, engine):
+    """Rows a flush has taken but not yet written, and rows recorded during the day's read, are each counted once."""
+    if engine != "sqlite":
+        pytest.skip("holds SQLite's writer queue to keep a flush in flight")
+    limits = Limits(storage.usage, per_minute=0, daily_user_tokens=100, daily_server_tokens=0)
+    record = lambda tokens: (limits.add(u := Usage("gpt-5-mini", "support", tokens, 0, user_id=1, guild_id=5)), storage.usage.record(u))[1]
+    await record(60)
+    async with storage.database._write_lock:  # the flush below takes the row, then waits for the writer
+        flushing = asyncio.create_task(storage.usage.flush())
+        await asyncio.sleep(0.05)
+        checking = asyncio.create_task(limits.check(Who(1, 5)))
+        await asyncio.sleep(0.05)
+        await record(30)  # during the day's read
+    await flushing
+    await checking  # 60 + 30 < 100
+    with pytest.raises(LimitReached):
+        await record(10) or await limits.check(Who(1, 5))
+
+
 async def test_daily_server_budget_is_enforced(storage, llm, matcher, teaching, fake_openai):
     """A server's shared budget stops model replies for everyone in it."""
     support = support_with(storage, llm, matcher, limits=Limits(storage.usage, per_minute=0, daily_user_tokens=0, daily_server_tokens=100))

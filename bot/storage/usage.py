@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import func, insert, select
@@ -45,6 +46,7 @@ class UsageStore:
         # load: rows wait here up to FLUSH_SECONDS and go in together. Readers flush first.
         self._pending: list[dict] = []
         self._flush: asyncio.Task[None] | None = None
+        self._flushing = asyncio.Lock()  # rows taken by one flush are written before anyone reads
 
     async def record(self, call: Usage) -> None:
         """Queue a usage row; it is written within FLUSH_SECONDS, with the others queued meanwhile."""
@@ -65,6 +67,10 @@ class UsageStore:
             pass  # storage unavailable, already logged; the rows stay queued for the next flush
 
     async def flush(self) -> None:
+        async with self._flushing:
+            await self._write_pending()
+
+    async def _write_pending(self) -> None:
         if not self._pending:
             return
         rows, self._pending = self._pending, []
@@ -94,15 +100,26 @@ class UsageStore:
         async with self._db.read() as conn:
             return int((await conn.execute(query)).scalar_one())
 
-    async def spent_since(self, since: datetime) -> dict[tuple[str, int], int]:
-        """Tokens used since `since` by every user and in every server that used any: {("user"|"guild", id): tokens}."""
-        tokens = func.sum(usage.c.prompt_tokens + usage.c.completion_tokens)
-        await self.flush()
+    async def spent_since(self, since: datetime, *, snapshot: Callable[[], None] = lambda: None) -> dict[tuple[str, int], int]:
+        """Tokens used since `since` by every user and in every server that used any: {("user"|"guild", id): tokens}.
+
+        Rows still queued count too. `snapshot` is called at the instant the queued rows are taken
+        into the sum: a row recorded after it is in neither (no flush writes while this reads).
+        """
         spent: dict[tuple[str, int], int] = {}
-        async with self._db.read() as conn:
-            for kind, owner in (("user", usage.c.user_id), ("guild", usage.c.guild_id)):
-                query = select(owner, tokens).where(usage.c.at >= since, owner.is_not(None)).group_by(owner)
-                spent.update(((kind, int(i)), int(n)) for i, n in (await conn.execute(query)).all())
+        tokens = func.sum(usage.c.prompt_tokens + usage.c.completion_tokens)
+        async with self._flushing:  # a flush under way finishes first; none starts until the read is done
+            snapshot()
+            for row in self._pending:
+                if row["at"] >= since:
+                    for key in (("user", row["user_id"]), ("guild", row["guild_id"])):
+                        if key[1] is not None:
+                            spent[key] = spent.get(key, 0) + row["prompt_tokens"] + row["completion_tokens"]
+            async with self._db.read() as conn:
+                for kind, owner in (("user", usage.c.user_id), ("guild", usage.c.guild_id)):
+                    query = select(owner, tokens).where(usage.c.at >= since, owner.is_not(None)).group_by(owner)
+                    for owner_id, used in (await conn.execute(query)).all():
+                        spent[(kind, int(owner_id))] = spent.get((kind, int(owner_id)), 0) + int(used)
         return spent
 
     async def totals(self, since: datetime) -> list[UsageTotal]:
