@@ -21,6 +21,8 @@ from bot.text import split_message
 log = logging.getLogger(__name__)
 
 TYPING_AFTER = 0.2  # seconds an answer may take before "typing…" is shown
+TYPING_REFRESH = 8.0  # Discord shows one typing request for about 10 seconds
+TYPING_LANDS = 0.25  # at most this long an answer waits for a typing request already sent
 
 
 class Support(commands.Cog):
@@ -71,21 +73,31 @@ async def typing_shown(channel: discord.abc.Messageable, *, after: float = TYPIN
 
     The indicator goes out beside the answer, never in front of it: the answer does not wait for
     Discord to accept it (under a busy channel's rate limit that wait queued every answer), and an
-    answer ready at once (a taught one) sends no typing request at all.
+    answer ready at once (a taught one) sends no typing request at all. A typing request already
+    on its way is let land first, so "typing…" never shows under the answer.
     """
-    shown = asyncio.create_task(_keep_typing(channel, after))
+    sending: list[asyncio.Task[None]] = []
+    shown = asyncio.create_task(_keep_typing(channel, after, sending))
     try:
         yield
     finally:
         shown.cancel()
+        if sending and not sending[-1].done():
+            await asyncio.wait(sending[-1:], timeout=TYPING_LANDS)
 
 
-async def _keep_typing(channel: discord.abc.Messageable, after: float) -> None:
+async def _keep_typing(channel: discord.abc.Messageable, after: float, sending: list[asyncio.Task[None]]) -> None:
     await asyncio.sleep(after)
+    while True:
+        sending[:] = [asyncio.ensure_future(_send_typing(channel))]
+        await asyncio.shield(sending[0])
+        await asyncio.sleep(TYPING_REFRESH)
+
+
+async def _send_typing(channel: discord.abc.Messageable) -> None:
     try:
-        async with channel.typing():  # sends it now, and again every few seconds until cancelled
-            await asyncio.Future()
-    except discord.HTTPException as exc:
+        await channel.typing()  # one typing request; Discord shows it for about 10 seconds
+    except Exception as exc:  # a failure to show it must not cost the answer, nor litter the log with tracebacks
         log.warning("could not show typing: %s", exc)
 
 

@@ -238,6 +238,22 @@ async def test_an_answer_ready_at_once_is_one_request_and_never_waits_for_typing
     await discord_bot.settle()
 
 
+async def test_a_typing_request_already_sent_lands_before_the_answer(discord_bot, fake_openai):
+    """"typing…" never shows under an answer: one already on its way is let arrive first."""
+    fake_openai.latency = TYPING_AFTER + 0.02  # the answer is ready while the typing request is still travelling
+    request = discord_bot.bot.http.request
+
+    async def slow_typing(route, **kwargs):
+        if route.path.endswith("/typing"):
+            await asyncio.sleep(0.1)
+        return await request(route, **kwargs)
+
+    discord_bot.bot.http.request = slow_typing
+    await discord_bot.send_message("When will my order ship?")
+    paths = [c.path for c in discord_bot.calls if c.path.startswith(f"/channels/{SUPPORT_CHANNEL}/")]
+    assert paths == [f"/channels/{SUPPORT_CHANNEL}/typing", f"/channels/{SUPPORT_CHANNEL}/messages"]
+
+
 async def test_answer_is_sent_even_if_typing_indicator_fails(discord_bot, fake_openai):
     """A failure to show "typing…" does not cost the customer the answer."""
     discord_bot.fail_next("POST", r"/typing$", 500)
