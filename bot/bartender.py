@@ -195,7 +195,7 @@ class BartenderService:
                             timed_out = True
                             break
                         if not parts:
-                            await recording
+                            await asyncio.shield(recording)  # a cancelled reader must not cut the write short
                         parts.append(piece)
                         yield piece
                 if not "".join(parts).strip():
@@ -279,6 +279,9 @@ class BartenderService:
             await self._conversations.finish_turn(turn_id, reply, tokens)
         except StorageError:
             return  # the customer has the reply; unrecorded, the turn stays out of the history
+        except Exception:
+            log.exception("could not record bartender turn %s", turn_id)
+            return
         finally:
             lock.release()
         self._summarise_later(session_id, guild_id)

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 async def watch_event_loop(threshold_ms: float) -> None:
     """Log each stall of at least `threshold_ms` (measured to within the watcher's own interval). Runs until cancelled."""
     loop = asyncio.get_running_loop()
-    interval = min(0.05, threshold_ms / 2000)  # a stall is seen to within this
+    interval = max(0.005, min(0.05, threshold_ms / 2000))  # a stall is seen to within this
     while True:
         before = loop.time()
         await asyncio.sleep(interval)
