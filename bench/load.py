@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.fake_discord import FakeDiscordServer, Request
+from bench.fake_discord import GUILD_ID, FakeDiscordServer, Request
 
 ROOT = Path(__file__).resolve().parent.parent
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -172,9 +172,8 @@ class Customers:
                     del self._waiting[payload["id"]]
                 level.overheads_ms.append((at - sent - latency) * 1000)
                 answers, last = answers + 1, at
-            if last is not None:
-                level.answered += answers
-                level.ideal_answers += (last - began) / latency
+            level.answered += answers
+            level.ideal_answers += ((last if last is not None else stop_at) - began) / latency
 
         # Customers arrive spread over one model latency, as people do, not in lockstep.
         starts = [latency * n / level.concurrency for n in range(level.concurrency)]
@@ -247,6 +246,7 @@ async def compare(
         ours = BotProcess("bot", [sys.executable, "-m", "bot"], bot_env(
             base, DATABASE_PATH=str(folder / "bench.db"), BARTENDER_CHANNELS=",".join(bar_names),
             LOOP_STALL_MS="20", DAILY_TOKENS_PER_SERVER=str(10**9), DAILY_TOKENS_PER_USER=str(10**9),
+            ALLOWED_GUILDS=str(GUILD_ID),  # served from the start, not only after on_ready (2 s after the guild arrives)
         ))
         our_figures, our_rss = await run_bot(
             ours, discord, customers, levels=levels + [("bartender", c, s) for c, s in bartender_levels],
