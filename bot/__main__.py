@@ -133,6 +133,11 @@ def setup_logging(settings: Settings, *, level: str | None = None) -> None:
         handler.addFilter(redact)
     # A text-only bot: discord.py's warnings about missing voice libraries are noise here.
     discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
+    # The SDK's HTTP client logs a line for every model request at INFO: one per customer message,
+    # which drowns the bot's own lines (and costs CPU). Kept at DEBUG, where someone asks for them.
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        for name in ("httpx", "httpx2"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 async def run_bot(settings: Settings) -> int:

@@ -266,6 +266,25 @@ def test_setup_logging_silences_the_voice_library_warnings(monkeypatch):
     assert (discord.VoiceClient.warn_nacl, discord.VoiceClient.warn_dave) == (False, False)
 
 
+def test_setup_logging_keeps_the_http_clients_request_lines_out_unless_debugging(monkeypatch):
+    """At INFO a model request is not a log line of its own (one per customer message); at DEBUG it is."""
+    from bot.__main__ import setup_logging
+    from bot.config import Settings
+
+    root = logging.getLogger()
+    before, level = list(root.handlers), root.level
+    try:
+        for configured, shown in (("INFO", False), ("DEBUG", True)):
+            for name in ("httpx", "httpx2"):
+                monkeypatch.setattr(logging.getLogger(name), "level", logging.NOTSET)
+            setup_logging(Settings(), level=configured)
+            assert logging.getLogger("httpx2").isEnabledFor(logging.INFO) is shown
+    finally:
+        for handler in [h for h in root.handlers if h not in before]:
+            root.removeHandler(handler)
+        root.setLevel(level)
+
+
 SAMPLE_DATASET = ROOT / "data" / "sample_dataset.jsonl"
 
 
