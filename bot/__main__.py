@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 import threading
 from collections.abc import AsyncIterator
@@ -153,6 +154,10 @@ async def run_bot(settings: Settings) -> int:
 async def _run(settings: Settings) -> int:
     async with open_services(settings) as services:
         async with make_bot(services) as bot:
+            # A platform stops the bot with SIGTERM (a deploy, a restart): close as on Ctrl-C, so usage
+            # still queued and replies being written down are saved before the database closes.
+            loop = asyncio.get_running_loop()
+            loop.add_signal_handler(signal.SIGTERM, lambda: asyncio.ensure_future(bot.close()))
             try:
                 await bot.start(settings.discord_token)
             except discord.LoginFailure:

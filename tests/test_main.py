@@ -359,3 +359,36 @@ async def test_chat_banner_without_a_key_names_no_model(settings):
     banner = out.getvalue().splitlines()[0]
     assert banner.startswith("Support chat with the taught examples (offline: no OPENAI_API_KEY).")
     assert settings.support_model not in banner
+
+
+async def test_sigterm_stops_the_bot_cleanly_and_keeps_what_was_queued(tmp_path, fake_openai):
+    """A platform's SIGTERM (a deploy) closes the bot as Ctrl-C would: the answer's usage, still queued, is saved."""
+    import signal
+    import sqlite3
+
+    from bench.fake_discord import GUILD_ID as BENCH_GUILD
+    from bench.fake_discord import FakeDiscordServer
+    from bench.load import BotProcess, Customers, Level, bot_env
+
+    fake_openai.reply = "Orders ship within two business days."
+    discord = FakeDiscordServer({"support": 1})
+    api = await discord.start()
+    customers = Customers(discord, fake_openai.reply)
+    database = tmp_path / "bot.db"
+    bot = BotProcess("bot", [sys.executable, "-m", "bot"], bot_env({
+        "DISCORD_TOKEN": "test.token", "DISCORD_API_BASE": api, "OPENAI_API_KEY": API_KEY, "OPENAI_BASE_URL": fake_openai.base_url,
+        "SUPPORT_CHANNELS": "support", "DATABASE_PATH": str(database), "ALLOWED_GUILDS": str(BENCH_GUILD),
+    }))
+    try:
+        await bot.start()
+        await discord.wait_ready(60)
+        level = Level("bot", "support", 1)
+        await customers.level(level, [1], "When will my order ship?", 0.01, 0.001, bot)
+        assert len(level.overheads_ms) == 1  # answered
+        bot.process.send_signal(signal.SIGTERM)  # within the usage queue's 0.25 s
+        assert await asyncio.wait_for(bot.process.wait(), 15) == 0
+    finally:
+        await bot.stop()
+        await discord.close()
+    with sqlite3.connect(database) as db:
+        assert db.execute("SELECT purpose FROM usage").fetchall() == [("support",)]
