@@ -6,6 +6,7 @@ import logging
 from datetime import datetime
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.records import BartenderSession, Turn, utcnow
 from bot.storage.database import Database
@@ -45,14 +46,8 @@ class ConversationStore:
                 .where(sessions.c.scope == scope, sessions.c.closed_at.is_(None))
                 .values(closed_at=now, closed_because=close_because or "replaced")
             )
-            session_id = (
-                await conn.execute(
-                    insert(sessions)
-                    .values(scope=scope, user_id=user_id, thread_id=thread_id, created_at=now, last_active_at=now)
-                    .returning(sessions.c.id)
-                )
-            ).scalar_one()
-        return BartenderSession(session_id, scope, user_id, thread_id, "", 0, now)
+            session = await _insert_session(conn, scope, user_id, thread_id, now)
+        return session
 
     async def close_session(self, scope: str, *, because: str) -> bool:
         async with self._db.write() as conn:
@@ -100,14 +95,7 @@ class ConversationStore:
                 session = None
             new = session is None
             if new:
-                session_id = (
-                    await conn.execute(
-                        insert(sessions)
-                        .values(scope=scope, user_id=user_id, thread_id=thread_id, created_at=now, last_active_at=now)
-                        .returning(sessions.c.id)
-                    )
-                ).scalar_one()
-                session = BartenderSession(session_id, scope, user_id, thread_id, "", 0, now)
+                session = await _insert_session(conn, scope, user_id, thread_id, now)
             else:
                 await conn.execute(update(sessions).where(sessions.c.id == session.id).values(last_active_at=now))
             turn_id = (
@@ -153,3 +141,14 @@ class ConversationStore:
                 .where(sessions.c.id == session_id, sessions.c.summarized_through < through_turn)
                 .values(summary=summary, summarized_through=through_turn)
             )
+
+
+async def _insert_session(conn: AsyncConnection, scope: str, user_id: int, thread_id: int | None, now: datetime) -> BartenderSession:
+    session_id = (
+        await conn.execute(
+            insert(sessions)
+            .values(scope=scope, user_id=user_id, thread_id=thread_id, created_at=now, last_active_at=now)
+            .returning(sessions.c.id)
+        )
+    ).scalar_one()
+    return BartenderSession(session_id, scope, user_id, thread_id, "", 0, now)
