@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from sqlalchemy import insert
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from discord_fakes import APP_ID, BAR_CHANNEL, SUPPORT_CHANNEL, FakeDiscord, FakeUser  # noqa: E402
+from discord_fakes import APP_ID, FakeDiscord, FakeUser  # noqa: E402
 
 from bench.cookbook import cookbook_validate  # noqa: E402
 from bench.load import compare  # noqa: E402
@@ -87,108 +87,15 @@ class LoopProbe:
             self._task.cancel()
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, max(0, round(len(ordered) * fraction) - 1))], 2)
-
-
-@dataclass
-class Level:
-    kind: str
-    concurrency: int
-    overheads_ms: list[float] = field(default_factory=list)  # reply - message - the model call as the bot saw it
-    fixed_ms: list[float] = field(default_factory=list)  # reply - message - the fake's fixed latency
-    model_ms: list[float] = field(default_factory=list)  # the model call as the bot saw it
-    seconds: float = 0.0
-
-    def summary(self, latency: float) -> dict[str, float]:
-        ideal = self.concurrency / latency
-        answered = len(self.overheads_ms)
-        return {
-            "p50_ms": percentile(self.overheads_ms, 0.5),
-            "p99_ms": percentile(self.overheads_ms, 0.99),
-            "vs_fixed_latency_p50_ms": percentile(self.fixed_ms, 0.5),
-            "vs_fixed_latency_p99_ms": percentile(self.fixed_ms, 0.99),
-            "model_call_p50_ms": percentile(self.model_ms, 0.5),
-            "messages": answered,
-            "per_second": round(answered / self.seconds, 1),
-            "throughput_ratio": round(answered / self.seconds / ideal, 3),
-        }
-
-
-class Load:
-    """Sends waves of messages, one per conversation, and times each from its event to its reply."""
-
-    def __init__(self, discord: FakeDiscord, latency: float, services: Services) -> None:
-        self.discord = discord
-        self.latency = latency
-        self._users = 10**17
-        self.model_seconds: dict[int, float] = {}  # user -> how long their model call took, seen from the bot
-        self._time_model_calls(services.llm)
-
-    def _time_model_calls(self, llm) -> None:
-        chat, stream_chat = llm.chat, llm.stream_chat
-
-        async def timed_chat(messages, *, model, caller):
-            started = time.monotonic()
-            try:
-                return await chat(messages, model=model, caller=caller)
-            finally:
-                self.model_seconds[caller.user_id] = time.monotonic() - started
-
-        async def timed_stream(messages, *, model, caller):
-            started = time.monotonic()
-            try:
-                async for piece in stream_chat(messages, model=model, caller=caller):
-                    yield piece
-            finally:
-                self.model_seconds[caller.user_id] = time.monotonic() - started
-
-        llm.chat, llm.stream_chat = timed_chat, timed_stream
-
-    def _user(self) -> FakeUser:
-        self._users += 1
-        return FakeUser(self._users, f"user{self._users}")
-
-    async def level(self, kind: str, concurrency: int, total: int) -> Level:
-        level = Level(kind, concurrency)
-        channel = SUPPORT_CHANNEL if kind == "support" else BAR_CHANNEL
-        started = time.monotonic()
-        for wave in range(max(1, total // concurrency)):
-            users = [self._user() for _ in range(concurrency)]  # new customers, so no rate limit is hit
-            mark = len(self.discord.calls)
-            sent_at: dict[str, float] = {}
-            author: dict[str, int] = {}
-            for n, user in enumerate(users):
-                text = f"Can I pay with a gift card? (wave {wave}, {n})" if kind == "support" else f"Something with gin, please ({wave})"
-                payload = self.discord.message_payload(text, author=user, channel_id=channel)
-                sent_at[payload["id"]], author[payload["id"]] = time.monotonic(), user.id
-                self.discord.state.parse_message_create(payload)
-                await asyncio.sleep(0)  # the gateway reads one event at a time, yielding in between
-            await self.discord.settle()
-            for message, total in self._reply_times(self.discord.calls[mark:], sent_at, channel).items():
-                model = self.model_seconds.pop(author[message], 0.0)
-                level.overheads_ms.append((total - model) * 1000)
-                level.fixed_ms.append((total - self.latency) * 1000)
-                level.model_ms.append(model * 1000)
-            del self.discord.calls[:]  # the fake gateway's record is the bench's, not the bot's memory
-        level.seconds = time.monotonic() - started
-        return level
-
-    def _reply_times(self, calls, sent_at: dict[str, float], channel: int) -> dict[str, float]:
-        """Seconds from each message to its reply being sent (for a streamed reply, its last edit)."""
-        replied: dict[str, float] = {}
-        reply_of: dict[str, str] = {}
-        for call in calls:
-            if call.method == "POST" and call.path == f"/channels/{channel}/messages" and call.payload.get("message_reference"):
-                asked = str(call.payload["message_reference"]["message_id"])
-                reply_of[call.reply["id"]] = asked
-                replied[asked] = call.at
-            elif call.method == "PATCH" and call.path.startswith(f"/channels/{channel}/messages/"):
-                asked = reply_of.get(call.path.rsplit("/", 1)[1])
-                if asked is not None:
-                    replied[asked] = call.at  # a streamed reply is sent when its last edit is
-        return {m: replied[m] - sent_at[m] for m in sent_at if m in replied}
+async def customers_asking(discord: FakeDiscord, concurrency: int, waves: int) -> None:
+    """Waves of `concurrency` new customers asking in #support at once, each wave answered before the next."""
+    for wave in range(waves):
+        for n in range(concurrency):
+            user = FakeUser(10**17 + wave * concurrency + n, f"user{wave}-{n}")  # new customers: no rate limit is hit
+            discord.state.parse_message_create(discord.message_payload(f"Can I pay with a gift card? ({wave}, {n})", author=user))
+            await asyncio.sleep(0)  # the gateway reads one event at a time, yielding in between
+        await discord.settle()
+        del discord.calls[:]  # the fake gateway's record is the bench's, not the bot's memory
 
 
 async def start_fake(latency: float) -> tuple[subprocess.Popen, str]:
@@ -235,7 +142,6 @@ async def admin_work_figures(plan: Plan, base_url: str, results: dict) -> None:
             await discord.start()
             probe = LoopProbe()
             probe.start()
-            load = Load(discord, plan.latency, services)
             # The inputs are built first: building them blocks this loop, and that is the benchmark's doing, not the bot's.
             dataset = generate(plan.validation_examples)
             upload = import_file(plan.import_examples)
@@ -245,7 +151,7 @@ async def admin_work_figures(plan: Plan, base_url: str, results: dict) -> None:
             await asyncio.gather(
                 services.training.validate(dataset, base_model=settings.finetune_base_model),
                 services.teaching.import_file(upload, "bench.jsonl", actor_id=1),
-                load.level("support", plan.under_load, plan.under_load * 3),
+                customers_asking(discord, plan.under_load, waves=3),
             )
             results["admin_work"] = {
                 "max_loop_stall_ms": round(probe.take(), 1),
