@@ -57,6 +57,8 @@ class Settings:
     match_margin: float | None = None
     match_chooser: bool = False
     guidance_examples: int = 3
+    promote: str = "if-better"  # what a succeeded fine-tune does: if-better, always, never (see bot/evaluation.py)
+    eval_max_questions: int = 50
     command_guilds: tuple[int, ...] = ()
     allowed_guilds: tuple[int, ...] = ()  # the servers the bot serves; see bot/access.py ServedGuilds
     shard_count: int | None = None
@@ -136,6 +138,8 @@ class Settings:
             match_margin=_fraction("MATCH_MARGIN", text("MATCH_MARGIN")),
             match_chooser=_chooser(text("MATCH_CHOOSER", "off")),
             guidance_examples=int(_number("GUIDANCE_EXAMPLES", text("GUIDANCE_EXAMPLES"), 3, minimum=0)),
+            promote=_promote(text("PROMOTE", "if-better")),
+            eval_max_questions=int(_number("EVAL_MAX_QUESTIONS", text("EVAL_MAX_QUESTIONS"), 50, minimum=1)),
             command_guilds=_ids("COMMAND_GUILDS", text("COMMAND_GUILDS")),
             allowed_guilds=_ids("ALLOWED_GUILDS", text("ALLOWED_GUILDS")),
             shard_count=shard_count,
@@ -205,6 +209,12 @@ def _chooser(raw: str) -> bool:
     if raw.casefold() in ("off", "none", "no"):
         return False
     raise ConfigError(f"MATCH_CHOOSER must be model or off; got {raw!r}.")
+
+
+def _promote(raw: str) -> str:
+    if raw.casefold() in ("if-better", "always", "never"):
+        return raw.casefold()
+    raise ConfigError(f"PROMOTE must be if-better, always or never; got {raw!r}.")
 
 
 def _fraction(name: str, raw: str | None) -> float | None:

@@ -296,7 +296,8 @@ class FineTuningAPI:
         return uploaded.id
 
     async def create_job(
-        self, *, base_model: str, training_file: str, run_id: str, epochs: int | None, suffix: str | None
+        self, *, base_model: str, training_file: str, run_id: str, epochs: int | None, suffix: str | None,
+        validation_file: str | None = None,
     ) -> RemoteJob:
         """Create the job exactly once: after a failed call, look for it by run ID before trying again.
 
@@ -308,6 +309,8 @@ class FineTuningAPI:
             options["method"] = {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": epochs}}}
         if suffix:
             options["suffix"] = suffix
+        if validation_file:
+            options["validation_file"] = validation_file
         loop = asyncio.get_running_loop()
         ready_by = loop.time() + FILE_READY_TIMEOUT
         attempt = 0

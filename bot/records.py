@@ -87,6 +87,8 @@ class TrainingJob:
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    validation_file: str | None = None
+    promotion: str | None = None  # see schema.training_jobs
 
     @property
     def finished(self) -> bool:
@@ -99,3 +101,11 @@ class SupportModelChange:
     activated_at: datetime
     activated_by: str | None
     reason: str
+
+
+@dataclass(frozen=True)
+class EvalQuestion:
+    """A question to evaluate with, and the taught answer it should get."""
+
+    question: str
+    answer: str

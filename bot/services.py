@@ -14,6 +14,7 @@ from pathlib import Path
 from bot.bartender import BartenderService
 from bot.config import Settings
 from bot.errors import ConfigError
+from bot.evaluation import Evaluator
 from bot.limits import Limits
 from bot.llm import LLM, Caller, FineTuningAPI
 from bot.moderation import Moderator
@@ -70,7 +71,9 @@ async def open_services(settings: Settings, *, executor: Executor | None = None)
         try:
             matcher = make_matcher(settings, llm, storage)
             moderator = Moderator(llm, storage.usage, enabled=settings.moderation)
-            teaching = TeachingService(storage.examples, matcher, system_prompt=system_prompt, moderator=moderator)
+            teaching = TeachingService(
+                storage.examples, matcher, system_prompt=system_prompt, moderator=moderator, evaluations=storage.evaluations
+            )
             await teaching.start(settings.sample_dataset_file)
             support = SupportService(
                 storage.jobs,
@@ -83,14 +86,19 @@ async def open_services(settings: Settings, *, executor: Executor | None = None)
                 moderator=moderator,
                 chooser=settings.match_chooser,
             )
+            usage = UsageService(storage.usage, prices=parse_prices(settings.prices))
+            evaluator = Evaluator(
+                llm, support, storage.examples, storage.evaluations,
+                cost=lambda model, prompt, completion: usage.cost(model, "evaluation", prompt, completion),
+                max_questions=settings.eval_max_questions,
+            )
             training = TrainingService.from_settings(
-                settings, storage.jobs, storage.usage, finetune, llm, support, teaching, executor=executor
+                settings, storage.jobs, storage.usage, finetune, llm, support, teaching, executor=executor, evaluator=evaluator
             )
             bartender = BartenderService.from_settings(
                 settings, storage.conversations, llm, persona=persona, limits=limits, moderator=moderator
             )
             await bartender.start()
-            usage = UsageService(storage.usage, prices=parse_prices(settings.prices))
             # What start-up loaded lives as long as the bot: keep it out of the garbage collector's
             # full passes, which would otherwise stall the event loop in proportion to it.
             gc.freeze()

@@ -102,7 +102,7 @@ class SupportService:
             if chosen is not None:
                 return chosen.entry.answer
         reply = await self._llm.chat(
-            self._prompt(question, decision), model=model, caller=Caller("support", user_id=user_id, guild_id=guild_id)
+            self.prompt(question, decision), model=model, caller=Caller("support", user_id=user_id, guild_id=guild_id)
         )
         return reply.text or UNAVAILABLE
 
@@ -137,14 +137,18 @@ class SupportService:
             return candidates[int(number) - 1]
         return None
 
-    def _near(self, decision: Decision, most: int) -> list[Candidate]:
+    def _near(self, decision: Decision, most: int, floor: float | None = None) -> list[Candidate]:
         """The best intents close enough to mean something: at least half the floor of a verbatim answer."""
-        floor = self._matcher.calibration.floor / 2
+        floor = (self._matcher.calibration.floor if floor is None else floor) / 2
         return [c for c in decision.candidates[:most] if c.score >= floor]
 
-    def _prompt(self, question: str, decision: Decision) -> list[dict[str, str]]:
+    def prompt(self, question: str, decision: Decision, floor: float | None = None) -> list[dict[str, str]]:
+        """What the model is asked: the system prompt, the taught answers nearest the question, the question.
+
+        `floor` is the verbatim floor of the matcher that made `decision` (default: support's own).
+        """
         system = self.system_prompt
-        guidance = self._near(decision, self._guidance_examples)
+        guidance = self._near(decision, self._guidance_examples, floor)
         if guidance:
             shown = "\n\n".join(f"Q: {c.entry.question}\nA: {c.entry.answer}" for c in guidance)
             system = f"{system}\n\n{GUIDANCE_HEADER}\n\n{shown}"

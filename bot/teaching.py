@@ -15,7 +15,7 @@ from bot.moderation import Moderator
 from bot.records import Example
 from bot.matching import answer_key
 from bot.retrieval import Entry, LibraryCheck, Matcher
-from bot.storage import ExampleStore
+from bot.storage import EvaluationStore, ExampleStore
 from bot.text import clean, normalise_question
 
 log = logging.getLogger(__name__)
@@ -53,8 +53,12 @@ class ImportResult:
 
 
 class TeachingService:
-    def __init__(self, examples: ExampleStore, matcher: Matcher, *, system_prompt: str, moderator: Moderator | None = None) -> None:
+    def __init__(
+        self, examples: ExampleStore, matcher: Matcher, *, system_prompt: str, moderator: Moderator | None = None,
+        evaluations: EvaluationStore | None = None,
+    ) -> None:
         self._examples = examples
+        self._evaluations = evaluations
         self._moderator = moderator
         self.matcher = matcher
         self._system_prompt = system_prompt
@@ -163,6 +167,22 @@ class TeachingService:
         changed = [self._by_question[key].id for key in new if key in self._by_question] + list(replaced)
         return ImportResult(len(new), len(replaced), await self.confusions(changed))
 
+    async def add_test_question(self, question: str, example_id: int, *, author_id: int) -> tuple[int, Example]:
+        """A question to evaluate models with, expecting example #`example_id`'s answer; never trained on or matched."""
+        if self._evaluations is None:
+            raise UserError("Test questions are not set up here.")
+        question = clean(question)
+        if not question:
+            raise UserError("The question is empty; write it as a customer would.")
+        if len(question) > MAX_QUESTION_CHARS:
+            raise UserError(f"The question is {len(question):,} characters; keep it under {MAX_QUESTION_CHARS:,}.")
+        example = await self._examples.get(example_id)
+        if example is None:
+            raise UserError(f"There is no example #{example_id}; `/examples list` shows their numbers.")
+        if normalise_question(question) in self._by_question:
+            raise UserError(f"“{question}” is taught already, so it would test nothing; write it in other words.")
+        return await self._evaluations.add_test_question(question, example_id, author_id=author_id), example
+
     async def check(self) -> LibraryCheck:
         """How safely each intent is told apart from the others (`/examples check`)."""
         return await self.matcher.check()
@@ -227,7 +247,7 @@ def parse_examples(raw: bytes, *, source: str) -> list[tuple[str, str]]:
             problems.append(Problem(number, "not valid JSON"))
             continue
         try:
-            pairs.append(check_example(*_question_and_answer(item)))
+            pairs.append(check_example(*question_and_answer(item)))
         except (UserError, DatasetError) as exc:
             problems.append(Problem(number, exc.message))
     if problems:
@@ -237,7 +257,7 @@ def parse_examples(raw: bytes, *, source: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def _question_and_answer(item: object) -> tuple[str, str]:
+def question_and_answer(item: object) -> tuple[str, str]:
     if isinstance(item, dict) and "messages" not in item and ("question" in item or "answer" in item):
         question, answer = item.get("question"), item.get("answer")
         if not isinstance(question, str) or not isinstance(answer, str):

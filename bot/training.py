@@ -18,12 +18,13 @@ from pathlib import Path
 
 from bot.config import Settings
 from bot.dataset import DatasetReport, validate_dataset
+from bot.evaluation import TAUGHT_ONLY, Comparison, Evaluator, Report, split_dataset
 from bot.tokens import encoding_for
-from bot.errors import DatasetError, TrainingError, UserError
+from bot.errors import DatasetError, UserError
 from bot.llm import LLM, FineTuningAPI, JobEvent, JobMayExist, RemoteJob
-from bot.records import SupportModelChange, TrainingJob, Usage, utcnow
+from bot.records import EvalQuestion, SupportModelChange, TrainingJob, Usage, utcnow
 from bot.storage import JobStore, UsageStore
-from bot.storage.jobs import STARTING
+from bot.storage.jobs import AWAITING, KEPT, PENDING, PROMOTED, STARTING
 from bot.support import SupportService
 from bot.teaching import TeachingService
 
@@ -34,6 +35,7 @@ MAX_POST_ATTEMPTS = 5  # a status post that keeps failing (channel gone) is give
 # A stored run with no job at the provider this long after it started was never created (another process
 # may still be creating it before that).
 START_GRACE_SECONDS = 600.0
+EVALUATION_ATTEMPTS = 3  # a candidate that cannot be evaluated this many times is left for an admin to decide
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class JobUpdate:
     job: TrainingJob
     promoted_model: str | None = None
     previous_model: str | None = None
+    comparison: Comparison | None = None  # the candidate against the live model, on the held-out questions
+    awaiting: bool = False  # the new model is not live: an admin decides (Promote anyway / Keep current)
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,18 @@ class JobStatus:
     events: list[JobEvent]
     live_model: str
     live_model_shutdown: str | None
+    evaluation: Report | None = None  # the latest evaluation report of any model
+
+
+@dataclass(frozen=True)
+class EvaluationPlan:
+    model: str | None  # None: the taught answers alone
+    questions: list[EvalQuestion]
+    estimated_cost: float | None
+
+    @property
+    def name(self) -> str:
+        return self.model or TAUGHT_ONLY
 
 
 @dataclass(frozen=True)
@@ -86,8 +102,13 @@ class TrainingService:
         max_dataset_bytes: int,
         poll_interval: float,
         executor: Executor | None = None,
+        evaluator: Evaluator | None = None,
+        promote: str = "if-better",
     ) -> None:
         self._jobs = jobs
+        self._evaluator = evaluator
+        self._promote = promote
+        self._evaluation_failures: dict[str, int] = {}
         self._usage = usage
         self._finetune = finetune
         self._llm = llm
@@ -114,6 +135,7 @@ class TrainingService:
         teaching: TeachingService,
         *,
         executor: Executor | None = None,
+        evaluator: Evaluator | None = None,
     ) -> TrainingService:
         return cls(
             jobs,
@@ -126,6 +148,8 @@ class TrainingService:
             max_dataset_bytes=int(settings.max_dataset_mb * 1_000_000),
             poll_interval=settings.job_poll_seconds,
             executor=executor,
+            evaluator=evaluator,
+            promote=settings.promote,
         )
 
     # -- starting a run ----------------------------------------------------------------
@@ -149,8 +173,10 @@ class TrainingService:
             report = await self.validate(dataset, base_model=request.base_model, epochs=request.epochs)
             if not report.ok:
                 raise DatasetError(report.render(filename))
-            await progress(report.render(filename) + "\nUploading…")
-            file_id = await self._finetune.upload(await asyncio.to_thread(validated_lines, dataset), filename)
+            split = await asyncio.to_thread(split_dataset, await asyncio.to_thread(validated_lines, dataset))
+            await progress(f"{report.render(filename)}\n{split.render()}\nUploading…")
+            file_id = await self._finetune.upload(split.training, filename)
+            validation_id = await self._finetune.upload(split.validation, f"held-out-{filename}") if split.held_out else None
             run_id = uuid.uuid4().hex
             # The run is stored before the job exists: if the database refuses, nothing is started (nor billed),
             # and a job the provider starts can always be found again by this run ID (see _reconcile).
@@ -158,18 +184,22 @@ class TrainingService:
                 run_id=run_id,
                 base_model=request.base_model,
                 training_file=file_id,
+                validation_file=validation_id,
                 started_by=request.started_by,
                 channel_id=request.channel_id,
             )
             try:
+                if self._evaluator is not None:
+                    await self._evaluator.store.save_held_out(run_id, split.held_out)
                 job = await self._finetune.create_job(
                     base_model=request.base_model,
                     training_file=file_id,
+                    validation_file=validation_id,
                     run_id=run_id,
                     epochs=request.epochs,  # none chosen: the provider picks ("auto")
                     suffix=request.suffix,
                 )
-            except TrainingError as exc:
+            except UserError as exc:
                 if not isinstance(exc, JobMayExist):
                     with contextlib.suppress(UserError):  # left behind, it is given up on by _reconcile
                         await self._jobs.discard_pending(run_id)
@@ -274,6 +304,10 @@ class TrainingService:
                     log.warning("could not check job %s: %s", job.id, exc.message)
                     continue
                 job = await self._record(job, remote)
+            if job.status == "succeeded" and job.promotion == PENDING:
+                job = await self._settle(job)
+                if job.promotion == PENDING:
+                    continue  # evaluation failed this time: announced once it is decided
             if job.reported_status != job.status:
                 await self._announce(job, notify)
 
@@ -301,7 +335,6 @@ class TrainingService:
     async def _record(self, job: TrainingJob, remote: RemoteJob) -> TrainingJob:
         if (remote.status, remote.fine_tuned_model, remote.error) == (job.status, job.fine_tuned_model, job.error):
             return job
-        promote = remote.status == "succeeded" and bool(remote.fine_tuned_model)
         changed = await self._jobs.update(
             job.id,
             was=job.status,
@@ -310,15 +343,106 @@ class TrainingService:
             error=remote.error,
             trained_tokens=remote.trained_tokens,
             finished_at=remote.finished_at,
-            promote_by=str(job.started_by) if promote else None,
         )
-        if changed and promote:
-            log.info("job %s succeeded; %s is now the live support model", job.id, remote.fine_tuned_model)
+        if changed and remote.status == "succeeded":
+            log.info("job %s succeeded with %s; evaluating it before it answers support", job.id, remote.fine_tuned_model)
         if changed and remote.status == "succeeded" and remote.trained_tokens:
             await self._usage.record(
                 Usage(job.base_model, "training", remote.trained_tokens, 0, user_id=job.started_by)
             )
         return await self._jobs.get(job.id) or job
+
+    async def _settle(self, job: TrainingJob) -> TrainingJob:
+        """Evaluate a succeeded job's model against the live one and promote it, or leave it for an admin.
+
+        After a restart mid-evaluation, the job is still "pending" and is evaluated again; the promotion itself
+        is one compare-and-set, so the model is made live at most once.
+        """
+        outcome, reason = PROMOTED, f"fine-tuning job {job.id} succeeded"
+        if self._evaluator is not None and self._promote != "always":
+            comparison = await self._evaluate_candidate(job)
+            if comparison is None:
+                return job
+            if self._promote == "never" or not comparison.at_least_as_good:
+                outcome = AWAITING
+            else:
+                reason += f"; evaluated {comparison.candidate.summary()} against {comparison.live.summary()}"
+        elif self._evaluator is not None:
+            await self._evaluate_candidate(job)  # PROMOTE=always: measured for the post, promoted either way
+        if await self._jobs.settle(job.id, outcome, was=(PENDING,), by=str(job.started_by), reason=reason):
+            log.info("job %s: %s %s", job.id, job.fine_tuned_model, "is now live" if outcome == PROMOTED else "awaits an admin")
+        return await self._jobs.get(job.id) or job
+
+    async def _evaluate_candidate(self, job: TrainingJob) -> Comparison | None:
+        assert self._evaluator is not None and job.fine_tuned_model
+        evaluator = self._evaluator
+        try:
+            questions = await evaluator.questions(job.run_id)
+            live = await self._support.live_model()
+            candidate = await evaluator.evaluate(job.fine_tuned_model, questions, job_id=job.id, role="candidate")
+            current = await evaluator.evaluate(live, questions, job_id=job.id, role="live")
+        except UserError as exc:
+            failures = self._evaluation_failures[job.id] = self._evaluation_failures.get(job.id, 0) + 1
+            log.warning("could not evaluate job %s's model (attempt %s): %s", job.id, failures, exc.message)
+            if failures < EVALUATION_ATTEMPTS:
+                return None
+            empty = Report(job.fine_tuned_model, [])
+            return Comparison(empty, Report(await self._support.live_model(), []))
+        return Comparison(candidate, current)
+
+    async def _comparison(self, job: TrainingJob) -> Comparison | None:
+        if self._evaluator is None:
+            return None
+        reports = {r.model: r for r in await self._evaluator.latest(job.id)}
+        candidate = reports.pop(job.fine_tuned_model or "", None)
+        if candidate is None or not reports:
+            return None
+        return Comparison(candidate, next(iter(reports.values())))
+
+    async def decide(self, job_id: str, *, promote: bool, by: int) -> TrainingJob:
+        """An admin's answer to a candidate that was not promoted automatically."""
+        job = await self._jobs.get(job_id)
+        if job is None or job.promotion not in (AWAITING, PROMOTED, KEPT):
+            raise UserError(f"Job `{job_id}` has no model waiting for a decision.")
+        outcome = PROMOTED if promote else KEPT
+        reason = f"promoted anyway from job {job_id}" if promote else ""
+        if not await self._jobs.settle(job_id, outcome, was=(AWAITING,), by=str(by), reason=reason):
+            done = "made live" if job.promotion == PROMOTED else "kept out"
+            raise UserError(f"`{job.fine_tuned_model}` was already {done}; nothing changed.")
+        return await self._jobs.get(job_id) or job
+
+    async def plan_evaluation(self, model: str | None) -> EvaluationPlan:
+        """`/evaluate`'s questions and estimated cost: the latest run's held-out questions (without a run, some of
+        the taught examples, left out of the guidance while they are asked) and staff's test questions.
+
+        `model` None is the live model; "taught" is the taught answers alone, without a model.
+        """
+        if self._evaluator is None:
+            raise UserError("Evaluation is not set up here.")
+        chosen: str | None = (model or await self._support.live_model()).strip()
+        if chosen.casefold() in ("taught", TAUGHT_ONLY):
+            chosen = None
+        elif not self._llm.available:
+            raise UserError("Evaluating a model needs an API key; `/evaluate model:taught` measures the taught answers alone.")
+        elif await self._llm.model_info(chosen) is None:
+            raise UserError(f"The model endpoint has no model `{chosen}`.")
+        latest = await self._jobs.get()
+        held = await self._evaluator.store.held_out(latest.run_id) if latest else []
+        if not held:
+            held = split_dataset(await self._teaching.export()).held_out
+        questions = await self._evaluator.questions(None)  # staff's test questions
+        questions = list(dict.fromkeys(held + questions))[: self._evaluator.max_questions]
+        if not questions:
+            raise UserError(
+                "There is nothing to evaluate on yet: teach two or more phrasings of an answer, or add test "
+                "questions with `/examples add-test`."
+            )
+        cost = self._evaluator.estimate(chosen, questions) if chosen else 0.0
+        return EvaluationPlan(chosen, questions, cost)
+
+    async def evaluate(self, plan: EvaluationPlan, *, by: int) -> Report:
+        assert self._evaluator is not None
+        return await self._evaluator.evaluate(plan.model, plan.questions, requested_by=by)
 
     async def _announce(self, job: TrainingJob, notify: Notify) -> None:
         if (job.id, job.status) in self._posted:
@@ -326,8 +450,12 @@ class TrainingService:
             return
         update = JobUpdate(job)
         if job.status == "succeeded":
-            previous = self._previous_model(await self._jobs.model_history(2))
-            update = JobUpdate(job, promoted_model=job.fine_tuned_model, previous_model=previous)
+            comparison = await self._comparison(job)
+            if job.promotion == PROMOTED or job.promotion is None:  # None: promoted before evaluation existed
+                previous = self._previous_model(await self._jobs.model_history(2))
+                update = JobUpdate(job, promoted_model=job.fine_tuned_model, previous_model=previous, comparison=comparison)
+            else:
+                update = JobUpdate(job, comparison=comparison, awaiting=job.promotion == AWAITING)
         try:
             await notify(update)
         except Exception:
@@ -368,7 +496,8 @@ class TrainingService:
         except UserError as exc:
             log.warning("status of job %s is from the database only: %s", job.id, exc.message)
         live = await self.live_model()
-        return JobStatus(job, events, live.model, live.shutdown_date)
+        latest = await self._evaluator.latest() if self._evaluator is not None else []
+        return JobStatus(job, events, live.model, live.shutdown_date, latest[0] if latest else None)
 
     async def cancel(self, job_id: str) -> TrainingJob:
         job = await self._jobs.get(job_id)

@@ -134,6 +134,27 @@ class Teaching(commands.Cog):
             ephemeral=True,
         )
 
+    @examples.command(name="add-test")
+    @app_commands.describe(
+        question="A customer question, in words no example uses",
+        example_id="The example whose answer it should get, from /examples list",
+    )
+    @staff_only()
+    async def examples_add_test(
+        self,
+        interaction: discord.Interaction[SupportBot],
+        question: app_commands.Range[str, 1, MAX_QUESTION_CHARS],
+        example_id: int,
+    ) -> None:
+        """Add a question to evaluate models with (/evaluate); it is never trained on or matched."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        test_id, example = await self.teaching.add_test_question(question, example_id, author_id=interaction.user.id)
+        await interaction.followup.send(
+            f"Test question {test_id} saved: “{question.strip()}” should get the answer of #{example.id} "
+            f"(“{example.question}”). `/evaluate` asks it.",
+            ephemeral=True,
+        )
+
     @examples.command(name="check")
     @staff_only()
     async def examples_check(self, interaction: discord.Interaction[SupportBot]) -> None:

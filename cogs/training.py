@@ -12,9 +12,11 @@ from discord import app_commands
 from discord.ext import commands
 from discord.utils import format_dt
 
-from bot.access import admin_only
+from bot.access import admin_only, is_admin
 from bot.attachments import read_attachment
 from bot.client import SupportBot
+from bot.evaluation import render_report
+from bot.replies import send_ephemeral, user_message
 from bot.text import split_message
 from bot.training import JobStatus, JobUpdate, LiveModel, TrainingRequest, elapsed
 
@@ -28,9 +30,11 @@ class Training(commands.Cog):
         self._follower: asyncio.Task[None] | None = None
 
     async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(PromotionButton)  # its buttons keep working after a restart
         self._follower = asyncio.create_task(self._follow(), name="training-follower")
 
     async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(PromotionButton)
         if self._follower is not None:
             self._follower.cancel()
             # Let it finish leaving (a query it was in rolls back) before the database closes.
@@ -103,6 +107,22 @@ class Training(commands.Cog):
         job = await self.training.cancel(job_id.strip())
         await interaction.followup.send(f"Job `{job.id}` is now {job.status}.")
 
+    @app_commands.command()
+    @app_commands.default_permissions(manage_guild=True)
+    @app_commands.guild_only()
+    @app_commands.describe(
+        model='A model ID the endpoint serves (default: the live one), or "taught" for the taught answers alone',
+    )
+    @admin_only()
+    async def evaluate(self, interaction: discord.Interaction[SupportBot], model: Optional[str] = None) -> None:
+        """Ask a model the held-out and test questions and grade its answers against the taught ones."""
+        await interaction.response.defer(thinking=True)
+        plan = await self.training.plan_evaluation(model)
+        cost = f", about ${plan.estimated_cost:.4f}" if plan.estimated_cost else ""
+        await interaction.followup.send(f"Asking `{plan.name}` {len(plan.questions)} questions{cost}…")
+        report = await self.training.evaluate(plan, by=interaction.user.id)
+        await send_chunks(interaction, f"**Evaluation #{report.id}**\n{render_report(report)}")
+
     model = app_commands.Group(
         name="model",
         description="The model that answers support questions",
@@ -141,11 +161,13 @@ class Training(commands.Cog):
         job = update.job
         if job.channel_id is None:
             return
+        view = promotion_view(job.id) if update.awaiting else discord.utils.MISSING
         try:
             channel = self.bot.get_channel(job.channel_id) or await self.bot.fetch_channel(job.channel_id)
             await channel.send(  # type: ignore[union-attr]
-                f"<@{job.started_by}> {render_update(update)}",
+                f"<@{job.started_by}> {render_update(update)}"[:2000],
                 allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.started_by)]),
+                view=view,
             )
         except (discord.NotFound, discord.Forbidden) as exc:
             # The channel is gone or closed to the bot: retrying would not help. Other errors are retried.
@@ -157,13 +179,71 @@ async def send_chunks(interaction: discord.Interaction, text: str) -> None:
         await interaction.followup.send(chunk)
 
 
+class PromotionButton(discord.ui.DynamicItem[discord.ui.Button], template=r"promotion:(?P<choice>promote|keep):(?P<job>[\w-]+)"):
+    """*Promote anyway* / *Keep current* under a candidate that was not promoted automatically; admins only."""
+
+    def __init__(self, job_id: str, promote: bool) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Promote anyway" if promote else "Keep current",
+                style=discord.ButtonStyle.danger if promote else discord.ButtonStyle.secondary,
+                custom_id=f"promotion:{'promote' if promote else 'keep'}:{job_id}",
+            )
+        )
+        self.job_id = job_id
+        self.promote = promote
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match) -> PromotionButton:
+        return cls(match["job"], match["choice"] == "promote")
+
+    async def callback(self, interaction: discord.Interaction[SupportBot]) -> None:
+        # Checked here, in the server where the button is clicked: anyone who can see the post can click.
+        if interaction.guild is None or not is_admin(interaction.user, interaction.client.settings):
+            await send_ephemeral(interaction, "Only admins (Manage Server or an ADMIN_ROLES role) can decide this.")
+            return
+        await interaction.response.defer()
+        try:
+            job = await interaction.client.training.decide(self.job_id, promote=self.promote, by=interaction.user.id)
+        except Exception as error:
+            await send_ephemeral(interaction, user_message(error, context="promotion button"))
+            return
+        if self.promote:
+            outcome = f"<@{interaction.user.id}> promoted `{job.fine_tuned_model}`: it now answers support (`/model rollback` goes back)."
+        else:
+            outcome = f"<@{interaction.user.id}> kept the current model; `{job.fine_tuned_model}` stays out (`/model use` can still make it live)."
+        content = f"{interaction.message.content}\n\n{outcome}" if interaction.message else outcome
+        await interaction.edit_original_response(content=content[:2000], view=None, allowed_mentions=discord.AllowedMentions.none())
+
+
+def promotion_view(job_id: str) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(PromotionButton(job_id, promote=True))
+    view.add_item(PromotionButton(job_id, promote=False))
+    return view
+
+
 def render_update(update: JobUpdate) -> str:
     job = update.job
     if job.status == "succeeded":
-        return (
-            f"Fine-tuning job `{job.id}` succeeded: `{update.promoted_model}` now answers support "
-            f"(before: `{update.previous_model}`; `/model rollback` goes back)."
-        )
+        evaluation = f"\n{update.comparison.render()}" if update.comparison else ""
+        if update.promoted_model:
+            return (
+                f"Fine-tuning job `{job.id}` succeeded: `{update.promoted_model}` now answers support "
+                f"(before: `{update.previous_model}`; `/model rollback` goes back).{evaluation}"
+            )
+        if update.awaiting:
+            if update.comparison is None or not update.comparison.candidate.asked:
+                why = "it could not be measured (no held-out or test questions, or the evaluation failed)"
+            elif update.comparison.at_least_as_good:
+                why = "PROMOTE is set to never, so an admin decides"
+            else:
+                why = "it did not do at least as well as the live model on the held-out questions"
+            return (
+                f"Fine-tuning job `{job.id}` succeeded, but `{job.fine_tuned_model}` is **not live yet**: {why}."
+                f"{evaluation}\nAn admin can decide below."
+            )
+        return f"Fine-tuning job `{job.id}` succeeded: `{job.fine_tuned_model}` was kept out.{evaluation}"
     if job.status == "failed":
         reason = (job.error or "the provider gave no reason").rstrip(".")
         return f"Fine-tuning job `{job.id}` failed: {reason}."

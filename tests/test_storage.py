@@ -242,17 +242,24 @@ async def add_job(store: Storage, job_id: str, status: str = "queued") -> None:
 
 
 async def test_job_update_is_recorded_once_and_promotes_once(settings, store):
-    """Two processes seeing the same change: one records it (and promotes), the other is told not to."""
+    """Two processes seeing the same change: one records it, the other is told not to; the model goes live once."""
     other = await open_storage(settings)
     try:
         await add_job(store, "ftjob-1")
         change = dict(status="succeeded", fine_tuned_model="ft:m", error=None, trained_tokens=1000,
                       finished_at=datetime.now(timezone.utc))
         results = await asyncio.gather(
-            store.jobs.update("ftjob-1", was="queued", promote_by="42", **change),
-            other.jobs.update("ftjob-1", was="queued", promote_by="42", **change),
+            store.jobs.update("ftjob-1", was="queued", **change),
+            other.jobs.update("ftjob-1", was="queued", **change),
         )
         assert sorted(results) == [False, True]
+        assert await store.jobs.model_history() == []  # evaluated first: "pending"
+        assert (await store.jobs.get("ftjob-1")).promotion == "pending"
+        settled = await asyncio.gather(
+            store.jobs.settle("ftjob-1", "promoted", was=("pending",), by="42", reason="evaluated"),
+            other.jobs.settle("ftjob-1", "promoted", was=("pending",), by="42", reason="evaluated"),
+        )
+        assert sorted(settled) == [False, True]
         assert [c.model for c in await store.jobs.model_history()] == ["ft:m"]
         job = await other.jobs.get()
         assert (job.id, job.status, job.started_by, job.finished) == ("ftjob-1", "succeeded", SNOWFLAKE, True)

@@ -43,7 +43,9 @@ async def test_train_with_attachment_is_followed_to_promotion(discord_bot, fake_
         f"<@{ADMIN.id}> Fine-tuning job `{job_id}` is now **queued**.",
         f"<@{ADMIN.id}> Fine-tuning job `{job_id}` is now **running**.",
         f"<@{ADMIN.id}> Fine-tuning job `{job_id}` succeeded: `{model}` now answers support "
-        "(before: `gpt-5-mini`; `/model rollback` goes back).",
+        "(before: `gpt-5-mini`; `/model rollback` goes back).\n"
+        f"Candidate `{model}`: 0/2 right, 0 confused, 2 off, ~$0.0004\n"
+        "Live `gpt-5-mini`: 0/2 right, 0 confused, 2 off, ~$0.0001",
     ]
     assert all(p["allowed_mentions"] == {"parse": [], "users": [ADMIN.id]} for p in posts(discord_bot))
 
@@ -56,9 +58,10 @@ async def test_train_without_attachment_uses_the_shops_examples(discord_bot, fak
     await storage.examples.add("선물 포장 되나요?", "네, 2,000원에 됩니다.", author_id=STAFF.id)
     await discord_bot.slash("train", user=MANAGER)
 
-    [uploaded] = fake_openai.files.values()
-    assert uploaded["filename"] == "shop-examples.jsonl"
-    assert uploaded["bytes"].decode().count("\n") == 25 and "선물 포장 되나요?" in uploaded["bytes"].decode()
+    uploaded, held_out = fake_openai.files.values()
+    assert (uploaded["filename"], held_out["filename"]) == ("shop-examples.jsonl", "held-out-shop-examples.jsonl")
+    everything = (uploaded["bytes"] + held_out["bytes"]).decode()
+    assert everything.count("\n") == 25 and "선물 포장 되나요?" in everything
 
 
 async def test_invalid_dataset_gets_a_report_and_nothing_is_uploaded(discord_bot, fake_openai):

@@ -72,12 +72,16 @@ async def test_valid_dataset_is_uploaded_and_job_created_once(training, fake_ope
 
     job = await training.train(SAMPLE, "sample.jsonl", REQUEST, record)
 
-    [uploaded] = fake_openai.files.values()
-    assert uploaded["bytes"] == SAMPLE and uploaded["purpose"] == "fine-tune"
+    training_file, validation_file = fake_openai.files.values()
+    assert training_file["purpose"] == validation_file["purpose"] == "fine-tune"
+    assert sorted(training_file["bytes"].splitlines() + validation_file["bytes"].splitlines()) == sorted(SAMPLE.splitlines())
+    assert validation_file["bytes"].count(b"\n") == 2  # about 10% of 24 lines is held out
     assert list(fake_openai.jobs) == [job.id]
     created = fake_openai.jobs[job.id]
     assert created["model"] == "gpt-4.1-mini-2025-04-14" and created["metadata"]["run_id"]
+    assert created["training_file"] == training_file["id"] and created["validation_file"] == validation_file["id"]
     assert "ready to train" in progress[0] and "24 examples" in progress[0]
+    assert "Held out for evaluation: 2 of 24 examples" in progress[0]
 
 
 async def test_job_is_followed_to_success_and_promoted(training, support, fake_openai):
@@ -416,8 +420,10 @@ async def test_uploaded_file_holds_exactly_the_validated_lines(training, fake_op
     messy = b"\xef\xbb\xbf" + b"\r\n".join(lines[:3]) + b"\r\n\r\n   \n" + b"\n\n".join(lines[3:]) + b"\n\n"
     await training.train(messy, "messy.jsonl", REQUEST, no_progress)
 
-    [uploaded] = fake_openai.files.values()
-    assert uploaded["bytes"] == SAMPLE
+    training_file, validation_file = fake_openai.files.values()
+    assert sorted((training_file["bytes"] + validation_file["bytes"]).splitlines(keepends=True)) == sorted(
+        SAMPLE.splitlines(keepends=True)
+    )
 
 
 async def test_epochs_are_left_to_the_provider_unless_chosen(training, fake_openai):

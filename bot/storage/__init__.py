@@ -7,13 +7,14 @@ from pathlib import Path
 
 from bot.storage.conversations import ConversationStore
 from bot.storage.database import Database, DatabaseError, StorageError, database_url
+from bot.storage.evaluations import EvaluationStore
 from bot.storage.examples import ExampleStore
 from bot.storage.jobs import JobStore
 from bot.storage.state import StateStore
 from bot.storage.usage import UsageStore
 
 __all__ = [
-    "ConversationStore", "Database", "DatabaseError", "ExampleStore", "JobStore", "StateStore", "Storage",
+    "ConversationStore", "Database", "DatabaseError", "EvaluationStore", "ExampleStore", "JobStore", "StateStore", "Storage",
     "StorageError", "UsageStore",
 ]
 
@@ -26,6 +27,7 @@ class Storage:
     jobs: JobStore
     usage: UsageStore
     state: StateStore
+    evaluations: EvaluationStore
 
     @classmethod
     async def open(cls, url: str | None, path: Path) -> Storage:
@@ -38,6 +40,7 @@ class Storage:
             JobStore(database),
             UsageStore(database),
             StateStore(database),
+            EvaluationStore(database),
         )
 
     async def close(self) -> None:

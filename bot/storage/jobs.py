@@ -20,6 +20,8 @@ _JOB = tuple(jobs.c)
 # A run recorded before its job is created: the row carries this status and a stand-in ID until the
 # provider's job is known (see TrainingService: a job is never created without a row to find it by).
 STARTING = "starting"
+# A succeeded job's model: evaluated first ("pending"), then made live, left for an admin to decide, or kept out.
+PENDING, PROMOTED, AWAITING, KEPT = "pending", "promoted", "awaiting", "kept"
 
 
 def pending_id(run_id: str) -> str:
@@ -62,24 +64,25 @@ class JobStore:
 
     async def add(
         self, *, job_id: str, run_id: str, base_model: str, training_file: str, started_by: int,
-        channel_id: int | None, status: str,
+        channel_id: int | None, status: str, validation_file: str | None = None,
     ) -> None:
         now = utcnow()
         async with self._db.write() as conn:
             await conn.execute(
                 insert(jobs).values(
                     id=job_id, run_id=run_id, base_model=base_model, training_file=training_file, started_by=started_by,
-                    channel_id=channel_id, status=status, created_at=now, updated_at=now,
+                    channel_id=channel_id, status=status, created_at=now, updated_at=now, validation_file=validation_file,
                 )
             )
 
     async def add_pending(
-        self, *, run_id: str, base_model: str, training_file: str, started_by: int, channel_id: int | None
+        self, *, run_id: str, base_model: str, training_file: str, started_by: int, channel_id: int | None,
+        validation_file: str | None = None,
     ) -> None:
         """Record a run about to create its job, so a job the provider starts is never lost."""
         await self.add(
             job_id=pending_id(run_id), run_id=run_id, base_model=base_model, training_file=training_file,
-            started_by=started_by, channel_id=channel_id, status=STARTING,
+            started_by=started_by, channel_id=channel_id, status=STARTING, validation_file=validation_file,
         )
 
     async def attach(self, run_id: str, *, job_id: str, status: str) -> bool:
@@ -131,34 +134,44 @@ class JobStore:
 
     async def update(
         self, job_id: str, *, was: str, status: str, fine_tuned_model: str | None, error: str | None,
-        trained_tokens: int | None, finished_at: datetime | None, promote_by: str | None = None,
+        trained_tokens: int | None, finished_at: datetime | None,
     ) -> bool:
-        """Record a job's new state if it is still `was`; on success make its model live in the same transaction.
+        """Record a job's new state if it is still `was`; a success's model waits for evaluation ("pending").
 
         False when someone else (another command, another process) recorded a change first: the
-        caller must not announce or promote again.
+        caller must not announce again.
         """
-        promote = promote_by is not None and bool(fine_tuned_model)
+        values = dict(
+            status=status, fine_tuned_model=fine_tuned_model, error=error, trained_tokens=trained_tokens,
+            finished_at=finished_at, updated_at=utcnow(),
+        )
+        if status == "succeeded" and fine_tuned_model:
+            values["promotion"] = PENDING
+        async with self._db.write() as conn:
+            result = await conn.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.status == was).values(**values))
+        return result.rowcount > 0
+
+    async def settle(self, job_id: str, outcome: str, *, was: tuple[str, ...], by: str | None, reason: str) -> bool:
+        """Move a succeeded job's promotion from one of `was` to `outcome`; promoting makes its model live, once.
+
+        False when the promotion was settled already (another process, a second click): nothing changes.
+        """
         async with self._db.write() as conn:
             result = await conn.execute(
                 update(jobs)
-                .where(jobs.c.id == job_id, jobs.c.status == was)
-                .values(
-                    status=status, fine_tuned_model=fine_tuned_model, error=error, trained_tokens=trained_tokens,
-                    finished_at=finished_at, updated_at=utcnow(),
-                )
+                .where(jobs.c.id == job_id, jobs.c.promotion.in_(was))
+                .values(promotion=outcome, updated_at=utcnow())
+                .returning(jobs.c.fine_tuned_model)
             )
-            if result.rowcount == 0:
+            model = result.scalar()
+            if model is None:
                 return False
-            if promote:
+            if outcome == PROMOTED:
                 await conn.execute(
-                    insert(support_models).values(
-                        model=fine_tuned_model, activated_at=utcnow(), activated_by=promote_by,
-                        reason=f"fine-tuning job {job_id} succeeded",
-                    )
+                    insert(support_models).values(model=model, activated_at=utcnow(), activated_by=by, reason=reason)
                 )
-        if promote:
-            self._live_model = (fine_tuned_model, time.monotonic())
+        if outcome == PROMOTED:
+            self._live_model = (model, time.monotonic())
         return True
 
     async def mark_reported(self, job_id: str, status: str) -> None:

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from sqlalchemy import (
     BigInteger,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -21,7 +22,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeDecorator
 
 # The Alembic revision this code's tables match (tests check it is the newest in migrations/versions).
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 
 
 class Timestamp(TypeDecorator[datetime]):
@@ -147,7 +148,50 @@ training_jobs = Table(
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
     Column("finished_at", Timestamp),
+    Column("validation_file", Text),
+    # What happens to a succeeded job's model: "pending" until it is evaluated (see bot/evaluation.py),
+    # then "promoted", "awaiting" (an admin decides) or "kept"; NULL for jobs from before evaluation.
+    Column("promotion", Text),
     Index("training_jobs_by_time", "created_at"),
+)
+
+# The questions a run kept out of training, to evaluate its model on.
+held_out_questions = Table(
+    "held_out_questions",
+    metadata,
+    Column("run_id", Text, primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("question", Text, nullable=False),
+    Column("answer", Text, nullable=False),
+)
+
+# Questions staff wrote only to test with: never trained on, never matched; the expected answer is an example's.
+test_questions = Table(
+    "test_questions",
+    metadata,
+    Column("id", RowId, primary_key=True),
+    Column("question", Text, nullable=False),
+    Column("example_id", RowId, ForeignKey("examples.id", ondelete="CASCADE"), nullable=False),
+    Column("author_id", DiscordId),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+evaluations = Table(
+    "evaluations",
+    metadata,
+    Column("id", RowId, primary_key=True),
+    Column("job_id", Text),
+    Column("model", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("requested_by", DiscordId),
+    Column("asked", Integer, nullable=False),
+    Column("answered_right", Integer, nullable=False),
+    Column("confused", Integer, nullable=False),
+    Column("off", Integer, nullable=False),
+    Column("estimated_cost", Float),
+    Column("detail", Text, nullable=False),
+    Index("evaluations_by_job", "job_id"),
 )
 
 bartender_sessions = Table(

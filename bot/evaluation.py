@@ -1,0 +1,330 @@
+"""Evaluation: how a model answers questions it was not trained on, graded by which taught answer each reply is nearest to.
+
+A run keeps part of its data out of training (`split_dataset`); staff may add test-only questions. Each
+question is asked as support would ask it (same system prompt, guidance from the other taught examples),
+and the reply is graded offline and deterministically (`Grader`): right, confused with another intent,
+or off. `compare` decides whether a candidate model is at least as good as the live one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from bot.errors import ModelError, UserError
+from bot.llm import LLM, Caller
+from bot.matching import answer_key
+from bot.records import EvalQuestion
+from bot.retrieval import Entry, Matcher
+from bot.storage import EvaluationStore, ExampleStore
+from bot.storage.evaluations import StoredEvaluation
+from bot.support import SupportService
+from bot.teaching import question_and_answer
+
+log = logging.getLogger(__name__)
+
+HELD_OUT_SHARE = 0.1
+SPLIT_SEED = 20_261_204  # the split is the same every time for the same data
+MIN_TRAINING_LINES = 10  # the provider's minimum; nothing is held out below it
+# A reply this close (lexical cosine, 0-1) to a taught answer is taken as that answer. Replies that restate
+# an answer in other words score 0.3-0.6 against it and under 0.15 against unrelated answers (tests/test_evaluation.py).
+GRADE_FLOOR = 0.25
+CONCURRENT_QUESTIONS = 4
+COMPLETION_TOKENS_GUESS = 200  # per reply, for the cost shown before the replies are in
+TAUGHT_ONLY = "taught answers only"  # evaluating the matcher alone, without any model
+
+RIGHT, CONFUSED, OFF = "right", "confused", "off"
+
+
+# -- the split ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Split:
+    training: bytes  # the lines to train on
+    validation: bytes  # the held-out lines, as they were: the provider's validation file
+    held_out: list[EvalQuestion]
+    lines: int
+
+    def render(self) -> str:
+        if not self.held_out:
+            return (
+                "Held out for evaluation: none (no answer has two or more phrasings to spare). "
+                "Add test questions with `/examples add-test` to evaluate the new model."
+            )
+        return (
+            f"Held out for evaluation: {len(self.held_out)} of {self.lines} examples "
+            f"(never trained on; sent as the validation file)."
+        )
+
+
+def split_dataset(lines: bytes, *, share: float = HELD_OUT_SHARE, seed: int = SPLIT_SEED) -> Split:
+    """Keep about `share` of the examples out of training, reproducibly.
+
+    At least one phrasing of every answer that has three or more is held out, and never an answer's only
+    remaining phrasing. Lines that are not one question and one answer (multi-turn, tools) always train.
+    """
+    raw_lines = [line for line in lines.split(b"\n") if line.strip()]
+    groups: dict[str, list[int]] = {}
+    pairs: dict[int, tuple[str, str]] = {}
+    for number, line in enumerate(raw_lines):
+        try:
+            item = json.loads(line)
+            if len(item.get("messages", [])) > 3:
+                continue
+            question, answer = question_and_answer(item)
+        except (ValueError, UserError, AttributeError, TypeError):
+            continue
+        pairs[number] = (question, answer)
+        groups.setdefault(answer_key(answer), []).append(number)
+    rng = random.Random(seed)
+    chosen: set[int] = set()
+    room = len(raw_lines) - MIN_TRAINING_LINES
+    for members in groups.values():
+        if len(members) >= 3 and len(chosen) < room:
+            chosen.add(rng.choice(members))
+    target = min(max(round(len(raw_lines) * share), len(chosen)), max(room, 0))
+    spare = [n for members in groups.values() if len(members) >= 2 for n in members if n not in chosen]
+    rng.shuffle(spare)
+    for number in spare:
+        if len(chosen) >= target:
+            break
+        members = groups[answer_key(pairs[number][1])]
+        if sum(1 for m in members if m not in chosen) >= 2:
+            chosen.add(number)
+    held = sorted(chosen)
+    return Split(
+        training=b"".join(line + b"\n" for n, line in enumerate(raw_lines) if n not in chosen),
+        validation=b"".join(raw_lines[n] + b"\n" for n in held),
+        held_out=[EvalQuestion(*pairs[n]) for n in held],
+        lines=len(raw_lines),
+    )
+
+
+# -- grading -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Grade:
+    verdict: str  # RIGHT, CONFUSED or OFF
+    nearest: str | None  # the taught answer the reply is nearest to (close enough), if any
+    score: float
+
+
+class Grader:
+    """Which taught answer a reply is nearest to, on the matcher's lemmas: deterministic and offline."""
+
+    def __init__(self, answers: Iterable[str]) -> None:
+        distinct = list(dict.fromkeys(answer_key(a) for a in answers))
+        self._matcher = Matcher()
+        self._matcher.load_now(Entry(n, answer, answer) for n, answer in enumerate(distinct))
+
+    def grade(self, reply: str | None, expected: str) -> Grade:
+        if not reply:
+            return Grade(OFF, None, 0.0)
+        if answer_key(reply) == answer_key(expected):
+            return Grade(RIGHT, answer_key(expected), 1.0)
+        best = self._matcher.search_now(reply, k=1).best
+        if best is None or best.score < GRADE_FLOOR:
+            return Grade(OFF, None, best.score if best else 0.0)
+        verdict = RIGHT if best.entry.answer == answer_key(expected) else CONFUSED
+        return Grade(verdict, best.entry.answer, best.score)
+
+
+# -- reports -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Graded:
+    question: str
+    intent: str  # the expected answer's intent, named by one of its questions
+    verdict: str
+    confused_with: str | None = None  # the intent the reply was nearest to, when confused
+
+
+@dataclass(frozen=True)
+class Report:
+    model: str
+    graded: list[Graded]
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    estimated_cost: float | None = None
+    id: int | None = None
+
+    @property
+    def asked(self) -> int:
+        return len(self.graded)
+
+    def count(self, verdict: str) -> int:
+        return sum(1 for g in self.graded if g.verdict == verdict)
+
+    def by_intent(self) -> dict[str, tuple[int, int]]:
+        """Per intent: (right, asked)."""
+        scores: dict[str, tuple[int, int]] = {}
+        for g in self.graded:
+            right, asked = scores.get(g.intent, (0, 0))
+            scores[g.intent] = (right + (g.verdict == RIGHT), asked + 1)
+        return scores
+
+    def confused_pairs(self) -> list[tuple[str, str]]:
+        return sorted({(g.intent, g.confused_with) for g in self.graded if g.verdict == CONFUSED and g.confused_with})
+
+    def summary(self) -> str:
+        if not self.asked:
+            return f"`{self.model}`: no questions to evaluate on"
+        cost = f", ~${self.estimated_cost:.4f}" if self.estimated_cost else ""
+        return (
+            f"`{self.model}`: {self.count(RIGHT)}/{self.asked} right, {self.count(CONFUSED)} confused, "
+            f"{self.count(OFF)} off{cost}"
+        )
+
+    @classmethod
+    def from_stored(cls, stored: StoredEvaluation) -> Report:
+        graded = [Graded(**row) for row in stored.detail]
+        return cls(stored.model, graded, estimated_cost=stored.estimated_cost, id=stored.id)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    candidate: Report
+    live: Report
+
+    @property
+    def at_least_as_good(self) -> bool:
+        """No fewer right answers and no more confusions than the live model, on the same questions."""
+        if not self.candidate.asked:
+            return False  # nothing measured: not known to be as good
+        return (
+            self.candidate.count(RIGHT) >= self.live.count(RIGHT)
+            and self.candidate.count(CONFUSED) <= self.live.count(CONFUSED)
+        )
+
+    def worse_intents(self) -> list[str]:
+        """Intents the candidate answers right less often than the live model."""
+        live = self.live.by_intent()
+        return [
+            intent for intent, (right, _) in self.candidate.by_intent().items()
+            if right < live.get(intent, (0, 0))[0]
+        ]
+
+    def render(self) -> str:
+        lines = [f"Candidate {self.candidate.summary()}", f"Live {self.live.summary()}"]
+        worse = self.worse_intents()
+        if worse:
+            lines.append("Worse than live on: " + ", ".join(f"“{_short(i)}”" for i in worse[:10]))
+        pairs = self.candidate.confused_pairs()
+        if pairs:
+            lines.append("Confused: " + "; ".join(f"“{_short(a)}” answered as “{_short(b)}”" for a, b in pairs[:10]))
+        return "\n".join(lines)
+
+
+def render_report(report: Report, *, most: int = 15) -> str:
+    lines = [report.summary()]
+    misses = [g for g in report.graded if g.verdict != RIGHT]
+    for g in misses[:most]:
+        got = f"answered as “{_short(g.confused_with)}”" if g.verdict == CONFUSED else "no taught answer in the reply"
+        lines.append(f"- “{_short(g.question)}” ({_short(g.intent)}): {got}")
+    if len(misses) > most:
+        lines.append(f"…and {len(misses) - most} more")
+    return "\n".join(lines)
+
+
+def _short(text: str | None, most: int = 40) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
+# -- running an evaluation ---------------------------------------------------------------
+
+
+Cost = Callable[[str, int, int], "float | None"]
+
+
+@dataclass
+class Evaluator:
+    """Asks a model (or only the taught answers) the evaluation questions and grades the replies."""
+
+    llm: LLM
+    support: SupportService
+    examples: ExampleStore
+    store: EvaluationStore
+    cost: Cost
+    max_questions: int = 50
+    _seed: int = field(default=SPLIT_SEED)
+
+    async def questions(self, run_id: str | None) -> list[EvalQuestion]:
+        """A run's held-out questions and staff's test questions, at most `max_questions` (a seeded sample)."""
+        held = await self.store.held_out(run_id) if run_id else []
+        questions = list(dict.fromkeys(held + await self.store.test_questions()))
+        if len(questions) > self.max_questions:
+            questions = random.Random(self._seed).sample(questions, self.max_questions)
+        return questions
+
+    async def evaluate(
+        self, model: str | None, questions: list[EvalQuestion], *, job_id: str | None = None, role: str = "on demand",
+        requested_by: int | None = None,
+    ) -> Report:
+        """Ask every question as support would, grade the replies, and store the report."""
+        taught = [e for e in await self.examples.all()]
+        held = {q.question for q in questions}
+        guidance = Matcher()  # the taught examples without the questions being asked
+        await guidance.load(Entry(e.id, e.question, e.answer) for e in taught if e.question not in held)
+        grader = await asyncio.to_thread(Grader, [e.answer for e in taught] + [q.answer for q in questions])
+        names = _intent_names(taught, questions)
+        slots = asyncio.Semaphore(CONCURRENT_QUESTIONS)
+        tokens = [0, 0]
+
+        async def ask(question: EvalQuestion) -> Graded:
+            decision = guidance.search_now(question.question, k=3)
+            if model is None:
+                reply = decision.best.entry.answer if decision.sure and decision.best else None
+            else:
+                async with slots:
+                    try:
+                        answer = await self.llm.chat(
+                            self.support.prompt(question.question, decision, guidance.calibration.floor),
+                            model=model, caller=Caller("evaluation"),
+                        )
+                    except ModelError as exc:
+                        raise UserError(f"Evaluating `{model}` stopped: {exc.message}") from None
+                tokens[0] += answer.prompt_tokens
+                tokens[1] += answer.completion_tokens
+                reply = answer.text
+            grade = grader.grade(reply, question.answer)
+            confused = names.get(grade.nearest) if grade.verdict == CONFUSED else None
+            return Graded(question.question, names[answer_key(question.answer)], grade.verdict, confused)
+
+        graded = list(await asyncio.gather(*(ask(q) for q in questions)))
+        name = model or TAUGHT_ONLY
+        cost = self.cost(model, tokens[0], tokens[1]) if model else 0.0
+        report = Report(name, graded, tokens[0], tokens[1], cost)
+        report_id = await self.store.save(
+            job_id=job_id, model=name, role=role, requested_by=requested_by, asked=report.asked,
+            right=report.count(RIGHT), confused=report.count(CONFUSED), off=report.count(OFF), estimated_cost=cost,
+            detail=[g.__dict__ for g in graded],
+        )
+        log.info("evaluated %s on %s questions: %s", name, report.asked, report.summary())
+        return Report(name, graded, tokens[0], tokens[1], cost, id=report_id)
+
+    def estimate(self, model: str, questions: list[EvalQuestion]) -> float | None:
+        """The cost of asking `model` these questions, before asking: prompt estimated, replies guessed."""
+        from bot.tokens import estimate_tokens
+
+        prompt = estimate_tokens(self.support.system_prompt) + 600  # guidance: a few examples
+        total = sum(prompt + estimate_tokens(q.question) for q in questions)
+        return self.cost(model, total, COMPLETION_TOKENS_GUESS * len(questions))
+
+    async def latest(self, job_id: str | None = None) -> list[Report]:
+        return [Report.from_stored(s) for s in await self.store.latest(job_id=job_id)]
+
+
+def _intent_names(taught, questions: list[EvalQuestion]) -> dict[str, str]:
+    """Each answer's intent, named by its first taught question (or its first evaluation question)."""
+    names: dict[str, str] = {}
+    for question, answer in [(e.question, e.answer) for e in taught] + [(q.question, q.answer) for q in questions]:
+        names.setdefault(answer_key(answer), question)
+    return names
