@@ -1,0 +1,268 @@
+"""Evaluation before promotion: the held-out split, grading, PROMOTE, the admins' buttons, /evaluate and restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import replace
+
+import pytest
+from discord_fakes import ADMIN, CUSTOMER, GENERAL_CHANNEL, FakeFile
+
+from bot.evaluation import CONFUSED, OFF, RIGHT, Grader, split_dataset
+from bot.services import open_services
+from bot.teaching import question_and_answer, training_jsonl
+from bot.training import JobUpdate, TrainingRequest
+from conftest import ROOT, both_engines
+from fake_openai import echo_last_user_message
+
+pytestmark = both_engines
+
+SAMPLE = (ROOT / "data" / "sample_dataset.jsonl").read_bytes()
+PAIRS = [question_and_answer(json.loads(line)) for line in SAMPLE.splitlines()]
+ANSWER = dict(PAIRS)
+SUBSCRIPTION_INFO = ANSWER["구독 안내 부탁드려요."]  # what the subscription includes
+SUBSCRIBE_HOW = ANSWER["구독 방법 알려주세요."]  # how to subscribe: the near intent
+HELD_OUT = ["반품 보냈는데 환불이 아직 안 됐어요.", "구독하면 매달 뭐가 오나요?"]  # the seeded split of the sample
+REQUEST = TrainingRequest(base_model="gpt-4.1-mini-2025-04-14", started_by=ADMIN.id, channel_id=GENERAL_CHANNEL)
+
+
+def customer_question(body: dict) -> str:
+    return echo_last_user_message(body).removeprefix("echo: ")
+
+
+def models(candidate, live=None):
+    """Script the fake's replies per model: fine-tunes answer with `candidate`, the others with `live` (echo)."""
+
+    def reply(body: dict) -> str:
+        question = customer_question(body)
+        answer = candidate if body["model"].startswith("ft:") else live
+        return answer(question) if answer else f"echo: {question}"
+
+    return reply
+
+
+def right(question: str) -> str:
+    """A model that answers every sample question with its taught answer, in its own words where held out."""
+    if question == "구독하면 매달 뭐가 오나요?":
+        return "매달 칵테일 2종을 만들 수 있는 리큐르 미니어처, 시럽, 가니시, 레시피 카드가 와요. 월 29,000원이고 배송비는 무료예요."
+    if question == "반품 보냈는데 환불이 아직 안 됐어요.":
+        return "반품 상품이 물류센터에 도착해서 검수가 끝나면 영업일 1~3일 안에 환불돼요. 카드사에 따라 3~5일 더 걸릴 수 있어요."
+    return ANSWER.get(question, "잘 모르겠어요.")
+
+
+def confuses_subscription(question: str) -> str:
+    """Right on everything but "what the subscription includes", which it answers with how to subscribe."""
+    return SUBSCRIBE_HOW if question == "구독하면 매달 뭐가 오나요?" else right(question)
+
+
+class Announcements:
+    def __init__(self) -> None:
+        self.updates: list[JobUpdate] = []
+
+    async def __call__(self, update: JobUpdate) -> None:
+        self.updates.append(update)
+
+
+async def no_progress(text: str) -> None:
+    pass
+
+
+async def train_to_the_end(training, notify, rounds: int = 10):
+    job = await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+    for _ in range(rounds):
+        await training.check_jobs(notify)
+    return job
+
+
+# -- the split ---------------------------------------------------------------------------
+
+
+def intents_dataset(phrasings: dict[str, int]) -> bytes:
+    pairs = [(f"{name} 질문 {n}번 어떻게 되나요?", f"{name}에 대한 답변입니다.") for name, count in phrasings.items() for n in range(count)]
+    return training_jsonl(pairs, "You are a shop's support assistant.")
+
+
+def test_split_is_seeded_holds_one_of_every_answer_with_three_and_never_an_only_phrasing():
+    """Same data, same split; ≥ 1 phrasing of each answer with 3+, never an answer's last phrasing, about 10%."""
+    data = intents_dataset({"배송": 5, "환불": 3, "교환": 3, "구독": 2, "해지": 2, "적립금": 1, "영수증": 1, "포장": 1, "쿠폰": 1, "결제": 1})
+    first, second = split_dataset(data), split_dataset(data)
+    assert first == second
+    held = {q.answer for q in first.held_out}
+    assert {"배송에 대한 답변입니다.", "환불에 대한 답변입니다.", "교환에 대한 답변입니다."} <= held
+    trained = [question_and_answer(json.loads(line))[1] for line in first.training.splitlines()]
+    assert set(trained) == {f"{name}에 대한 답변입니다." for name in ("배송", "환불", "교환", "구독", "해지", "적립금", "영수증", "포장", "쿠폰", "결제")}
+    assert len(first.held_out) == 3 == round(0.1 * 20) + 1  # three mandatory ones; 10% of 20 is already met
+    assert sorted(first.training.splitlines() + first.validation.splitlines()) == sorted(data.splitlines())
+
+
+def test_small_or_multi_turn_data_keeps_everything_for_training():
+    """Below the provider's 10-example minimum nothing is held out; multi-turn lines always train."""
+    small = intents_dataset({"배송": 4, "환불": 3, "교환": 3})
+    assert split_dataset(small).held_out == []
+    turns = [
+        json.dumps({"messages": [
+            {"role": "user", "content": f"질문 {n}"}, {"role": "assistant", "content": "답"},
+            {"role": "user", "content": "또 질문"}, {"role": "assistant", "content": "같은 답변"},
+        ]}, ensure_ascii=False).encode()
+        for n in range(20)
+    ]
+    assert split_dataset(b"\n".join(turns) + b"\n").held_out == []
+
+
+# -- grading -----------------------------------------------------------------------------
+
+
+def test_grading_tells_right_confused_and_off_apart():
+    """A reply in other words is right; how-to-subscribe for what-it-includes is confused; no answer is off."""
+    grader = Grader(answer for _, answer in PAIRS)
+    paraphrase = "구독하시면 매달 칵테일 2종 만들 수 있는 리큐르 미니어처랑 시럽, 가니시, 레시피 카드를 보내드려요. 월 29,000원이에요!"
+    assert grader.grade(paraphrase, SUBSCRIPTION_INFO).verdict == RIGHT
+    assert grader.grade(SUBSCRIPTION_INFO, SUBSCRIPTION_INFO).score == 1.0
+    confused = grader.grade("홈페이지 위쪽 메뉴에서 구독 탭 누르시고 신청하시면 돼요.", SUBSCRIPTION_INFO)
+    assert (confused.verdict, confused.nearest) == (CONFUSED, " ".join(SUBSCRIBE_HOW.split()))
+    assert grader.grade("죄송해요, 그 부분은 잘 모르겠어요. 다른 궁금한 점 있으신가요?", SUBSCRIPTION_INFO).verdict == OFF
+    assert grader.grade("구독하면 매달 뭐가 오나요?", SUBSCRIPTION_INFO).verdict == OFF  # repeating the question
+    assert grader.grade(None, SUBSCRIPTION_INFO).verdict == OFF
+
+
+# -- promotion ---------------------------------------------------------------------------
+
+
+async def test_better_candidate_is_promoted_with_both_scores_in_the_post(training, support, fake_openai):
+    """PROMOTE=if-better: a candidate that answers the held-out questions right replaces an echoing live model."""
+    fake_openai.reply = models(candidate=right)
+    notify = Announcements()
+    job = await train_to_the_end(training, notify)
+
+    final = notify.updates[-1]
+    model = fake_openai.jobs[job.id]["fine_tuned_model"]
+    assert (final.job.status, final.promoted_model, final.awaiting) == ("succeeded", model, False)
+    assert final.comparison.candidate.summary().startswith(f"`{model}`: 2/2 right, 0 confused, 0 off")
+    assert final.comparison.live.summary().startswith("`gpt-5-mini`: 0/2 right, 0 confused, 2 off")
+    assert await support.live_model() == model
+    asked = [customer_question(r) for r in fake_openai.chat_requests()]
+    assert sorted(asked) == sorted(HELD_OUT * 2)  # each held-out question, to each model, once
+
+
+async def test_candidate_confusing_a_near_pair_is_not_promoted_and_the_post_names_the_pair(training, support, fake_openai):
+    """A candidate that answers "what's in the subscription" with "how to subscribe" stays out; the live model stays."""
+    fake_openai.reply = models(candidate=confuses_subscription, live=right)
+    notify = Announcements()
+    await train_to_the_end(training, notify)
+
+    final = notify.updates[-1]
+    assert (final.job.status, final.promoted_model, final.awaiting) == ("succeeded", None, True)
+    assert await support.live_model() == "gpt-5-mini"
+    shown = final.comparison.render()
+    assert "1/2 right, 1 confused" in shown and "Live `gpt-5-mini`: 2/2 right" in shown
+    assert "Worse than live on: “구독 안내 부탁드려요.”" in shown
+    assert "Confused: “구독 안내 부탁드려요.” answered as “구독 방법 알려주세요.”" in shown
+
+
+@pytest.mark.parametrize(("mode", "candidate", "promoted"), [("always", confuses_subscription, True), ("never", right, False)])
+async def test_promote_always_and_never(settings, validation_executor, fake_openai, mode, candidate, promoted):
+    """PROMOTE=always makes even a worse model live (and still reports it); never leaves even a better one to an admin."""
+    fake_openai.reply = models(candidate=candidate, live=right)
+    async with open_services(replace(settings, promote=mode), executor=validation_executor) as services:
+        notify = Announcements()
+        job = await train_to_the_end(services.training, notify)
+        model = fake_openai.jobs[job.id]["fine_tuned_model"]
+        final = notify.updates[-1]
+        assert final.comparison is not None and final.comparison.candidate.asked == 2
+        assert (await services.support.live_model() == model) is promoted
+        assert final.awaiting is not promoted
+
+
+async def test_test_only_questions_are_never_uploaded_and_are_evaluated(training, teaching, storage, fake_openai):
+    """Staff's test question is asked in the evaluation and appears in no uploaded file."""
+    [info] = [e for e in await storage.examples.all() if e.question == "구독 안내 부탁드려요."]
+    await teaching.add_test_question("구독 박스 구성품 알려주세여", info.id, author_id=ADMIN.id)
+    fake_openai.reply = models(candidate=lambda q: SUBSCRIPTION_INFO if "구독" in q else right(q))
+    notify = Announcements()
+    await train_to_the_end(training, notify)
+
+    assert all("구독 박스 구성품".encode() not in f["bytes"] for f in fake_openai.files.values())
+    assert "구독 박스 구성품 알려주세여" in [customer_question(r) for r in fake_openai.chat_requests()]
+    assert notify.updates[-1].comparison.candidate.asked == 3
+
+
+async def test_restart_during_evaluation_evaluates_again_and_promotes_once(settings, validation_executor, fake_openai):
+    """Stopped while the candidate is being asked, the next process evaluates again; the model goes live once."""
+    fake_openai.reply = models(candidate=right)
+    async with open_services(settings, executor=validation_executor) as first:
+        await first.training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+        for _ in range(2):
+            await first.training.check_jobs(Announcements())  # queued, running
+        fake_openai.latency = 5.0
+        checking = asyncio.create_task(first.training.check_jobs(Announcements()))
+        while not fake_openai.chat_requests():
+            await asyncio.sleep(0.01)
+        checking.cancel()  # the process stops mid-evaluation
+        await asyncio.gather(checking, return_exceptions=True)
+        assert await first.support.live_model() == "gpt-5-mini"
+    fake_openai.latency = 0.0
+    async with open_services(settings, executor=validation_executor) as second:
+        notify = Announcements()
+        for _ in range(3):
+            await second.training.check_jobs(notify)
+        [final] = notify.updates
+        assert final.promoted_model and await second.support.live_model() == final.promoted_model
+        history = await second.storage.jobs.model_history()
+        assert [c.model for c in history] == [final.promoted_model]
+
+
+# -- through Discord ---------------------------------------------------------------------
+
+
+async def wait_for_post(discord_bot, text: str, timeout: float = 10.0) -> str:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        found = [p["content"] for p in discord_bot.sent_messages(GENERAL_CHANNEL) if text in p.get("content", "")]
+        if found:
+            return found[-1]
+        assert asyncio.get_running_loop().time() < deadline, f"no post containing {text!r}"
+        await asyncio.sleep(0.02)
+
+
+async def test_admins_decide_a_held_back_model_with_buttons_others_cannot(discord_bot, fake_openai, support):
+    """The post names the confused pair; a customer's click changes nothing; an admin's promotes, once."""
+    fake_openai.reply = models(candidate=confuses_subscription, live=right)
+    await discord_bot.slash("train", user=ADMIN, dataset=FakeFile("shop.jsonl", SAMPLE))
+    post = await wait_for_post(discord_bot, "not live yet")
+    assert "answered as “구독 방법 알려주세요.”" in post
+    [job_id] = fake_openai.jobs
+    model = fake_openai.jobs[job_id]["fine_tuned_model"]
+
+    refused = await discord_bot.click("Promote anyway", user=CUSTOMER)
+    assert discord_bot.ephemeral_texts(refused) == ["Only admins (Manage Server or an ADMIN_ROLES role) can decide this."]
+    assert await support.live_model() == "gpt-5-mini"
+
+    clicked = await discord_bot.click("Promote anyway", user=ADMIN)
+    assert await support.live_model() == model
+    [edited] = [c.payload for c in discord_bot.interaction_calls(clicked) if c.method == "PATCH"]
+    assert edited["content"].startswith(post) and f"promoted `{model}`: it now answers support" in edited["content"]
+    assert edited["components"] == []  # the buttons are gone
+
+    again = await discord_bot.click("Keep current", user=ADMIN)
+    assert discord_bot.ephemeral_texts(again) == [f"`{model}` was already made live; nothing changed."]
+    assert await support.live_model() == model
+
+
+async def test_evaluate_a_model_and_the_taught_answers_alone(discord_bot, fake_openai):
+    """/evaluate grades the live model (cost shown first) and, with model:taught, the matcher alone without a call."""
+    fake_openai.reply = models(candidate=None, live=right)
+    shown = discord_bot.interaction_texts(await discord_bot.slash("evaluate", user=ADMIN))
+    assert shown[0].startswith("Asking `gpt-5-mini` 2 questions, about $0.0")
+    assert "`gpt-5-mini`: 2/2 right, 0 confused, 0 off" in shown[-1]
+
+    calls = len(fake_openai.chat_requests())
+    shown = discord_bot.interaction_texts(await discord_bot.slash("evaluate", user=ADMIN, model="taught"))
+    assert "`taught answers only`:" in shown[-1] and "/2 right" in shown[-1]
+    assert len(fake_openai.chat_requests()) == calls
+
+
+async def test_evaluate_is_for_admins_only(discord_bot, fake_openai):
+    interaction = await discord_bot.slash("evaluate", user=CUSTOMER)
+    assert "Only admins" in discord_bot.interaction_texts(interaction)[-1]
+    assert fake_openai.chat_requests() == []
