@@ -111,3 +111,14 @@ def test_discord_api_base_and_loop_stall_settings():
         Settings.from_env({"DISCORD_API_BASE": "discord.com/api"})
     with pytest.raises(ConfigError, match="LOOP_STALL_MS"):
         Settings.from_env({"LOOP_STALL_MS": "0"})
+
+
+def test_promotion_settings():
+    settings = Settings.from_env({"PROMOTE": "Never", "EVAL_MAX_QUESTIONS": "20"})
+    assert (settings.promote, settings.eval_max_questions) == ("never", 20)
+    defaults = Settings.from_env({})
+    assert (defaults.promote, defaults.eval_max_questions) == ("if-better", 50)
+    with pytest.raises(ConfigError, match="PROMOTE must be if-better, always or never"):
+        Settings.from_env({"PROMOTE": "yes"})
+    with pytest.raises(ConfigError, match="EVAL_MAX_QUESTIONS"):
+        Settings.from_env({"EVAL_MAX_QUESTIONS": "0"})
