@@ -237,14 +237,17 @@ def test_bad_prices_setting_names_the_variable():
 
 
 async def test_training_run_is_recorded_as_usage(training, storage, fake_openai):
-    """A succeeded job's trained tokens appear in usage as training for its base model."""
+    """A succeeded job's trained tokens appear in usage as training for its base model; its evaluation as evaluation."""
     from test_training_service import REQUEST, SAMPLE, Announcements, follow_to_end, no_progress
 
     await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
     await follow_to_end(training, Announcements())
     lines = await UsageService(storage.usage, prices=parse_prices(None)).report(1)
-    assert [(line.purpose, line.model) for line in lines] == [("training", "gpt-4.1-mini-2025-04-14")]
-    assert lines[0].prompt_tokens > 0 and lines[0].cost > 0
+    by_purpose = {(line.purpose, line.model.split(":")[0]): line for line in lines}
+    assert sorted(by_purpose) == [("evaluation", "ft"), ("evaluation", "gpt-5-mini"), ("training", "gpt-4.1-mini-2025-04-14")]
+    trained = by_purpose["training", "gpt-4.1-mini-2025-04-14"]
+    assert trained.prompt_tokens > 0 and trained.cost > 0
+    assert by_purpose["evaluation", "ft"].calls == 2  # the two held-out questions
 
 
 def test_settings_switches(monkeypatch):
