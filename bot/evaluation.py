@@ -144,6 +144,7 @@ class Graded:
     intent: str  # the expected answer's intent, named by one of its questions
     verdict: str
     confused_with: str | None = None  # the intent the reply was nearest to, when confused
+    replied: bool = True  # False: no reply at all (taught answers only, and none was sure: handed to staff)
 
 
 @dataclass(frozen=True)
@@ -226,7 +227,10 @@ def render_report(report: Report, *, most: int = 15) -> str:
     lines = [report.summary()]
     misses = [g for g in report.graded if g.verdict != RIGHT]
     for g in misses[:most]:
-        got = f"answered as “{_short(g.confused_with)}”" if g.verdict == CONFUSED else "no taught answer in the reply"
+        if g.verdict == CONFUSED:
+            got = f"answered as “{_short(g.confused_with)}”"
+        else:
+            got = "no taught answer in the reply" if g.replied else "no sure taught answer: handed to staff"
         lines.append(f"- “{_short(g.question)}” ({_short(g.intent)}): {got}")
     if len(misses) > most:
         lines.append(f"…and {len(misses) - most} more")
@@ -296,7 +300,7 @@ class Evaluator:
                 reply = answer.text
             grade = grader.grade(reply, question.answer)
             confused = names.get(grade.nearest) if grade.verdict == CONFUSED else None
-            return Graded(question.question, names[answer_key(question.answer)], grade.verdict, confused)
+            return Graded(question.question, names[answer_key(question.answer)], grade.verdict, confused, reply is not None)
 
         graded = list(await asyncio.gather(*(ask(q) for q in questions)))
         name = model or TAUGHT_ONLY

@@ -258,7 +258,8 @@ async def test_evaluate_a_model_and_the_taught_answers_alone(discord_bot, fake_o
 
     calls = len(fake_openai.chat_requests())
     shown = discord_bot.interaction_texts(await discord_bot.slash("evaluate", user=ADMIN, model="taught"))
-    assert "`taught answers only`:" in shown[-1] and "/2 right" in shown[-1]
+    assert "`taught answers only`: 0/2 right, 0 confused, 2 off" in shown[-1]
+    assert "- “구독하면 매달 뭐가 오나요?” (구독 안내 부탁드려요.): no sure taught answer: handed to staff" in shown[-1]
     assert len(fake_openai.chat_requests()) == calls
 
 
