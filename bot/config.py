@@ -57,6 +57,8 @@ class Settings:
     match_margin: float | None = None
     match_chooser: bool = False
     guidance_examples: int = 3
+    staff_channel: int | None = None  # where handoffs are posted for staff (bot/handoffs.py); none: no handoffs
+    handoff_remind_minutes: float = 30.0
     promote: str = "if-better"  # what a succeeded fine-tune does: if-better, always, never (see bot/evaluation.py)
     eval_max_questions: int = 50
     command_guilds: tuple[int, ...] = ()
@@ -138,6 +140,8 @@ class Settings:
             match_margin=_fraction("MATCH_MARGIN", text("MATCH_MARGIN")),
             match_chooser=_chooser(text("MATCH_CHOOSER", "off")),
             guidance_examples=int(_number("GUIDANCE_EXAMPLES", text("GUIDANCE_EXAMPLES"), 3, minimum=0)),
+            staff_channel=_channel_id("STAFF_CHANNEL", text("STAFF_CHANNEL")),
+            handoff_remind_minutes=_number("HANDOFF_REMIND_MINUTES", text("HANDOFF_REMIND_MINUTES"), 30.0, minimum=1),
             promote=_promote(text("PROMOTE", "if-better")),
             eval_max_questions=int(_number("EVAL_MAX_QUESTIONS", text("EVAL_MAX_QUESTIONS"), 50, minimum=1)),
             command_guilds=_ids("COMMAND_GUILDS", text("COMMAND_GUILDS")),
@@ -209,6 +213,14 @@ def _chooser(raw: str) -> bool:
     if raw.casefold() in ("off", "none", "no"):
         return False
     raise ConfigError(f"MATCH_CHOOSER must be model or off; got {raw!r}.")
+
+
+def _channel_id(name: str, raw: str | None) -> int | None:
+    if not raw:
+        return None
+    if not raw.strip().isdigit():
+        raise ConfigError(f"{name} must be a channel ID (a number: right-click the channel → Copy Channel ID); got {raw!r}.")
+    return int(raw)
 
 
 def _promote(raw: str) -> str:

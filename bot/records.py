@@ -109,3 +109,30 @@ class EvalQuestion:
 
     question: str
     answer: str
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """A customer's question passed to staff (see bot/handoffs.py)."""
+
+    id: int
+    customer_id: int
+    guild_id: int | None
+    channel_id: int
+    message_id: int | None
+    question: str
+    bot_answer: str | None
+    reason: str
+    status: str  # "open" or "answered"
+    staff_message_id: int | None
+    staff_thread_id: int | None
+    created_at: datetime
+    updated_at: datetime
+    reminded_at: datetime | None
+    answered_by: int | None
+    answered_at: datetime | None
+    answer: str | None
+
+    @property
+    def open(self) -> bool:
+        return self.status == "open"

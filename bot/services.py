@@ -15,6 +15,7 @@ from bot.bartender import BartenderService
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.evaluation import Evaluator
+from bot.handoffs import HandoffService
 from bot.limits import Limits
 from bot.llm import LLM, Caller, FineTuningAPI
 from bot.moderation import Moderator
@@ -41,6 +42,7 @@ class Services:
     training: TrainingService
     bartender: BartenderService
     usage: UsageService
+    handoffs: HandoffService
 
 
 @asynccontextmanager
@@ -99,10 +101,11 @@ async def open_services(settings: Settings, *, executor: Executor | None = None)
                 settings, storage.conversations, llm, persona=persona, limits=limits, moderator=moderator
             )
             await bartender.start()
+            handoffs = HandoffService(storage.handoffs, teaching, remind_after_minutes=settings.handoff_remind_minutes)
             # What start-up loaded lives as long as the bot: keep it out of the garbage collector's
             # full passes, which would otherwise stall the event loop in proportion to it.
             gc.freeze()
-            yield Services(settings, storage, llm, limits, moderator, support, teaching, training, bartender, usage)
+            yield Services(settings, storage, llm, limits, moderator, support, teaching, training, bartender, usage, handoffs)
         finally:
             if bartender is not None:
                 await bartender.close()

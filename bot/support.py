@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from bot.errors import ModelError, UserError
+from bot.handoffs import ASKED_FOR_STAFF, NO_ANSWER, asks_for_staff
 from bot.limits import Hold, Limits, Who
 from bot.llm import LLM, UNAVAILABLE, Caller
 from bot.moderation import NEUTRAL_REPLY, Moderator
@@ -15,7 +17,7 @@ from bot.text import clean
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 4000
-FOLLOW_UP = "Thanks for your question! I don't have a ready answer for it, so a staff member will follow up with you here."
+FOLLOW_UP = "Thanks for your question! I don't have a ready answer for it; please ask a staff member of the shop."
 CHOOSER_PROMPT = (
     "You match a customer's question to a shop's FAQ. Reply with only the number of the FAQ question that "
     "asks the same thing as the customer's question, or 0 if none does. Near questions differ: "
@@ -25,6 +27,16 @@ GUIDANCE_HEADER = (
     "Answers the shop has taught for similar questions. When one answers the customer's question, "
     "reply with its wording; do not mix in other knowledge:"
 )
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What support replies, and where it came from."""
+
+    text: str
+    source: str  # "taught", "model", "none" (nothing to answer with), "refused" (moderation)
+    example_id: int | None = None  # the taught example sent verbatim
+    for_staff: str | None = None  # why a person should take this question over (bot/handoffs.py), if they should
 
 
 class SupportService:
@@ -58,8 +70,15 @@ class SupportService:
     async def answer(
         self, question: str, *, user_id: int | None = None, guild_id: int | None = None, exempt: bool = False
     ) -> str:
+        """The reply's text (see `respond`)."""
+        return (await self.respond(question, user_id=user_id, guild_id=guild_id, exempt=exempt)).text
+
+    async def respond(
+        self, question: str, *, user_id: int | None = None, guild_id: int | None = None, exempt: bool = False
+    ) -> Answer:
         """A taught answer verbatim when the question is one staff taught; otherwise the live model, guided.
 
+        A customer asking for a person, or a question with no answer at all, is marked for staff.
         Limits and moderation apply only on the way to the model: taught answers are free.
         """
         question = clean(question)
@@ -81,30 +100,32 @@ class SupportService:
             if hold is not None:
                 holds.append(hold)
 
-    async def _respond(self, question: str, who: Who, holds: list[Hold]) -> str:
+    async def _respond(self, question: str, who: Who, holds: list[Hold]) -> Answer:
         user_id, guild_id = who.user_id, who.guild_id
+        if asks_for_staff(question):
+            return Answer(FOLLOW_UP, "none", for_staff=ASKED_FOR_STAFF)
         if self._matcher.costs_a_call:
             await self._hold(who, holds)  # matching itself calls the provider
         decision = await self._decide(question, who)
         best = decision.best
         if decision.sure:
             log.debug("answered %r with taught example #%s (%.2f, lead %.2f)", question, best.entry.id, best.score, decision.margin)
-            return best.entry.answer
+            return Answer(best.entry.answer, "taught", example_id=best.entry.id)
         if not self._llm.available:
-            return FOLLOW_UP
+            return Answer(FOLLOW_UP, "none", for_staff=NO_ANSWER)
         if not self._matcher.costs_a_call:
             await self._hold(who, holds)
         if self._moderator is not None and await self._moderator.flagged_message(question, who, purpose="support"):
-            return NEUTRAL_REPLY
+            return Answer(NEUTRAL_REPLY, "refused")
         model = await self.live_model()
         if self._chooser:
             chosen = await self._choose(question, decision, model, who)
             if chosen is not None:
-                return chosen.entry.answer
+                return Answer(chosen.entry.answer, "taught", example_id=chosen.entry.id)
         reply = await self._llm.chat(
             self.prompt(question, decision), model=model, caller=Caller("support", user_id=user_id, guild_id=guild_id)
         )
-        return reply.text or UNAVAILABLE
+        return Answer(reply.text or UNAVAILABLE, "model")
 
     async def _decide(self, question: str, who: Who) -> Decision:
         caller = Caller("embeddings", user_id=who.user_id, guild_id=who.guild_id)

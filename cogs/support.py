@@ -17,6 +17,7 @@ from bot.replies import user_message
 from bot.routing import Question
 from bot.support import MAX_QUESTION_CHARS
 from bot.text import split_message
+from cogs.handoffs import hand_over, talk_to_staff_view
 
 log = logging.getLogger(__name__)
 
@@ -36,17 +37,26 @@ class Support(commands.Cog):
         if not isinstance(question, Question):
             return
         guild_id = message.guild.id if message.guild else None
+        view = None
         try:
             async with typing_shown(message.channel):
-                text = await self.support.answer(
+                answer = await self.support.respond(
                     question.text,
                     user_id=message.author.id,
                     guild_id=guild_id,
                     exempt=limits_exempt(message.author, self.bot.settings),
                 )
+            text = answer.text
+            if answer.for_staff:
+                text = await hand_over(
+                    self.bot, customer_id=message.author.id, guild_id=guild_id, channel_id=message.channel.id,
+                    message_id=message.id, question=question.text, bot_answer=None, reason=answer.for_staff,
+                ) or text
+            elif self.bot.settings.staff_channel is not None and answer.source in ("taught", "model"):
+                view = talk_to_staff_view(message.author.id)
         except Exception as exc:
             text = user_message(exc, context=f"answering message {message.id}")
-        await reply_in_chunks(message, text)
+        await reply_in_chunks(message, text, view=view)
 
     @app_commands.command()
     @app_commands.describe(question="What you need help with")
@@ -57,12 +67,18 @@ class Support(commands.Cog):
     ) -> None:
         """Ask the shop's support assistant a question."""
         await interaction.response.defer(thinking=True)
-        text = await self.support.answer(
+        answer = await self.support.respond(
             question,
             user_id=interaction.user.id,
             guild_id=interaction.guild_id,
             exempt=limits_exempt(interaction.user, self.bot.settings),
         )
+        text = answer.text
+        if answer.for_staff:
+            text = await hand_over(
+                self.bot, customer_id=interaction.user.id, guild_id=interaction.guild_id, channel_id=interaction.channel_id,
+                message_id=None, question=question, bot_answer=None, reason=answer.for_staff,
+            ) or text
         for chunk in split_message(text):
             await interaction.followup.send(chunk)
 
@@ -101,13 +117,17 @@ async def _send_typing(channel: discord.abc.Messageable) -> None:
         log.warning("could not show typing: %s", exc)
 
 
-async def reply_in_chunks(message: discord.Message, text: str) -> None:
-    """Reply to a message, continuing in further messages past Discord's length limit."""
+async def reply_in_chunks(message: discord.Message, text: str, *, view: discord.ui.View | None = None) -> None:
+    """Reply to a message, continuing in further messages past Discord's length limit; `view` goes under the last."""
     try:
         # A reply to a message deleted meanwhile still goes out, as a plain message.
         reference = message.to_reference(fail_if_not_exists=False)
-        for number, chunk in enumerate(split_message(text)):
-            await message.channel.send(chunk, reference=reference if number == 0 else None)
+        chunks = split_message(text)
+        for number, chunk in enumerate(chunks):
+            last = number == len(chunks) - 1
+            await message.channel.send(
+                chunk, reference=reference if number == 0 else None, view=view if last and view else discord.utils.MISSING
+            )
     except discord.HTTPException as exc:
         log.warning("could not reply in channel %s: %s", message.channel.id, exc)
 

@@ -115,6 +115,7 @@ class FakeDiscord:
         self._ids = itertools.count(700_000_000_000_000_001)
         self._failures: list[tuple[str, re.Pattern[str], int]] = []
         self.cdn: dict[str, bytes] = {}
+        self.messages: dict[str, dict[str, Any]] = {}  # every message posted, by ID, as Discord stores it
 
     # -- set-up ------------------------------------------------------------------------
 
@@ -223,6 +224,7 @@ class FakeDiscord:
     async def send_message(self, content: str, **kwargs: Any) -> dict[str, Any]:
         """A user posts a message; returns its payload once every handler has finished."""
         data = self.message_payload(content, **kwargs)
+        self.messages[data["id"]] = data
         self.state.parse_message_create(data)
         await self.settle()
         return data
@@ -452,6 +454,14 @@ class FakeDiscord:
             return self._answered(
                 call, self.message_reply(int(path.split("/")[2]), payload or {}, message_id=int(path.split("/")[4]))
             )
+        if route.method == "GET" and (found := re.fullmatch(r"/channels/\d+/messages/(\d+)", path)):
+            if found[1] not in self.messages:
+                raise _http_error(404)
+            return self.messages[found[1]]
+        if route.method == "POST" and (found := re.fullmatch(r"/channels/(\d+)/messages/(\d+)/threads", path)):
+            thread = self.thread_payload(int(found[2]), int(found[1]), {"type": 11, **(payload or {})})  # a thread takes its message's ID
+            self.state.parse_thread_create(thread)
+            return thread
         if route.method == "POST" and re.fullmatch(r"/channels/\d+/threads", path):
             thread = self.thread_payload(next(self._ids), int(path.split("/")[2]), payload or {})
             self.state.parse_thread_create(thread)  # Discord follows up with THREAD_CREATE
@@ -504,7 +514,22 @@ class FakeDiscord:
         return reply
 
     def message_reply(self, channel_id: int, payload: dict[str, Any], message_id: int | None = None) -> dict[str, Any]:
-        """The message object Discord answers a successful send or edit with."""
+        """The message object Discord answers a successful send or edit with (and keeps)."""
+        stored = self.messages.get(str(message_id)) if message_id else None
+        if stored is not None:  # an edit changes only what it sends
+            reply = stored | {key: payload[key] for key in ("content", "components", "embeds") if key in payload}
+            self.messages[reply["id"]] = reply
+            return reply
+        reply = self._message_object(channel_id, payload, message_id)
+        reference = payload.get("message_reference")
+        if reference:
+            reply |= {"type": 19, "message_reference": reference}
+            if str(reference.get("message_id")) in self.messages:
+                reply["referenced_message"] = self.messages[str(reference["message_id"])]
+        self.messages[reply["id"]] = reply
+        return reply
+
+    def _message_object(self, channel_id: int, payload: dict[str, Any], message_id: int | None) -> dict[str, Any]:
         return {
             "id": str(message_id or next(self._ids)),
             "channel_id": str(channel_id),

@@ -9,12 +9,13 @@ from bot.storage.conversations import ConversationStore
 from bot.storage.database import Database, DatabaseError, StorageError, database_url
 from bot.storage.evaluations import EvaluationStore
 from bot.storage.examples import ExampleStore
+from bot.storage.handoffs import HandoffStore
 from bot.storage.jobs import JobStore
 from bot.storage.state import StateStore
 from bot.storage.usage import UsageStore
 
 __all__ = [
-    "ConversationStore", "Database", "DatabaseError", "EvaluationStore", "ExampleStore", "JobStore", "StateStore", "Storage",
+    "ConversationStore", "Database", "DatabaseError", "EvaluationStore", "ExampleStore", "HandoffStore", "JobStore", "StateStore", "Storage",
     "StorageError", "UsageStore",
 ]
 
@@ -28,6 +29,7 @@ class Storage:
     usage: UsageStore
     state: StateStore
     evaluations: EvaluationStore
+    handoffs: HandoffStore
 
     @classmethod
     async def open(cls, url: str | None, path: Path) -> Storage:
@@ -41,6 +43,7 @@ class Storage:
             UsageStore(database),
             StateStore(database),
             EvaluationStore(database),
+            HandoffStore(database),
         )
 
     async def close(self) -> None:

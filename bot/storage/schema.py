@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeDecorator
 
 # The Alembic revision this code's tables match (tests check it is the newest in migrations/versions).
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 
 
 class Timestamp(TypeDecorator[datetime]):
@@ -228,4 +228,35 @@ bartender_turns = Table(
     Column("tokens", Integer, nullable=False),
     Column("created_at", Timestamp, nullable=False),
     Index("bartender_turns_by_session", "session_id", "id"),
+)
+
+
+# A customer's question passed to staff: open until a staff member answers it; one open handoff per customer.
+handoffs = Table(
+    "handoffs",
+    metadata,
+    Column("id", RowId, primary_key=True),
+    Column("customer_id", DiscordId, nullable=False),
+    Column("guild_id", DiscordId),
+    Column("channel_id", DiscordId, nullable=False),
+    Column("message_id", DiscordId),
+    Column("question", Text, nullable=False),
+    Column("bot_answer", Text),
+    Column("reason", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("staff_message_id", DiscordId),
+    Column("staff_thread_id", DiscordId),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Column("reminded_at", Timestamp),
+    Column("answered_by", DiscordId),
+    Column("answered_at", Timestamp),
+    Column("answer", Text),
+    Index(
+        "handoffs_open",
+        "customer_id",
+        unique=True,
+        sqlite_where=text("status = 'open'"),
+        postgresql_where=text("status = 'open'"),
+    ),
 )

@@ -1,0 +1,308 @@
+"""Handoffs: questions support can't answer, posted in STAFF_CHANNEL with Answer buttons; staff answers go back to the customer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+from discord.utils import format_dt
+
+from bot.access import is_staff, staff_only
+from bot.client import SupportBot
+from bot.handoffs import FROM_BUTTON, HandoffService
+from bot.records import Handoff
+from bot.replies import send_ephemeral, user_message
+from bot.teaching import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS
+from bot.text import split_message
+
+log = logging.getLogger(__name__)
+
+HANDED_OVER = "I've passed this to our staff; you'll get the answer here."
+JOINED = "I've added this to what you already asked our staff; you'll get the answer here."
+REMINDER_CHECK_SECONDS = 60.0
+NO_PINGS = discord.AllowedMentions.none()
+
+
+class Handoffs(commands.Cog):
+    def __init__(self, bot: SupportBot) -> None:
+        self.bot = bot
+        self.handoffs: HandoffService = bot.handoffs
+        self._reminding: asyncio.Task[None] | None = None
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(AnswerButton, TalkToStaffButton)  # the buttons keep working after a restart
+        if self.bot.settings.staff_channel is not None:
+            self._reminding = asyncio.create_task(self._remind(), name="handoff-reminders")
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(AnswerButton, TalkToStaffButton)
+        if self._reminding is not None:
+            self._reminding.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reminding
+
+    async def _remind(self) -> None:
+        await self.bot.wait_until_ready()
+        while True:
+            await asyncio.sleep(REMINDER_CHECK_SECONDS)
+            try:
+                await remind(self.bot)
+            except Exception:
+                log.exception("re-announcing waiting handoffs failed; trying again in %ss", REMINDER_CHECK_SECONDS)
+
+    @app_commands.command(name="handoffs")
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_messages=True)
+    @staff_only()
+    async def list_handoffs(self, interaction: discord.Interaction[SupportBot]) -> None:
+        """The customers' questions still waiting for a staff answer, oldest first."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        waiting = await self.handoffs.open_ones()
+        if not waiting:
+            await interaction.followup.send("No customer is waiting for staff.", ephemeral=True)
+            return
+        lines = [f"{len(waiting)} waiting (oldest first):"]
+        for handoff in waiting:
+            link = f" · {staff_post_url(interaction.guild_id, self.bot.settings.staff_channel, handoff)}" if handoff.staff_message_id else ""
+            first = handoff.question.splitlines()[0]
+            lines.append(f"- **#{handoff.id}** <@{handoff.customer_id}> {format_dt(handoff.created_at, 'R')}: {_short(first, 80)}{link}")
+        for chunk in split_message("\n".join(lines)):
+            await interaction.followup.send(chunk, ephemeral=True)
+
+
+# -- opening a handoff -------------------------------------------------------------------
+
+
+async def hand_over(
+    bot: SupportBot, *, customer_id: int, guild_id: int | None, channel_id: int, message_id: int | None, question: str,
+    bot_answer: str | None, reason: str,
+) -> str | None:
+    """Open (or join) the customer's handoff and show it to staff; the customer's line, or None when none was opened."""
+    staff_channel = bot.settings.staff_channel
+    if staff_channel is None:
+        return None
+    handoff, joined = await bot.handoffs.open(
+        customer_id=customer_id, guild_id=guild_id, channel_id=channel_id, message_id=message_id, question=question,
+        bot_answer=bot_answer, reason=reason,
+    )
+    try:
+        await show_to_staff(bot, handoff, joined=joined)
+    except discord.HTTPException as exc:
+        # Kept open in the database: the reminder posts it once the channel works again.
+        log.warning("could not post handoff #%s in the staff channel %s: %s", handoff.id, staff_channel, exc)
+    return JOINED if joined else HANDED_OVER
+
+
+async def show_to_staff(bot: SupportBot, handoff: Handoff, *, joined: bool, reminder: bool = False) -> None:
+    channel = bot.get_channel(bot.settings.staff_channel) or await bot.fetch_channel(bot.settings.staff_channel)
+    content = render_handoff(handoff, reminder=reminder)
+    if joined and handoff.staff_message_id:
+        await channel.get_partial_message(handoff.staff_message_id).edit(content=content, allowed_mentions=NO_PINGS)
+        if handoff.staff_thread_id:
+            thread = bot.get_channel(handoff.staff_thread_id) or await bot.fetch_channel(handoff.staff_thread_id)
+            await thread.send(f"New from the customer: {_short(handoff.question.splitlines()[-1], 1800)}", allowed_mentions=NO_PINGS)
+        return
+    post = await channel.send(content, view=answer_view(handoff.id), allowed_mentions=NO_PINGS)
+    thread_id = None
+    if isinstance(channel, discord.TextChannel):
+        try:
+            thread = await post.create_thread(name=_short(f"#{handoff.id} {handoff.question.splitlines()[0]}", 100))
+            thread_id = thread.id
+        except discord.HTTPException as exc:
+            log.info("no thread for handoff #%s (%s); staff answer from the post", handoff.id, exc)
+    await bot.handoffs.posted(handoff.id, message_id=post.id, thread_id=thread_id)
+
+
+async def remind(bot: SupportBot) -> None:
+    """Post each handoff still open after HANDOFF_REMIND_MINUTES once more, with its buttons."""
+    for handoff in await bot.handoffs.due_reminders():
+        await show_to_staff(bot, handoff, joined=False, reminder=True)
+
+
+def render_handoff(handoff: Handoff, *, reminder: bool = False) -> str:
+    where = "a DM" if handoff.guild_id is None else f"<#{handoff.channel_id}>"
+    if handoff.guild_id is not None and handoff.message_id:
+        where += f" ([message](https://discord.com/channels/{handoff.guild_id}/{handoff.channel_id}/{handoff.message_id}))"
+    heading = f"⏰ **Still waiting since {format_dt(handoff.created_at, 'R')}: handoff #{handoff.id}**" if reminder else f"**Handoff #{handoff.id}**"
+    questions = handoff.question.splitlines()
+    lines = [f"{heading} · {handoff.reason}", f"From <@{handoff.customer_id}> in {where}"]
+    lines += [f"**Question:** {_short(q, 900)}" for q in questions[:5]]
+    if len(questions) > 5:
+        lines.append(f"…and {len(questions) - 5} more")
+    if handoff.bot_answer:
+        lines.append(f"**The bot answered:** {_short(handoff.bot_answer, 500)}")
+    return "\n".join(lines)[:2000]
+
+
+def staff_post_url(guild_id: int | None, channel_id: int | None, handoff: Handoff) -> str:
+    return f"https://discord.com/channels/{guild_id}/{channel_id}/{handoff.staff_message_id}"
+
+
+def _short(text: str, most: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
+# -- staff answering ---------------------------------------------------------------------
+
+
+class AnswerButton(discord.ui.DynamicItem[discord.ui.Button], template=r"handoff:(?P<teach>teach|only):(?P<id>\d+)"):
+    """*Answer & teach* / *Answer only* under a handoff: staff only, checked in the server where it is clicked."""
+
+    def __init__(self, handoff_id: int, teach: bool) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Answer & teach" if teach else "Answer only",
+                style=discord.ButtonStyle.primary if teach else discord.ButtonStyle.secondary,
+                custom_id=f"handoff:{'teach' if teach else 'only'}:{handoff_id}",
+            )
+        )
+        self.handoff_id = handoff_id
+        self.teach = teach
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match) -> AnswerButton:
+        return cls(int(match["id"]), match["teach"] == "teach")
+
+    async def callback(self, interaction: discord.Interaction[SupportBot]) -> None:
+        if interaction.guild is None or not is_staff(interaction.user, interaction.client.settings):
+            await send_ephemeral(interaction, "Only staff (a STAFF_ROLES role) and admins can answer customers.")
+            return
+        try:
+            handoff = await interaction.client.handoffs.get(self.handoff_id)
+        except Exception as error:
+            await send_ephemeral(interaction, user_message(error, context="handoff button"))
+            return
+        if not handoff.open:
+            await send_ephemeral(interaction, f"Handoff #{handoff.id} was already answered by <@{handoff.answered_by}>.")
+            return
+        await interaction.response.send_modal(AnswerModal(handoff, teach=self.teach, post=interaction.message))
+
+
+def answer_view(handoff_id: int) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(AnswerButton(handoff_id, teach=True))
+    view.add_item(AnswerButton(handoff_id, teach=False))
+    return view
+
+
+class AnswerModal(discord.ui.Modal, title="Answer the customer"):
+    def __init__(self, handoff: Handoff, *, teach: bool, post: discord.Message | None) -> None:
+        super().__init__()
+        self.handoff = handoff
+        self.post = post
+        self.question: discord.ui.TextInput | None = None
+        if teach:
+            self.question = discord.ui.TextInput(
+                label="Question to teach (edit to the general case)", max_length=MAX_QUESTION_CHARS,
+                default=handoff.question.splitlines()[0][:MAX_QUESTION_CHARS],
+            )
+            self.add_item(self.question)
+        self.answer = discord.ui.TextInput(label="Answer", style=discord.TextStyle.paragraph, max_length=MAX_ANSWER_CHARS)
+        self.add_item(self.answer)
+
+    async def on_submit(self, interaction: discord.Interaction[SupportBot]) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        bot = interaction.client
+        handoff = await bot.handoffs.claim(self.handoff.id, self.answer.value, by=interaction.user.id)
+        try:
+            await deliver(bot, handoff)
+        except discord.HTTPException as exc:
+            log.warning("could not deliver handoff #%s to customer %s: %s", handoff.id, handoff.customer_id, exc)
+            await bot.handoffs.reopen(handoff.id)
+            await interaction.followup.send(
+                f"Couldn't send it to <@{handoff.customer_id}> (Discord said: {exc.text or exc.status}). The handoff is still open.",
+                ephemeral=True,
+            )
+            return
+        outcome = f"Sent to <@{handoff.customer_id}>."
+        if self.question is not None:
+            taught = await bot.handoffs.teach(self.question.value, handoff.answer or "", by=interaction.user.id)
+            if taught.taught is not None:
+                outcome += f" Taught as #{taught.taught.id}: the next customer asking this gets it at once."
+            elif taught.already_taught is not None:
+                outcome += f" “{taught.already_taught.question}” was taught already (#{taught.already_taught.id}); its answer was kept."
+        await interaction.followup.send(outcome, ephemeral=True)
+        if self.post is not None:
+            done = f"{self.post.content}\n\n✅ Answered by <@{interaction.user.id}>: {_short(handoff.answer or '', 500)}"
+            with contextlib.suppress(discord.HTTPException):
+                await self.post.edit(content=done[:2000], view=None, allowed_mentions=NO_PINGS)
+
+    async def on_error(self, interaction: discord.Interaction[SupportBot], error: Exception) -> None:
+        await send_ephemeral(interaction, user_message(error, context="handoff answer form"))
+
+
+async def deliver(bot: SupportBot, handoff: Handoff) -> None:
+    """The staff answer, where the customer asked: a reply to their message, or a DM."""
+    text = f"**Our staff answered** “{_short(handoff.question.splitlines()[0], 200)}”:\n{handoff.answer}"
+    if handoff.guild_id is None:
+        user = bot.get_user(handoff.customer_id) or await bot.fetch_user(handoff.customer_id)
+        for chunk in split_message(text):
+            await user.send(chunk)
+        return
+    channel = bot.get_channel(handoff.channel_id) or await bot.fetch_channel(handoff.channel_id)
+    reference = None
+    if handoff.message_id:
+        reference = discord.MessageReference(message_id=handoff.message_id, channel_id=handoff.channel_id, fail_if_not_exists=False)
+    for number, chunk in enumerate(split_message(text)):
+        await channel.send(chunk, reference=reference if number == 0 else None, allowed_mentions=NO_PINGS)
+
+
+# -- a customer asking for staff under an answer -----------------------------------------
+
+
+class TalkToStaffButton(discord.ui.DynamicItem[discord.ui.Button], template=r"handoff:ask:(?P<customer>\d+)"):
+    """*Talk to staff* under a support answer: only the customer who asked can use it."""
+
+    def __init__(self, customer_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(label="Talk to staff", style=discord.ButtonStyle.secondary, custom_id=f"handoff:ask:{customer_id}")
+        )
+        self.customer_id = customer_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match) -> TalkToStaffButton:
+        return cls(int(match["customer"]))
+
+    async def callback(self, interaction: discord.Interaction[SupportBot]) -> None:
+        if interaction.user.id != self.customer_id:
+            await send_ephemeral(interaction, "Only the customer who asked can pass this to staff; ask your own question and you'll get the button too.")
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        answer = interaction.message
+        question, message_id = "(the question was deleted)", None
+        if answer is not None and answer.reference is not None and answer.reference.message_id:
+            message_id = answer.reference.message_id
+            asked = answer.reference.resolved
+            if not isinstance(asked, discord.Message):
+                with contextlib.suppress(discord.HTTPException):
+                    asked = await answer.channel.fetch_message(message_id)
+            if isinstance(asked, discord.Message):
+                question = asked.content
+        try:
+            line = await hand_over(
+                interaction.client, customer_id=interaction.user.id, guild_id=interaction.guild_id,
+                channel_id=interaction.channel_id, message_id=message_id, question=question,
+                bot_answer=answer.content if answer else None, reason=FROM_BUTTON,
+            )
+        except Exception as error:
+            await send_ephemeral(interaction, user_message(error, context="talk-to-staff button"))
+            return
+        await interaction.followup.send(line or "Staff can't be reached from here right now, sorry.", ephemeral=True)
+        if line and answer is not None:
+            with contextlib.suppress(discord.HTTPException):
+                await answer.edit(view=None)  # asked once is enough
+
+
+def talk_to_staff_view(customer_id: int) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(TalkToStaffButton(customer_id))
+    return view
+
+
+async def setup(bot: SupportBot) -> None:
+    await bot.add_cog(Handoffs(bot))

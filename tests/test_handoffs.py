@@ -1,0 +1,165 @@
+"""Handoffs: a question support can't answer reaches staff, their answer reaches the customer and becomes an example."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+import pytest_asyncio
+from discord_fakes import APP_ID, CUSTOMER, GENERAL_CHANNEL, OTHER_CUSTOMER, STAFF, SUPPORT_CHANNEL, FakeDiscord
+
+from bot.client import make_bot
+from bot.handoffs import asks_for_staff
+from bot.services import open_services
+from cogs.handoffs import HANDED_OVER, JOINED, remind
+from conftest import both_engines, open_storage
+
+pytestmark = both_engines
+
+STAFF_CHANNEL = GENERAL_CHANNEL
+NOBODY_TAUGHT = "선물 포장 되나요? 친구 생일이라서요"
+PARAPHRASE = "선물포장 가능한가요?"
+STAFF_ANSWER = "네, 선물 포장은 2,000원이고 주문서 요청사항에 '선물 포장'이라고 적어 주시면 돼요."
+
+
+@pytest_asyncio.fixture
+async def shop(settings, validation_executor):
+    """The bot offline (no API key) with a staff channel, logged in to a fake Discord."""
+    offline = replace(settings, openai_api_key=None, staff_channel=STAFF_CHANNEL)
+    async with open_services(offline, executor=validation_executor) as services:
+        bot = make_bot(services, application_id=APP_ID)
+        fake = FakeDiscord(bot)
+        await fake.start()
+        yield fake
+        await fake.close()
+        await bot.close()  # unloads the cogs: their background tasks stop before the database closes
+
+
+def staff_posts(shop) -> list[dict]:
+    return [p for p in shop.sent_messages(STAFF_CHANNEL) if "Handoff #" in p.get("content", "")]
+
+
+def replies_to(shop, message: dict) -> list[str]:
+    return [
+        p["content"] for p in shop.sent_messages(SUPPORT_CHANNEL)
+        if str((p.get("message_reference") or {}).get("message_id")) == message["id"]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [
+        ("상담원 연결해 주세요", True),
+        ("사람이랑 얘기하고 싶어요ㅠㅠ", True),
+        ("직원 분이랑 통화 가능할까요", True),
+        ("can i talk to a human pls", True),
+        ("i want to speak with your staff", True),
+        ("배송 언제 와요?", False),
+        ("사람 많으면 배송 늦어지나요?", False),
+        ("is this for humans or pets", False),
+    ],
+)
+def test_a_customer_asking_for_a_person_is_recognised(question, asks):
+    assert asks_for_staff(question) is asks
+
+
+async def test_an_unanswerable_question_reaches_staff_and_their_answer_reaches_the_customer_and_is_taught(shop):
+    """Offline and untaught: handed over; staff answer in a form; the customer gets it; the next customer is answered."""
+    asked = await shop.send_message(NOBODY_TAUGHT)
+    assert replies_to(shop, asked) == [HANDED_OVER]
+    [post] = staff_posts(shop)
+    assert "Handoff #1" in post["content"] and f"<@{CUSTOMER.id}>" in post["content"] and NOBODY_TAUGHT in post["content"]
+    assert post["allowed_mentions"]["parse"] == []  # staff see who asked; nobody is pinged
+    assert [c.path for c in shop.calls if c.path.endswith("/threads")]  # a thread per handoff
+
+    clicked = await shop.click("Answer & teach", user=STAFF, channel_id=STAFF_CHANNEL)
+    await shop.submit_modal(clicked, ["선물 포장 되나요?", STAFF_ANSWER], user=STAFF, channel_id=STAFF_CHANNEL)
+
+    [delivered] = replies_to(shop, asked)[1:]
+    assert STAFF_ANSWER in delivered and delivered.startswith("**Our staff answered**")
+    assert any("✅ Answered by" in e.payload.get("content", "") for e in shop.edits(STAFF_CHANNEL))
+
+    next_customer = await shop.send_message(PARAPHRASE, author=OTHER_CUSTOMER)
+    assert replies_to(shop, next_customer) == [STAFF_ANSWER]
+
+
+async def test_repeated_questions_join_one_handoff(shop):
+    """A customer's second unanswerable question joins their open handoff: one post, updated."""
+    await shop.send_message(NOBODY_TAUGHT)
+    again = await shop.send_message("그리고 쇼핑백도 따로 주시나요?")
+    assert replies_to(shop, again) == [JOINED]
+    [post] = staff_posts(shop)
+    [edit] = [e for e in shop.edits(STAFF_CHANNEL) if "쇼핑백" in e.payload.get("content", "")]
+    assert NOBODY_TAUGHT in edit.payload["content"]
+    assert len(await shop.bot.handoffs.open_ones()) == 1
+
+
+async def test_only_staff_can_answer_and_only_once(shop):
+    """A customer clicking Answer gets a refusal and no form; a second answer after the first is refused."""
+    await shop.send_message(NOBODY_TAUGHT)
+    refused = await shop.click("Answer only", user=CUSTOMER, channel_id=STAFF_CHANNEL)
+    assert shop.ephemeral_texts(refused) == ["Only staff (a STAFF_ROLES role) and admins can answer customers."]
+    assert not [c for c in shop.interaction_calls(refused) if (c.payload or {}).get("type") == 9]
+
+    first = await shop.click("Answer only", user=STAFF, channel_id=STAFF_CHANNEL)
+    second = await shop.click("Answer only", user=STAFF, channel_id=STAFF_CHANNEL)  # opened before the first is sent
+    await shop.submit_modal(first, [STAFF_ANSWER], user=STAFF, channel_id=STAFF_CHANNEL)
+    late = await shop.submit_modal(second, ["다른 답변"], user=STAFF, channel_id=STAFF_CHANNEL)
+    assert shop.ephemeral_texts(late) == [f"Handoff #1 was already answered by <@{STAFF.id}>; nothing was sent."]
+    assert sum(STAFF_ANSWER in text for text in shop.shown_messages(SUPPORT_CHANNEL)) == 1
+    assert not any("다른 답변" in text for text in shop.shown_messages(SUPPORT_CHANNEL))
+
+
+async def test_answer_only_does_not_teach(shop):
+    await shop.send_message(NOBODY_TAUGHT)
+    clicked = await shop.click("Answer only", user=STAFF, channel_id=STAFF_CHANNEL)
+    await shop.submit_modal(clicked, [STAFF_ANSWER], user=STAFF, channel_id=STAFF_CHANNEL)
+    later = await shop.send_message(NOBODY_TAUGHT, author=OTHER_CUSTOMER)
+    assert replies_to(shop, later) == [HANDED_OVER]
+
+
+async def test_asking_for_a_person_hands_over_at_once(shop):
+    asked = await shop.send_message("상담원 연결해주세요")
+    assert replies_to(shop, asked) == [HANDED_OVER]
+    [post] = staff_posts(shop)
+    assert "asked for staff" in post["content"]
+
+
+async def test_talk_to_staff_under_an_answer_is_the_askers_alone(shop):
+    """A taught answer carries Talk to staff; another customer can't use it; the asker's click hands over with the answer."""
+    asked = await shop.send_message("구독 안내 부탁드려요.")
+    [answer] = replies_to(shop, asked)
+    refused = await shop.click("Talk to staff", user=OTHER_CUSTOMER, channel_id=SUPPORT_CHANNEL)
+    assert "Only the customer who asked" in shop.ephemeral_texts(refused)[0]
+    assert staff_posts(shop) == []
+
+    clicked = await shop.click("Talk to staff", user=CUSTOMER, channel_id=SUPPORT_CHANNEL)
+    assert shop.ephemeral_texts(clicked) == [HANDED_OVER]
+    [post] = staff_posts(shop)
+    assert "구독 안내 부탁드려요." in post["content"] and "**The bot answered:** 하루바 칵테일 박스 구독은" in post["content"]
+
+
+async def test_a_waiting_handoff_is_announced_once_more(shop):
+    await shop.send_message(NOBODY_TAUGHT)
+    shop.bot.handoffs.remind_after = timedelta(0)
+    await remind(shop.bot)
+    await remind(shop.bot)
+    reminders = [p for p in shop.sent_messages(STAFF_CHANNEL) if p.get("content", "").startswith("⏰ **Still waiting")]
+    assert len(reminders) == 1 and NOBODY_TAUGHT in reminders[0]["content"]
+    assert reminders[0]["components"]  # answerable from the reminder too
+
+
+async def test_open_handoffs_survive_a_restart_and_staff_list_them(settings, shop):
+    await shop.send_message(NOBODY_TAUGHT)
+    storage = await open_storage(settings)
+    try:
+        [waiting] = await storage.handoffs.open_ones()
+        assert (waiting.customer_id, waiting.question, waiting.reason) == (CUSTOMER.id, NOBODY_TAUGHT, "no answer")
+        assert waiting.staff_message_id is not None
+    finally:
+        await storage.close()
+    listed = await shop.slash("handoffs", user=STAFF)
+    assert f"**#1** <@{CUSTOMER.id}>" in shop.ephemeral_texts(listed)[0]
+    refused = await shop.slash("handoffs", user=CUSTOMER)
+    assert "Only staff" in shop.interaction_texts(refused)[-1]
