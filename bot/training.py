@@ -414,7 +414,8 @@ class TrainingService:
         state = "ok" if rows else "none"
         if remote is not None and remote.result_files:
             try:
-                from_file = parse_metrics_csv(await self._finetune.result_file(remote.result_files[0]))
+                raw = await self._finetune.result_file(remote.result_files[0])
+                from_file = await asyncio.to_thread(parse_metrics_csv, raw)  # a long run's file is megabytes
             except UserError as exc:
                 log.warning("could not read job %s's result file: %s", job.id, exc.message)
                 from_file = []
