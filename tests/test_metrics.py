@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+import io
 import struct
 import subprocess
 import sys
+
+from PIL import Image
 
 from bot.metrics import MetricsRow, parse_metrics_csv, render_loss_chart, rows_from_events
 from conftest import ROOT
@@ -70,6 +73,9 @@ def test_chart_is_an_800_by_400_png():
 
     assert png_size(png) == (800, 400)
     assert 5_000 < len(png) < 200_000
+    with Image.open(io.BytesIO(png)) as image:  # and it decodes: a whole image, not just a header
+        image.load()
+        assert (image.format, image.size) == ("PNG", (800, 400))
 
 
 def test_a_single_step_still_draws():
