@@ -408,7 +408,7 @@ class TrainingService:
     async def _progress(self, job: TrainingJob, remote: RemoteJob | None, events: list[JobEvent]) -> JobProgress:
         """Step, remaining time, latest losses and the loss chart, from the result file or else the metrics events."""
         metric_events = sorted(
-            (e for e in events if e.type == "metrics" and isinstance(e.data.get("step"), int)), key=lambda e: e.data["step"]
+            (e for e in events if e.type == "metrics" and _whole(e.data.get("step")) is not None), key=lambda e: _whole(e.data["step"])
         )
         rows = rows_from_events(e.data for e in metric_events)
         state = "ok" if rows else "none"
@@ -428,8 +428,8 @@ class TrainingService:
         total = None
         if metric_events:
             newest = metric_events[-1].data
-            total = newest.get("total_steps") if isinstance(newest.get("total_steps"), int) else None
-            step = max(step or 0, newest["step"])
+            total = _whole(newest.get("total_steps")) or None
+            step = max(step or 0, _whole(newest["step"]))
         if job.status == "succeeded" and total is None and step is not None:
             total = step
         chart = None
@@ -541,11 +541,18 @@ def _remaining(
     if step is None or total is None or len(metric_events) < 2:
         return None
     first, last = metric_events[0], metric_events[-1]
-    steps = last.data["step"] - first.data["step"]
+    steps = _whole(last.data["step"]) - _whole(first.data["step"])
     seconds = (last.created_at - first.created_at).total_seconds()
     if steps <= 0 or seconds <= 0:
         return None
     return timedelta(seconds=seconds / steps * max(total - step, 0))
+
+
+def _whole(value: object) -> int | None:
+    """A step count from event data: an int, or a float with nothing after the point (never a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value or value in (float("inf"), float("-inf")):
+        return None
+    return int(value) if value == int(value) else None
 
 
 def elapsed(since: datetime, until: datetime | None = None) -> str:

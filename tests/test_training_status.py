@@ -139,3 +139,14 @@ async def test_checkpoint_model_can_be_made_live(training, support, fake_openai)
 
     assert live.model == checkpoint
     assert fake_openai.chat_requests()[-1]["model"] == checkpoint
+
+
+async def test_steps_reported_as_whole_floats_still_count(training, fake_openai):
+    """Event data with "step": 10.0 and "total_steps": 100.0 (JSON numbers either way) gives step 10 of 100."""
+    job_id = await start(training, fake_openai)
+    rows = [{**row, "step": float(row["step"])} for row in LOSSES]
+    fake_openai.set_job_metrics(job_id, rows, total_steps=100.0, seconds_per_step=6, result_file=False)
+
+    progress = (await training.status(job_id)).progress
+
+    assert (progress.step, progress.total_steps, progress.remaining) == (10, 100, timedelta(minutes=9))
