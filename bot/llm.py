@@ -240,12 +240,27 @@ class RemoteJob:
     error: str | None = None
     finished_at: datetime | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    result_files: tuple[str, ...] = ()  # file IDs; OpenAI's first is a CSV of step metrics
+    estimated_finish: datetime | None = None  # the provider's own estimate, while the job runs
 
 
 @dataclass(frozen=True)
 class JobEvent:
     created_at: datetime
     message: str
+    type: str = "message"  # "metrics" events carry a step's numbers in `data`
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A model saved during a job (OpenAI keeps the last epochs'), usable like the final one."""
+
+    model: str
+    step: int
+    created_at: datetime
+    train_loss: float | None = None
+    valid_loss: float | None = None
 
 
 class JobMayExist(TrainingError):
@@ -382,8 +397,47 @@ class FineTuningAPI:
             page = await client.fine_tuning.jobs.list_events(job_id, limit=limit)
         except (openai.OpenAIError, ValueError) as exc:
             raise self._training_error(exc, f"read the events of job {job_id}") from exc
-        events = [JobEvent(datetime.fromtimestamp(e.created_at, timezone.utc), self._redact(e.message)) for e in page.data]
-        return sorted(events, key=lambda e: e.created_at)
+        events = [
+            JobEvent(
+                datetime.fromtimestamp(e.created_at, timezone.utc),
+                self._redact(e.message),
+                e.type or "message",
+                e.data if isinstance(e.data, dict) else {},
+            )
+            for e in page.data
+        ]
+        # The page is newest first; reversed before the (stable) sort, events of the same second keep their order.
+        return sorted(reversed(events), key=lambda e: e.created_at)
+
+    async def result_file(self, file_id: str) -> bytes:
+        """A job's result file as the provider serves it (for OpenAI, a CSV of step metrics)."""
+        client = self._require_client()
+        try:
+            response = await client.files.content(file_id)
+            return await response.aread()
+        except (openai.OpenAIError, ValueError) as exc:
+            raise self._training_error(exc, f"read the result file {file_id}") from exc
+
+    async def checkpoints(self, job_id: str) -> list[Checkpoint]:
+        """The job's checkpoints, oldest first; none where the provider has no such endpoint."""
+        client = self._require_client()
+        try:
+            page = await client.fine_tuning.jobs.checkpoints.list(job_id, limit=20)
+        except openai.NotFoundError:
+            return []
+        except (openai.OpenAIError, ValueError) as exc:
+            raise self._training_error(exc, f"list the checkpoints of job {job_id}") from exc
+        found = [
+            Checkpoint(
+                c.fine_tuned_model_checkpoint,
+                c.step_number,
+                datetime.fromtimestamp(c.created_at, timezone.utc),
+                c.metrics.train_loss if c.metrics else None,
+                (c.metrics.valid_loss if c.metrics.valid_loss is not None else c.metrics.full_valid_loss) if c.metrics else None,
+            )
+            for c in page.data
+        ]
+        return sorted(found, key=lambda c: c.step)
 
     async def cancel(self, job_id: str) -> RemoteJob:
         client = self._require_client()
@@ -422,6 +476,8 @@ def _remote_job(job: Any) -> RemoteJob:
         error=error,
         finished_at=datetime.fromtimestamp(job.finished_at, timezone.utc) if job.finished_at else None,
         metadata=dict(job.metadata or {}),
+        result_files=tuple(job.result_files or ()),
+        estimated_finish=datetime.fromtimestamp(job.estimated_finish, timezone.utc) if job.estimated_finish else None,
     )
 
 

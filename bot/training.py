@@ -12,8 +12,8 @@ import tempfile
 import uuid
 from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from bot.config import Settings
@@ -21,12 +21,14 @@ from bot.dataset import DatasetReport, validate_dataset
 from bot.evaluation import TAUGHT_ONLY, Comparison, Evaluator, Report, split_dataset
 from bot.tokens import encoding_for
 from bot.errors import DatasetError, UserError
-from bot.llm import LLM, FineTuningAPI, JobEvent, JobMayExist, RemoteJob
+from bot.llm import LLM, Checkpoint, FineTuningAPI, JobEvent, JobMayExist, RemoteJob
+from bot.metrics import parse_metrics_csv, render_loss_chart, rows_from_events
 from bot.records import EvalQuestion, SupportModelChange, TrainingJob, Usage, utcnow
 from bot.storage import JobStore, UsageStore
 from bot.storage.jobs import AWAITING, KEPT, PENDING, PROMOTED, STARTING
 from bot.support import SupportService
 from bot.teaching import TeachingService
+from bot.usage import DEFAULT_PRICES, estimate_cost, parse_prices
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,9 @@ MAX_POST_ATTEMPTS = 5  # a status post that keeps failing (channel gone) is give
 # may still be creating it before that).
 START_GRACE_SECONDS = 600.0
 EVALUATION_ATTEMPTS = 3  # a candidate that cannot be evaluated this many times is left for an admin to decide
+# Events read for /status: enough to hold the newest status messages among a run's per-step metrics events.
+STATUS_EVENTS = 100
+SHOWN_EVENTS = 5
 
 
 @dataclass(frozen=True)
@@ -59,11 +64,33 @@ class JobUpdate:
 
 
 @dataclass(frozen=True)
+class JobProgress:
+    """How far a job has come, from the provider's metrics; every part is None when it does not say."""
+
+    step: int | None = None
+    total_steps: int | None = None
+    remaining: timedelta | None = None
+    train_loss: float | None = None  # at the newest step that has one
+    valid_loss: float | None = None
+    metrics: str = "none"  # "none" (not reported yet), "ok", or "unreadable" (a result file that does not parse)
+    chart: bytes | None = None  # PNG of the loss by step, when there are metrics and it could be drawn
+
+    @property
+    def fraction(self) -> float | None:
+        if self.step is None or not self.total_steps:
+            return None
+        return min(max(self.step / self.total_steps, 0.0), 1.0)
+
+
+@dataclass(frozen=True)
 class JobStatus:
     job: TrainingJob
     events: list[JobEvent]
     live_model: str
     live_model_shutdown: str | None
+    progress: JobProgress = field(default_factory=JobProgress)
+    checkpoints: list[Checkpoint] = field(default_factory=list)
+    cost: float | None = None  # USD for the trained tokens, at PRICES
     evaluation: Report | None = None  # the latest evaluation report of any model
 
 
@@ -104,6 +131,7 @@ class TrainingService:
         executor: Executor | None = None,
         evaluator: Evaluator | None = None,
         promote: str = "if-better",
+        prices: dict[str, tuple[float, float]] | None = None,
     ) -> None:
         self._jobs = jobs
         self._evaluator = evaluator
@@ -122,6 +150,7 @@ class TrainingService:
         self._starting = asyncio.Lock()
         self._failed_posts: dict[tuple[str, str], int] = {}
         self._posted: set[tuple[str, str]] = set()
+        self._prices = prices if prices is not None else dict(DEFAULT_PRICES)
 
     @classmethod
     def from_settings(
@@ -150,6 +179,7 @@ class TrainingService:
             executor=executor,
             evaluator=evaluator,
             promote=settings.promote,
+            prices=parse_prices(settings.prices),
         )
 
     # -- starting a run ----------------------------------------------------------------
@@ -489,15 +519,72 @@ class TrainingService:
         if job.status == STARTING:
             live = await self.live_model()
             return JobStatus(job, events, live.model, live.shutdown_date)
+        remote = None
         try:
+            remote = await self._finetune.retrieve(job.id)  # a finished job too: its result files are on it
             if not job.finished:
-                job = await self._record(job, await self._finetune.retrieve(job.id))
-            events = await self._finetune.events(job.id)
+                job = await self._record(job, remote)
+            events = await self._finetune.events(job.id, limit=STATUS_EVENTS)
         except UserError as exc:
             log.warning("status of job %s is from the database only: %s", job.id, exc.message)
+        progress = await self._progress(job, remote, events)
+        checkpoints = await self._checkpoints(job) if remote is not None else []
+        cost = estimate_cost(self._prices, job.base_model, "training", job.trained_tokens, 0) if job.trained_tokens else None
         live = await self.live_model()
         latest = await self._evaluator.latest() if self._evaluator is not None else []
-        return JobStatus(job, events, live.model, live.shutdown_date, latest[0] if latest else None)
+        return JobStatus(
+            job, _shown_events(events), live.model, live.shutdown_date, progress, checkpoints, cost, latest[0] if latest else None
+        )
+
+    async def _progress(self, job: TrainingJob, remote: RemoteJob | None, events: list[JobEvent]) -> JobProgress:
+        """Step, remaining time, latest losses and the loss chart, from the result file or else the metrics events."""
+        metric_events = sorted(
+            (e for e in events if e.type == "metrics" and _whole(e.data.get("step")) is not None), key=lambda e: _whole(e.data["step"])
+        )
+        rows = rows_from_events(e.data for e in metric_events)
+        state = "ok" if rows else "none"
+        if remote is not None and remote.result_files:
+            try:
+                raw = await self._finetune.result_file(remote.result_files[0])
+                from_file = await asyncio.to_thread(parse_metrics_csv, raw)  # a long run's file is megabytes
+            except UserError as exc:
+                log.warning("could not read job %s's result file: %s", job.id, exc.message)
+                from_file = []
+            if from_file:
+                rows, state = from_file, "ok"  # the whole run, where the events page holds only the newest steps
+            elif not rows:
+                state = "unreadable"
+                log.warning("job %s's result file %s has no metrics that can be read", job.id, remote.result_files[0])
+        step = rows[-1].step if rows else None
+        total = None
+        if metric_events:
+            newest = metric_events[-1].data
+            total = _whole(newest.get("total_steps")) or None
+            step = max(step or 0, _whole(newest["step"]))
+        if job.status == "succeeded" and total is None and step is not None:
+            total = step
+        chart = None
+        if rows:
+            try:
+                chart = await asyncio.to_thread(render_loss_chart, rows, f"Loss, job {job.id}")
+            except Exception:
+                log.exception("could not draw the loss chart of job %s", job.id)
+        return JobProgress(
+            step=step,
+            total_steps=total,
+            remaining=_remaining(job, remote, metric_events, step, total),
+            train_loss=next((r.train_loss for r in reversed(rows) if r.train_loss is not None), None),
+            valid_loss=next((r.valid_loss for r in reversed(rows) if r.valid_loss is not None), None),
+            metrics=state,
+            chart=chart,
+        )
+
+    async def _checkpoints(self, job: TrainingJob) -> list[Checkpoint]:
+        try:
+            return await self._finetune.checkpoints(job.id)
+        except UserError as exc:
+            log.warning("could not list job %s's checkpoints: %s", job.id, exc.message)
+            return []
 
     async def cancel(self, job_id: str) -> TrainingJob:
         job = await self._jobs.get(job_id)
@@ -568,8 +655,43 @@ def validated_lines(dataset: bytes) -> bytes:
     return b"".join(line.strip(" \t\r\n").encode("utf-8") + b"\n" for line in lines if line.strip())
 
 
+def _shown_events(events: list[JobEvent]) -> list[JobEvent]:
+    """The newest status messages; per-step metrics events only when there is nothing else."""
+    messages = [e for e in events if e.type != "metrics"]
+    return (messages or events)[-SHOWN_EVENTS:]
+
+
+def _remaining(
+    job: TrainingJob, remote: RemoteJob | None, metric_events: list[JobEvent], step: int | None, total: int | None
+) -> timedelta | None:
+    """The provider's own estimate when it gives one, else the pace of the steps so far carried to the last step."""
+    if job.finished:
+        return None
+    if remote is not None and remote.estimated_finish is not None:
+        return max(remote.estimated_finish - utcnow(), timedelta(0))
+    if step is None or total is None or len(metric_events) < 2:
+        return None
+    first, last = metric_events[0], metric_events[-1]
+    steps = _whole(last.data["step"]) - _whole(first.data["step"])
+    seconds = (last.created_at - first.created_at).total_seconds()
+    if steps <= 0 or seconds <= 0:
+        return None
+    return timedelta(seconds=seconds / steps * max(total - step, 0))
+
+
+def _whole(value: object) -> int | None:
+    """A step count from event data: an int, or a float with nothing after the point (never a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value or value in (float("inf"), float("-inf")):
+        return None
+    return int(value) if value == int(value) else None
+
+
 def elapsed(since: datetime, until: datetime | None = None) -> str:
-    seconds = int(((until or utcnow()) - since).total_seconds())
+    return duration(((until or utcnow()) - since).total_seconds())
+
+
+def duration(seconds: float) -> str:
+    seconds = int(seconds)
     hours, rest = divmod(seconds, 3600)
     minutes = rest // 60
     return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {seconds % 60:02d}s"

@@ -76,9 +76,16 @@ class UsageService:
         ]
 
     def cost(self, model: str, purpose: str, prompt_tokens: int, completion_tokens: int) -> float | None:
-        name = f"training:{model}" if purpose == "training" else model
-        keys = [key for key in self._prices if name.startswith(key)]
-        if not keys:
-            return None
-        price_in, price_out = self._prices[max(keys, key=len)]
-        return (prompt_tokens * price_in + completion_tokens * price_out) / 1_000_000
+        return estimate_cost(self._prices, model, purpose, prompt_tokens, completion_tokens)
+
+
+def estimate_cost(
+    prices: dict[str, tuple[float, float]], model: str, purpose: str, prompt_tokens: int, completion_tokens: int
+) -> float | None:
+    """USD for these tokens at the longest-prefix price of the model ("training:" prices for training); None when unpriced."""
+    name = f"training:{model}" if purpose == "training" else model
+    keys = [key for key in prices if name.startswith(key)]
+    if not keys:
+        return None
+    price_in, price_out = prices[max(keys, key=len)]
+    return (prompt_tokens * price_in + completion_tokens * price_out) / 1_000_000

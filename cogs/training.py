@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 from typing import Optional
 
@@ -18,9 +19,18 @@ from bot.client import SupportBot
 from bot.evaluation import render_report
 from bot.replies import send_ephemeral, user_message
 from bot.text import split_message
-from bot.training import JobStatus, JobUpdate, LiveModel, TrainingRequest, elapsed
+from bot.training import JobProgress, JobStatus, JobUpdate, LiveModel, TrainingRequest, duration, elapsed
 
 log = logging.getLogger(__name__)
+
+CHART_FILENAME = "loss.png"
+# Discord's embed limits (characters).
+EMBED_TITLE = 256
+EMBED_DESCRIPTION = 4096
+EMBED_FIELD = 1024
+EMBED_TOTAL = 6000
+BAR_WIDTH = 20
+STATUS_COLOURS = {"succeeded": 0x2ECC71, "failed": 0xE74C3C, "cancelled": 0x95A5A6}
 
 
 class Training(commands.Cog):
@@ -94,7 +104,12 @@ class Training(commands.Cog):
         """Show a fine-tuning job's progress and which model answers support."""
         await interaction.response.defer(thinking=True)
         status = await self.training.status(job_id.strip() if job_id else None)
-        await send_chunks(interaction, render_status(status))
+        embed = render_status(status)
+        if status.progress.chart is None:
+            await interaction.followup.send(embed=embed)
+        else:
+            chart = discord.File(io.BytesIO(status.progress.chart), filename=CHART_FILENAME)
+            await interaction.followup.send(embed=embed, file=chart)
 
     @app_commands.command()
     @app_commands.default_permissions(manage_guild=True)
@@ -252,24 +267,104 @@ def render_update(update: JobUpdate) -> str:
     return f"Fine-tuning job `{job.id}` is now **{job.status.replace('_', ' ')}**."
 
 
-def render_status(status: JobStatus) -> str:
-    job = status.job
-    lines = [
-        f"**Job `{job.id}`**: {job.status.replace('_', ' ')}",
-        f"Base model: `{job.base_model}` · started by <@{job.started_by}> {format_dt(job.created_at, 'R')}"
-        f" · elapsed {elapsed(job.created_at, job.finished_at)}",
-    ]
+def render_status(status: JobStatus) -> discord.Embed:
+    """The job as an embed: status and progress on top, then the numbers, checkpoints, events and the live model."""
+    job, progress = status.job, status.progress
+    embed = discord.Embed(
+        title=_clip(f"Fine-tuning job {job.id}", EMBED_TITLE),
+        description=_clip(_progress_text(job.status, progress), EMBED_DESCRIPTION),
+        colour=STATUS_COLOURS.get(job.status, 0x5865F2),
+    )
+    embed.add_field(name="Base model", value=_clip(f"`{job.base_model}`", EMBED_FIELD), inline=True)
+    embed.add_field(name="Started", value=f"by <@{job.started_by}> {format_dt(job.created_at, 'R')}", inline=True)
+    embed.add_field(name="Elapsed", value=elapsed(job.created_at, job.finished_at), inline=True)
+    if not job.finished:
+        remaining = f"about {duration(progress.remaining.total_seconds())}" if progress.remaining is not None else "not known yet"
+        embed.add_field(name="Remaining", value=remaining, inline=True)
+    tokens = f"{job.trained_tokens:,}" if job.trained_tokens else "reported when the job ends"
+    embed.add_field(name="Trained tokens", value=tokens, inline=True)
     if job.trained_tokens:
-        lines.append(f"Trained tokens: {job.trained_tokens:,}")
+        cost = _usd(status.cost) if status.cost is not None else "no price for this model (see PRICES)"
+        embed.add_field(name="Estimated cost", value=cost, inline=True)
+    embed.add_field(name="Loss", value=_loss_text(progress), inline=False)
     if job.fine_tuned_model:
-        lines.append(f"Fine-tuned model: `{job.fine_tuned_model}`")
+        embed.add_field(name="Fine-tuned model", value=_clip(f"`{job.fine_tuned_model}`", EMBED_FIELD), inline=False)
     if job.error:
-        lines.append(f"Error: {job.error}")
+        embed.add_field(name="Error", value=_clip(job.error, EMBED_FIELD), inline=False)
+    if status.checkpoints:
+        lines = [
+            f"`{c.model}` · step {c.step}" + (f" · validation loss {c.valid_loss:.3f}" if c.valid_loss is not None else "")
+            for c in status.checkpoints
+        ]
+        embed.add_field(name="Checkpoints (`/model use` takes any)", value=_lines(lines), inline=False)
     if status.events:
-        lines.append("Latest events:")
-        lines += [f"- {format_dt(e.created_at, 'T')} {e.message}" for e in status.events]
-    lines.append(_live_line(status.live_model, status.live_model_shutdown))
-    return "\n".join(lines)
+        lines = [f"{format_dt(e.created_at, 'T')} {_clip(e.message, 200)}" for e in status.events]
+        embed.add_field(name="Latest events", value=_lines(lines), inline=False)
+    if status.evaluation is not None:
+        report = status.evaluation
+        embed.add_field(
+            name=f"Latest evaluation (#{report.id}, `/evaluate` runs another)", value=_clip(report.summary(), EMBED_FIELD), inline=False
+        )
+    embed.add_field(name="Live support model", value=_clip(_live_value(status.live_model, status.live_model_shutdown), EMBED_FIELD), inline=False)
+    if progress.chart is not None:
+        embed.set_image(url=f"attachment://{CHART_FILENAME}")
+    return _fit(embed)
+
+
+def _progress_text(job_status: str, progress: JobProgress) -> str:
+    text = f"**{job_status.replace('_', ' ').capitalize()}**"
+    fraction = progress.fraction
+    if progress.step is not None:
+        text += f" · step {progress.step:,}" + (f" of {progress.total_steps:,}" if progress.total_steps else "")
+    if fraction is not None:
+        filled = round(fraction * BAR_WIDTH)
+        text += f"\n`{'█' * filled}{'░' * (BAR_WIDTH - filled)}` {fraction:.0%}"
+    return text
+
+
+def _loss_text(progress: JobProgress) -> str:
+    if progress.metrics == "unreadable":
+        return "The provider's metrics file could not be read, so there is no loss chart."
+    if progress.metrics == "none":
+        return "No training metrics yet, so no loss chart."
+    parts = []
+    if progress.train_loss is not None:
+        parts.append(f"training {progress.train_loss:.3f}")
+    if progress.valid_loss is not None:
+        parts.append(f"validation {progress.valid_loss:.3f}")
+    text = "Latest: " + ", ".join(parts)
+    return text if progress.chart is not None else text + " (the chart could not be drawn)"
+
+
+def _usd(cost: float) -> str:
+    return f"≈ ${cost:,.2f}" if cost >= 1 else f"≈ ${cost:.4f}"
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _lines(lines: list[str], limit: int = EMBED_FIELD) -> str:
+    """Whole lines that fit in a field, newest last, saying how many were left out."""
+    kept = list(lines)
+    while kept and len("\n".join(kept)) > limit - 20:
+        kept.pop(0)
+    if not kept:
+        return _clip(lines[-1], limit)
+    left_out = len(lines) - len(kept)
+    return (f"… {left_out} earlier\n" if left_out else "") + "\n".join(kept)
+
+
+def _fit(embed: discord.Embed) -> discord.Embed:
+    """Within Discord's 6,000 characters for the whole embed: the longest field is cut until it fits."""
+    while len(embed) > EMBED_TOTAL:
+        index, longest = max(enumerate(embed.fields), key=lambda item: len(item[1].value or ""))
+        excess = len(embed) - EMBED_TOTAL
+        value = longest.value or ""
+        if len(value) <= 20:
+            break  # nothing left worth cutting (cannot happen with the fields above)
+        embed.set_field_at(index, name=longest.name, value=_clip(value, max(len(value) - excess, 20)), inline=longest.inline)
+    return embed
 
 
 def render_live_model(live: LiveModel) -> str:
@@ -286,8 +381,11 @@ def render_live_model(live: LiveModel) -> str:
 
 
 def _live_line(model: str, shutdown: str | None) -> str:
-    line = f"Live support model: `{model}`"
-    return line + (f" (the provider shuts it down on {shutdown})" if shutdown else "")
+    return f"Live support model: {_live_value(model, shutdown)}"
+
+
+def _live_value(model: str, shutdown: str | None) -> str:
+    return f"`{model}`" + (f" (the provider shuts it down on {shutdown})" if shutdown else "")
 
 
 async def setup(bot: SupportBot) -> None:

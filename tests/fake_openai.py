@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import csv
 import hashlib
+import io
 import json
 import math
 import struct
@@ -51,6 +53,9 @@ MODERATION_CATEGORIES = (
     "violence",
     "violence/graphic",
 )
+
+# The columns of OpenAI's step metrics file (a job's first result file), in its order.
+METRICS_COLUMNS = ("step", "train_loss", "train_accuracy", "valid_loss", "valid_mean_token_accuracy")
 
 # (type, code, message) the real API sends for each status, used when a test injects one.
 _ERROR_DEFAULTS: dict[int, tuple[str, str | None, str]] = {
@@ -118,6 +123,7 @@ class _JobPlan:
     script: list[str]
     failure: dict | None = None  # the job's `error` once it reaches "succeeded" in its script
     step: int = 0
+    model_key: str = field(default_factory=lambda: short_id(8))  # names the fine-tuned model and its checkpoints
 
 
 @dataclass(frozen=True)
@@ -292,6 +298,7 @@ class FakeOpenAI:
         # Fine-tuning: id -> the job object as the API returns it; events oldest first.
         self.jobs: dict[str, dict] = {}
         self.job_events: dict[str, list[dict]] = {}
+        self.job_checkpoints: dict[str, list[dict]] = {}  # job id -> checkpoints, oldest first (see add_checkpoint)
         self.finetunable_models: set[str] = set(DEFAULT_FINETUNABLE_MODELS)
         self.job_script: list[str] = list(DEFAULT_JOB_SCRIPT)  # copied into each job when it is created
 
@@ -320,10 +327,12 @@ class FakeOpenAI:
             ("GET", "/v1/models/{model_id}", self._retrieve_model),
             ("POST", "/v1/files", self._upload_file),
             ("GET", "/v1/files/{file_id}", self._retrieve_file),
+            ("GET", "/v1/files/{file_id}/content", self._file_content),
             ("POST", "/v1/fine_tuning/jobs", self._create_job),
             ("GET", "/v1/fine_tuning/jobs", self._list_jobs),
             ("GET", "/v1/fine_tuning/jobs/{job_id}", self._retrieve_job),
             ("GET", "/v1/fine_tuning/jobs/{job_id}/events", self._list_job_events),
+            ("GET", "/v1/fine_tuning/jobs/{job_id}/checkpoints", self._list_checkpoints),
             ("POST", "/v1/fine_tuning/jobs/{job_id}/cancel", self._cancel_job),
             ("POST", "/v1/embeddings", self._embeddings),
             ("POST", "/v1/moderations", self._moderations),
@@ -419,6 +428,91 @@ class FakeOpenAI:
     def malformed_next(self) -> None:
         """Answer the next request with 200 and a JSON body that does not parse (in a stream: one data line)."""
         self._malformed_pending += 1
+
+    # --- scripted training metrics and checkpoints -----------------------------------------
+
+    def set_job_metrics(
+        self,
+        job_id: str,
+        rows: list[dict],
+        *,
+        total_steps: int | None = None,
+        seconds_per_step: float = 1.0,
+        result_file: bool = True,
+        events: bool = True,
+    ) -> None:
+        """Give a job the metrics the real API reports while and after it trains.
+
+        `rows` are {"step": 3, "train_loss": 1.2, "valid_loss": 1.4, ...} (any of METRICS_COLUMNS; a missing or None
+        value is an empty cell). With `result_file` they become the job's result file, a CSV served at
+        /v1/files/{id}/content; with `events`, one "metrics" event per row, `seconds_per_step` apart, the last now.
+        """
+        if result_file:
+            out = io.StringIO()
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(METRICS_COLUMNS)
+            for row in rows:
+                writer.writerow(["" if row.get(name) is None else row[name] for name in METRICS_COLUMNS])
+            self.set_job_result_file(job_id, out.getvalue().encode())
+        if events:
+            total = total_steps or max((row["step"] for row in rows), default=0)
+            now = int(time.time())
+            for index, row in enumerate(rows):
+                data = {key: value for key, value in row.items() if value is not None}
+                data["total_steps"] = total
+                losses = [f"{label} loss={row[key]:.4f}" for key, label in (("train_loss", "training"), ("valid_loss", "validation")) if row.get(key) is not None]
+                message = f"Step {row['step']}/{total}: " + ", ".join(losses)
+                self.job_events[job_id].append(
+                    {
+                        "id": f"ftevent-{short_id()}",
+                        "object": "fine_tuning.job.event",
+                        "created_at": now - round((len(rows) - 1 - index) * seconds_per_step),
+                        "level": "info",
+                        "message": message,
+                        "data": data,
+                        "type": "metrics",
+                    }
+                )
+
+    def set_job_result_file(self, job_id: str, content: bytes) -> str:
+        """Make `content` the job's (only) result file, whatever it holds; returns the file's ID."""
+        file_id = f"file-{short_id()}"
+        self.files[file_id] = {
+            "id": file_id,
+            "bytes": content,
+            "filename": "step_metrics.csv",
+            "purpose": "fine-tune-results",
+            "status": "processed",
+            "status_details": None,
+            "created_at": int(time.time()),
+            "retrieves": 0,
+            "outcome": ("processed", None),
+        }
+        self.jobs[job_id]["result_files"] = [file_id]
+        return file_id
+
+    def add_checkpoint(self, job_id: str, step: int, *, train_loss: float | None = None, valid_loss: float | None = None) -> str:
+        """A checkpoint of the job at `step`, served as a model like the real API's; returns its model ID."""
+        job = self.jobs[job_id]
+        model = f"{self._fine_tuned_model(job_id)}:ckpt-step-{step}"
+        metrics = {"step": float(step), "train_loss": train_loss, "valid_loss": valid_loss}
+        self.job_checkpoints.setdefault(job_id, []).append(
+            {
+                "id": f"ftckpt-{short_id()}",
+                "object": "fine_tuning.job.checkpoint",
+                "created_at": int(time.time()),
+                "fine_tuned_model_checkpoint": model,
+                "fine_tuning_job_id": job["id"],
+                "metrics": {key: value for key, value in metrics.items() if value is not None},
+                "step_number": step,
+            }
+        )
+        self.models.add(model)
+        return model
+
+    def _fine_tuned_model(self, job_id: str) -> str:
+        job = self.jobs[job_id]
+        return f"ft:{job['model']}:{ORGANIZATION}:{job['user_provided_suffix'] or ''}:{self._job_plans[job_id].model_key}"
 
     # --- middleware -----------------------------------------------------------------------
 
@@ -596,6 +690,13 @@ class FakeOpenAI:
         if record["status"] == "uploaded" and record["retrieves"] >= self.file_processing_polls:
             record["status"], record["status_details"] = record["outcome"]
 
+    async def _file_content(self, request: web.Request) -> web.Response:
+        file_id = request.match_info["file_id"]
+        record = self.files.get(file_id)
+        if record is None:
+            return error_response(404, f"No such File object: {file_id}", param="id")
+        return web.Response(body=record["bytes"], content_type="application/octet-stream")
+
     @staticmethod
     def _file_object(record: dict) -> dict:
         return {
@@ -712,6 +813,12 @@ class FakeOpenAI:
             return self._job_not_found(job_id)
         return self._cursor_page(request, list(reversed(self.job_events[job_id])))
 
+    async def _list_checkpoints(self, request: web.Request) -> web.Response:
+        job_id = request.match_info["job_id"]
+        if job_id not in self.jobs:
+            return self._job_not_found(job_id)
+        return self._cursor_page(request, list(reversed(self.job_checkpoints.get(job_id, []))))
+
     async def _cancel_job(self, request: web.Request) -> web.Response:
         job_id = request.match_info["job_id"]
         if job_id not in self.jobs:
@@ -730,8 +837,7 @@ class FakeOpenAI:
         if status in ("succeeded", "failed"):
             job["finished_at"] = int(time.time())
         if status == "succeeded":
-            suffix = job["user_provided_suffix"] or ""
-            job["fine_tuned_model"] = f"ft:{job['model']}:{ORGANIZATION}:{suffix}:{short_id(8)}"
+            job["fine_tuned_model"] = self._fine_tuned_model(job_id)
             epochs = job["hyperparameters"]["n_epochs"]
             words = len(self.files[job["training_file"]]["bytes"].split())
             job["trained_tokens"] = words * (epochs if isinstance(epochs, int) else 3)

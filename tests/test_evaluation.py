@@ -248,6 +248,12 @@ async def test_admins_decide_a_held_back_model_with_buttons_others_cannot(discor
     assert discord_bot.ephemeral_texts(again) == [f"`{model}` was already made live; nothing changed."]
     assert await support.live_model() == model
 
+    status = await discord_bot.slash("status", user=ADMIN)
+    [call] = [c for c in discord_bot.interaction_calls(status) if (c.payload or {}).get("embeds")]
+    fields = {f["name"]: f["value"] for f in call.payload["embeds"][0]["fields"]}
+    [latest] = [value for name, value in fields.items() if name.startswith("Latest evaluation (#2")]
+    assert latest.startswith("`gpt-5-mini`: 2/2 right")  # the live model was evaluated last, beside the candidate
+
 
 async def test_evaluate_a_model_and_the_taught_answers_alone(discord_bot, fake_openai):
     """/evaluate grades the live model (cost shown first) and, with model:taught, the matcher alone without a call."""

@@ -295,6 +295,53 @@ async def test_job_events_are_listed_newest_first(openai_client):
     assert [e.id for e in older.data] == [e.id for e in events.data[2:]]
 
 
+async def test_scripted_metrics_are_a_result_file_and_metrics_events(openai_client, fake_openai):
+    """set_job_metrics gives the job a result CSV (served as file content) and one metrics event per row, both strict-valid."""
+    fake_openai.job_script = ["running"]
+    job = await create_job(openai_client)
+    fake_openai.set_job_metrics(
+        job.id, [{"step": 1, "train_loss": 2.5, "valid_loss": 2.7}, {"step": 2, "train_loss": 2.0}], total_steps=10, seconds_per_step=5
+    )
+
+    retrieved = await openai_client.fine_tuning.jobs.retrieve(job.id)
+    content = await openai_client.files.content(retrieved.result_files[0])
+    events = await openai_client.fine_tuning.jobs.list_events(job.id)
+
+    assert content.content.decode() == (
+        "step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy\n1,2.5,,2.7,\n2,2.0,,,\n"
+    )
+    newest, older = events.data[0], events.data[1]
+    assert (newest.type, newest.data) == ("metrics", {"step": 2, "train_loss": 2.0, "total_steps": 10})
+    assert newest.message == "Step 2/10: training loss=2.0000"
+    assert older.message == "Step 1/10: training loss=2.5000, validation loss=2.7000"
+    assert newest.created_at - older.created_at == 5
+
+
+async def test_checkpoints_are_listed_and_served_as_models(openai_client, fake_openai):
+    """add_checkpoint lists a checkpoint (newest first, strict-valid) whose model the models endpoint serves."""
+    job = await create_job(openai_client)
+    first = fake_openai.add_checkpoint(job.id, 10, train_loss=0.9, valid_loss=1.1)
+    second = fake_openai.add_checkpoint(job.id, 20)
+
+    page = await openai_client.fine_tuning.jobs.checkpoints.list(job.id)
+    model = await openai_client.models.retrieve(first)
+
+    assert [c.fine_tuned_model_checkpoint for c in page.data] == [second, first]
+    assert page.data[1].step_number == 10 and page.data[1].metrics.valid_loss == 1.1
+    assert first.startswith(f"ft:{BASE}:fake-org::") and first.endswith(":ckpt-step-10")
+    assert model.id == first
+
+
+async def test_checkpoint_and_final_model_share_the_jobs_name(openai_client, fake_openai):
+    """A checkpoint's model is the job's fine-tuned model with ":ckpt-step-N" added, as on the real API."""
+    fake_openai.job_script = ["running", "succeeded"]
+    job = await create_job(openai_client, suffix="shop")
+    checkpoint = fake_openai.add_checkpoint(job.id, 5)
+    finished = await openai_client.fine_tuning.jobs.retrieve(job.id)
+
+    assert checkpoint == f"{finished.fine_tuned_model}:ckpt-step-5"
+
+
 async def test_cancel_running_job_marks_it_cancelled(openai_client, fake_openai):
     """Cancelling an unfinished job returns it "cancelled", and later retrieves keep it there."""
     job = await create_job(openai_client)

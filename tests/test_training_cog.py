@@ -163,11 +163,12 @@ async def test_status_shows_the_job_and_the_live_model(discord_bot, fake_openai)
     [job_id] = fake_openai.jobs
     interaction = await discord_bot.slash("status", user=ADMIN)
 
-    text = "\n".join(discord_bot.interaction_texts(interaction))
-    assert f"**Job `{job_id}`**: running" in text
-    assert "Base model: `gpt-4.1-mini-2025-04-14`" in text and f"started by <@{ADMIN.id}>" in text
-    assert "Latest events:" in text
-    assert "Live support model: `gpt-5-mini` (the provider shuts it down on 2027-01-14)" in text
+    [embed] = next(c.payload["embeds"] for c in discord_bot.interaction_calls(interaction) if (c.payload or {}).get("embeds"))
+    fields = {f["name"]: f["value"] for f in embed["fields"]}
+    assert embed["title"] == f"Fine-tuning job {job_id}" and embed["description"].startswith("**Running**")
+    assert fields["Base model"] == "`gpt-4.1-mini-2025-04-14`" and fields["Started"].startswith(f"by <@{ADMIN.id}>")
+    assert "Latest events" in fields
+    assert fields["Live support model"] == "`gpt-5-mini` (the provider shuts it down on 2027-01-14)"
 
 
 async def test_status_of_unknown_job_says_so(discord_bot):
