@@ -3,7 +3,7 @@
 A run keeps part of its data out of training (`split_dataset`); staff may add test-only questions. Each
 question is asked as support would ask it (same system prompt, guidance from the other taught examples),
 and the reply is graded offline and deterministically (`Grader`): right, confused with another intent,
-or off. `compare` decides whether a candidate model is at least as good as the live one.
+or off. `Comparison` decides whether a candidate model is at least as good as the live one.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import asyncio
 import json
 import logging
 import random
+from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
 from bot.errors import ModelError, UserError
 from bot.llm import LLM, Caller
@@ -24,6 +25,8 @@ from bot.storage import EvaluationStore, ExampleStore
 from bot.storage.evaluations import StoredEvaluation
 from bot.support import SupportService
 from bot.teaching import question_and_answer
+from bot.text import clean, normalise_question
+from bot.tokens import estimate_tokens
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +52,16 @@ class Split:
     validation: bytes  # the held-out lines, as they were: the provider's validation file
     held_out: list[EvalQuestion]
     lines: int
+    tests_left_out: int = 0  # lines asking one of staff's test questions: in neither file
 
     def render(self) -> str:
+        tests = (
+            f"\nLeft out of both files: {self.tests_left_out} examples asking a test question (`/examples add-test`)."
+            if self.tests_left_out else ""
+        )
+        return self._held() + tests
+
+    def _held(self) -> str:
         if not self.held_out:
             return (
                 "Held out for evaluation: none (no answer has two or more phrasings to spare). "
@@ -62,47 +73,81 @@ class Split:
         )
 
 
-def split_dataset(lines: bytes, *, share: float = HELD_OUT_SHARE, seed: int = SPLIT_SEED) -> Split:
+def split_dataset(
+    lines: bytes, *, share: float = HELD_OUT_SHARE, seed: int = SPLIT_SEED, never_train: Iterable[str] = ()
+) -> Split:
     """Keep about `share` of the examples out of training, reproducibly.
 
     At least one phrasing of every answer that has three or more is held out, and never an answer's only
-    remaining phrasing. Lines that are not one question and one answer (multi-turn, tools) always train.
+    remaining phrasing. A phrasing is a question up to spacing and case: its repeats go wherever it goes.
+    Examples that are not one question and one answer (multi-turn, tools) always train. Lines asking one of
+    `never_train` (staff's test questions) are left out of both files.
     """
     raw_lines = [line for line in lines.split(b"\n") if line.strip()]
-    groups: dict[str, list[int]] = {}
-    pairs: dict[int, tuple[str, str]] = {}
+    excluded = {normalise_question(q) for q in never_train}
+    phrasing_of: dict[int, str] = {}  # line -> its question, normalised
+    pairs: dict[str, tuple[str, str]] = {}  # normalised question -> (question, answer) as first written
+    groups: dict[str, list[str]] = {}  # answer -> its distinct phrasings, in order
+    dropped: set[int] = set()
     for number, line in enumerate(raw_lines):
-        try:
-            item = json.loads(line)
-            if len(item.get("messages", [])) > 3:
-                continue
-            question, answer = question_and_answer(item)
-        except (ValueError, UserError, AttributeError, TypeError):
+        pair = _single_exchange(line)
+        if pair is None:
             continue
-        pairs[number] = (question, answer)
-        groups.setdefault(answer_key(answer), []).append(number)
+        key = normalise_question(pair[0])
+        if key in excluded:
+            dropped.add(number)
+            continue
+        phrasing_of[number] = key
+        if key not in pairs:
+            pairs[key] = pair
+            groups.setdefault(answer_key(pair[1]), []).append(key)
     rng = random.Random(seed)
-    chosen: set[int] = set()
-    room = len(raw_lines) - MIN_TRAINING_LINES
+    kept = len(raw_lines) - len(dropped)
+    room = kept - MIN_TRAINING_LINES  # lines that may leave training
+    lines_of = Counter(phrasing_of.values())
+    held: set[str] = set()
+    held_count = 0
+    remaining = {answer: len(members) for answer, members in groups.items()}  # phrasings still training
+
+    def hold(key: str) -> bool:
+        nonlocal held_count
+        answer = answer_key(pairs[key][1])
+        if key in held or remaining[answer] < 2 or held_count + lines_of[key] > room:
+            return False
+        held.add(key)
+        held_count += lines_of[key]
+        remaining[answer] -= 1
+        return True
+
     for members in groups.values():
-        if len(members) >= 3 and len(chosen) < room:
-            chosen.add(rng.choice(members))
-    target = min(max(round(len(raw_lines) * share), len(chosen)), max(room, 0))
-    spare = [n for members in groups.values() if len(members) >= 2 for n in members if n not in chosen]
+        if len(members) >= 3:
+            hold(rng.choice(members))
+    target = max(round(kept * share), len(held))
+    spare = [key for members in groups.values() if len(members) >= 2 for key in members if key not in held]
     rng.shuffle(spare)
-    for number in spare:
-        if len(chosen) >= target:
+    for key in spare:
+        if len(held) >= target:
             break
-        members = groups[answer_key(pairs[number][1])]
-        if sum(1 for m in members if m not in chosen) >= 2:
-            chosen.add(number)
-    held = sorted(chosen)
+        hold(key)
     return Split(
-        training=b"".join(line + b"\n" for n, line in enumerate(raw_lines) if n not in chosen),
-        validation=b"".join(raw_lines[n] + b"\n" for n in held),
-        held_out=[EvalQuestion(*pairs[n]) for n in held],
+        training=b"".join(line + b"\n" for n, line in enumerate(raw_lines) if n not in dropped and phrasing_of.get(n) not in held),
+        validation=b"".join(raw_lines[n] + b"\n" for n, key in phrasing_of.items() if key in held),
+        held_out=[EvalQuestion(*pairs[key]) for key in pairs if key in held],  # in the order first written
         lines=len(raw_lines),
+        tests_left_out=len(dropped),
     )
+
+
+def _single_exchange(line: bytes) -> tuple[str, str] | None:
+    """(question, answer) of an example that is one user message and one assistant answer (a system prompt aside)."""
+    try:
+        item = json.loads(line)
+        roles = [m.get("role") for m in item.get("messages", [])]
+        if [r for r in roles if r != "system"] != ["user", "assistant"]:
+            return None
+        return question_and_answer(item)
+    except (ValueError, UserError, AttributeError, TypeError):
+        return None
 
 
 # -- grading -----------------------------------------------------------------------------
@@ -216,10 +261,12 @@ class Comparison:
         lines = [f"Candidate {self.candidate.summary()}", f"Live {self.live.summary()}"]
         worse = self.worse_intents()
         if worse:
-            lines.append("Worse than live on: " + ", ".join(f"“{_short(i)}”" for i in worse[:10]))
+            more = f" and {len(worse) - 5} more" if len(worse) > 5 else ""
+            lines.append("Worse than live on: " + ", ".join(f"“{_short(i)}”" for i in worse[:5]) + more)
         pairs = self.candidate.confused_pairs()
         if pairs:
-            lines.append("Confused: " + "; ".join(f"“{_short(a)}” answered as “{_short(b)}”" for a, b in pairs[:10]))
+            more = f"; and {len(pairs) - 5} more" if len(pairs) > 5 else ""
+            lines.append("Confused: " + "; ".join(f"“{_short(a)}” answered as “{_short(b)}”" for a, b in pairs[:5]) + more)
         return "\n".join(lines)
 
 
@@ -258,66 +305,78 @@ class Evaluator:
     store: EvaluationStore
     cost: Cost
     max_questions: int = 50
-    _seed: int = field(default=SPLIT_SEED)
+    # The guidance matcher's fixed floor and margin (MATCH_FLOOR / MATCH_MARGIN), as support's; words only:
+    # provider embeddings would make every evaluation pay for them again.
+    match_floor: float | None = None
+    match_margin: float | None = None
 
     async def questions(self, run_id: str | None) -> list[EvalQuestion]:
-        """A run's held-out questions and staff's test questions, at most `max_questions` (a seeded sample)."""
+        """Staff's test questions and a run's held-out questions, at most `max_questions` (a seeded sample)."""
         held = await self.store.held_out(run_id) if run_id else []
-        questions = list(dict.fromkeys(held + await self.store.test_questions()))
+        return self.bounded(await self.store.test_questions() + held)
+
+    def bounded(self, questions: list[EvalQuestion]) -> list[EvalQuestion]:
+        questions = list(dict.fromkeys(questions))
         if len(questions) > self.max_questions:
-            questions = random.Random(self._seed).sample(questions, self.max_questions)
+            questions = random.Random(SPLIT_SEED).sample(questions, self.max_questions)
         return questions
 
     async def evaluate(
         self, model: str | None, questions: list[EvalQuestion], *, job_id: str | None = None, role: str = "on demand",
         requested_by: int | None = None,
     ) -> Report:
-        """Ask every question as support would, grade the replies, and store the report."""
-        taught = [e for e in await self.examples.all()]
-        held = {q.question for q in questions}
-        guidance = Matcher()  # the taught examples without the questions being asked
-        await guidance.load(Entry(e.id, e.question, e.answer) for e in taught if e.question not in held)
+        """Ask every question as support would, grade the replies, and store the report.
+
+        The first failed call stops the evaluation (the questions not yet asked are not asked): UserError.
+        """
+        taught = await self.examples.all()
+        asked = {normalise_question(q.question) for q in questions}
+        guidance = Matcher(floor=self.match_floor, margin=self.match_margin)  # the examples without the questions asked
+        await guidance.load(Entry(e.id, e.question, e.answer) for e in taught if normalise_question(e.question) not in asked)
         grader = await asyncio.to_thread(Grader, [e.answer for e in taught] + [q.answer for q in questions])
-        names = _intent_names(taught, questions)
+        names = _intent_names([(e.question, e.answer) for e in taught] + [(q.question, q.answer) for q in questions])
         slots = asyncio.Semaphore(CONCURRENT_QUESTIONS)
-        tokens = [0, 0]
+        usage = Counter[str]()
 
         async def ask(question: EvalQuestion) -> Graded:
-            decision = guidance.search_now(question.question, k=3)
+            decision = guidance.search_now(clean(question.question), k=max(3, self.support.guidance_examples))
             if model is None:
                 reply = decision.best.entry.answer if decision.sure and decision.best else None
             else:
                 async with slots:
                     try:
                         answer = await self.llm.chat(
-                            self.support.prompt(question.question, decision, guidance.calibration.floor),
+                            self.support.prompt(clean(question.question), decision, guidance.calibration.floor),
                             model=model, caller=Caller("evaluation"),
                         )
                     except ModelError as exc:
                         raise UserError(f"Evaluating `{model}` stopped: {exc.message}") from None
-                tokens[0] += answer.prompt_tokens
-                tokens[1] += answer.completion_tokens
+                usage["prompt"] += answer.prompt_tokens
+                usage["completion"] += answer.completion_tokens
                 reply = answer.text
             grade = grader.grade(reply, question.answer)
             confused = names.get(grade.nearest) if grade.verdict == CONFUSED else None
             return Graded(question.question, names[answer_key(question.answer)], grade.verdict, confused, reply is not None)
 
-        graded = list(await asyncio.gather(*(ask(q) for q in questions)))
+        try:
+            async with asyncio.TaskGroup() as group:  # one failure cancels the questions still being asked
+                tasks = [group.create_task(ask(q)) for q in questions]
+        except* UserError as failed:
+            raise failed.exceptions[0] from None
+        graded = [task.result() for task in tasks]
         name = model or TAUGHT_ONLY
-        cost = self.cost(model, tokens[0], tokens[1]) if model else 0.0
-        report = Report(name, graded, tokens[0], tokens[1], cost)
+        cost = self.cost(model, usage["prompt"], usage["completion"]) if model else 0.0
+        report = Report(name, graded, usage["prompt"], usage["completion"], cost)
         report_id = await self.store.save(
             job_id=job_id, model=name, role=role, requested_by=requested_by, asked=report.asked,
             right=report.count(RIGHT), confused=report.count(CONFUSED), off=report.count(OFF), estimated_cost=cost,
             detail=[g.__dict__ for g in graded],
         )
         log.info("evaluated %s on %s questions: %s", name, report.asked, report.summary())
-        return Report(name, graded, tokens[0], tokens[1], cost, id=report_id)
+        return replace(report, id=report_id)
 
     def estimate(self, model: str, questions: list[EvalQuestion]) -> float | None:
         """The cost of asking `model` these questions, before asking: prompt estimated, replies guessed."""
-        from bot.tokens import estimate_tokens
-
         prompt = estimate_tokens(self.support.system_prompt) + 600  # guidance: a few examples
         total = sum(prompt + estimate_tokens(q.question) for q in questions)
         return self.cost(model, total, COMPLETION_TOKENS_GUESS * len(questions))
@@ -326,9 +385,9 @@ class Evaluator:
         return [Report.from_stored(s) for s in await self.store.latest(job_id=job_id)]
 
 
-def _intent_names(taught, questions: list[EvalQuestion]) -> dict[str, str]:
-    """Each answer's intent, named by its first taught question (or its first evaluation question)."""
+def _intent_names(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """Each answer's intent, named by its first question (taught ones first, then the evaluation's)."""
     names: dict[str, str] = {}
-    for question, answer in [(e.question, e.answer) for e in taught] + [(q.question, q.answer) for q in questions]:
+    for question, answer in pairs:
         names.setdefault(answer_key(answer), question)
     return names

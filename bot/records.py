@@ -89,6 +89,7 @@ class TrainingJob:
     finished_at: datetime | None
     validation_file: str | None = None
     promotion: str | None = None  # see schema.training_jobs
+    evaluation_attempts: int = 0
 
     @property
     def finished(self) -> bool:

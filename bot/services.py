@@ -93,6 +93,8 @@ async def open_services(settings: Settings, *, executor: Executor | None = None)
                 llm, support, storage.examples, storage.evaluations,
                 cost=lambda model, prompt, completion: usage.cost(model, "evaluation", prompt, completion),
                 max_questions=settings.eval_max_questions,
+                match_floor=settings.match_floor,
+                match_margin=settings.match_margin,
             )
             training = TrainingService.from_settings(
                 settings, storage.jobs, storage.usage, finetune, llm, support, teaching, executor=executor, evaluator=evaluator

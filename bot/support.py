@@ -61,7 +61,7 @@ class SupportService:
         self._moderator = moderator
         self.default_model = default_model
         self.system_prompt = system_prompt
-        self._guidance_examples = guidance_examples
+        self.guidance_examples = guidance_examples
 
     async def live_model(self) -> str:
         """The promoted fine-tune when there is one, else the configured SUPPORT_MODEL."""
@@ -130,7 +130,7 @@ class SupportService:
     async def _decide(self, question: str, who: Who) -> Decision:
         caller = Caller("embeddings", user_id=who.user_id, guild_id=who.guild_id)
         try:
-            return await self._matcher.search(question, k=max(3, self._guidance_examples), caller=caller)
+            return await self._matcher.search(question, k=max(3, self.guidance_examples), caller=caller)
         except ModelError as exc:
             # Without matches the model still answers; the cause is already logged.
             log.warning("matching taught examples failed (%s); answering without them", exc.kind)
@@ -169,7 +169,7 @@ class SupportService:
         `floor` is the verbatim floor of the matcher that made `decision` (default: support's own).
         """
         system = self.system_prompt
-        guidance = self._near(decision, self._guidance_examples, floor)
+        guidance = self._near(decision, self.guidance_examples, floor)
         if guidance:
             shown = "\n\n".join(f"Q: {c.entry.question}\nA: {c.entry.answer}" for c in guidance)
             system = f"{system}\n\n{GUIDANCE_HEADER}\n\n{shown}"

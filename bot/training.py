@@ -136,7 +136,6 @@ class TrainingService:
         self._jobs = jobs
         self._evaluator = evaluator
         self._promote = promote
-        self._evaluation_failures: dict[str, int] = {}
         self._usage = usage
         self._finetune = finetune
         self._llm = llm
@@ -203,7 +202,9 @@ class TrainingService:
             report = await self.validate(dataset, base_model=request.base_model, epochs=request.epochs)
             if not report.ok:
                 raise DatasetError(report.render(filename))
-            split = await asyncio.to_thread(split_dataset, await asyncio.to_thread(validated_lines, dataset))
+            tests = await self._evaluator.store.test_questions() if self._evaluator is not None else []
+            lines = await asyncio.to_thread(validated_lines, dataset)
+            split = await asyncio.to_thread(split_dataset, lines, never_train=[q.question for q in tests])
             await progress(f"{report.render(filename)}\n{split.render()}\nUploading…")
             file_id = await self._finetune.upload(split.training, filename)
             validation_id = await self._finetune.upload(split.validation, f"held-out-{filename}") if split.held_out else None
@@ -356,7 +357,9 @@ class TrainingService:
         if remote is not None:
             if await self._jobs.attach(job.run_id, job_id=remote.id, status=remote.status):
                 log.warning("job %s of run %s was started but not recorded; following it now", remote.id, job.run_id)
-            return await self._jobs.get(remote.id)
+            attached = await self._jobs.get(remote.id)
+            # Found finished (it ran while unrecorded): its model and result are recorded now, as a check would.
+            return await self._record(attached, remote) if attached is not None else None
         if (utcnow() - job.created_at).total_seconds() > START_GRACE_SECONDS:
             log.warning("run %s has no job at the provider; giving it up", job.run_id)
             await self._jobs.give_up_pending(job.run_id, error="The provider never started this run.")
@@ -404,21 +407,29 @@ class TrainingService:
         return await self._jobs.get(job.id) or job
 
     async def _evaluate_candidate(self, job: TrainingJob) -> Comparison | None:
+        """The candidate and the live model on the same questions; None to try again at the next check.
+
+        Attempts are counted in the database before they start, so a failing evaluation (or one the process
+        keeps dying in) is paid for at most EVALUATION_ATTEMPTS times; then an admin decides, unmeasured.
+        """
         assert self._evaluator is not None and job.fine_tuned_model
         evaluator = self._evaluator
-        try:
-            questions = await evaluator.questions(job.run_id)
-            live = await self._support.live_model()
-            candidate = await evaluator.evaluate(job.fine_tuned_model, questions, job_id=job.id, role="candidate")
-            current = await evaluator.evaluate(live, questions, job_id=job.id, role="live")
-        except UserError as exc:
-            failures = self._evaluation_failures[job.id] = self._evaluation_failures.get(job.id, 0) + 1
-            log.warning("could not evaluate job %s's model (attempt %s): %s", job.id, failures, exc.message)
-            if failures < EVALUATION_ATTEMPTS:
+        attempt = await self._jobs.begin_evaluation(job.id)
+        if attempt <= EVALUATION_ATTEMPTS:
+            try:
+                questions = await evaluator.questions(job.run_id)
+                live = await self._support.live_model()
+                candidate = await evaluator.evaluate(job.fine_tuned_model, questions, job_id=job.id, role="candidate")
+                current = await evaluator.evaluate(live, questions, job_id=job.id, role="live")
+                return Comparison(candidate, current)
+            except UserError as exc:
+                log.warning("could not evaluate job %s's model (attempt %s of %s): %s", job.id, attempt, EVALUATION_ATTEMPTS, exc.message)
+            except Exception:
+                log.exception("evaluating job %s's model failed (attempt %s of %s)", job.id, attempt, EVALUATION_ATTEMPTS)
+            if attempt < EVALUATION_ATTEMPTS:
                 return None
-            empty = Report(job.fine_tuned_model, [])
-            return Comparison(empty, Report(await self._support.live_model(), []))
-        return Comparison(candidate, current)
+        log.warning("job %s's model could not be evaluated; an admin decides", job.id)
+        return Comparison(Report(job.fine_tuned_model, []), Report(await self._support.live_model(), []))
 
     async def _comparison(self, job: TrainingJob) -> Comparison | None:
         if self._evaluator is None:
@@ -429,15 +440,23 @@ class TrainingService:
             return None
         return Comparison(candidate, next(iter(reports.values())))
 
-    async def decide(self, job_id: str, *, promote: bool, by: int) -> TrainingJob:
-        """An admin's answer to a candidate that was not promoted automatically."""
+    async def decide(self, job_id: str, *, promote: bool, by: int, channel_id: int | None = None) -> TrainingJob:
+        """An admin's answer to a candidate that was not promoted automatically, given where its post is."""
         job = await self._jobs.get(job_id)
-        if job is None or job.promotion not in (AWAITING, PROMOTED, KEPT):
-            raise UserError(f"Job `{job_id}` has no model waiting for a decision.")
+        if job is None or job.promotion not in (AWAITING, PROMOTED, KEPT) or (channel_id and channel_id != job.channel_id):
+            raise UserError(f"Job `{job_id}` has no model waiting for a decision here.")
+        if promote and job.promotion == AWAITING:
+            newest = await self._jobs.model_history(1)
+            if newest and newest[0].activated_at > job.updated_at:
+                raise UserError(
+                    f"`{newest[0].model}` went live after this evaluation; nothing changed. "
+                    f"`/evaluate model:{job.fine_tuned_model}` measures it again, and `/model use` makes it live."
+                )
         outcome = PROMOTED if promote else KEPT
         reason = f"promoted anyway from job {job_id}" if promote else ""
         if not await self._jobs.settle(job_id, outcome, was=(AWAITING,), by=str(by), reason=reason):
-            done = "made live" if job.promotion == PROMOTED else "kept out"
+            current = await self._jobs.get(job_id) or job
+            done = "made live" if current.promotion == PROMOTED else "kept out"
             raise UserError(f"`{job.fine_tuned_model}` was already {done}; nothing changed.")
         return await self._jobs.get(job_id) or job
 
@@ -458,10 +477,11 @@ class TrainingService:
             raise UserError(f"The model endpoint has no model `{chosen}`.")
         latest = await self._jobs.get()
         held = await self._evaluator.store.held_out(latest.run_id) if latest else []
+        tests = await self._evaluator.store.test_questions()
         if not held:
-            held = split_dataset(await self._teaching.export()).held_out
-        questions = await self._evaluator.questions(None)  # staff's test questions
-        questions = list(dict.fromkeys(held + questions))[: self._evaluator.max_questions]
+            library = await self._teaching.export()
+            held = (await asyncio.to_thread(split_dataset, library, never_train=[q.question for q in tests])).held_out
+        questions = self._evaluator.bounded(tests + held)
         if not questions:
             raise UserError(
                 "There is nothing to evaluate on yet: teach two or more phrasings of an answer, or add test "
@@ -481,7 +501,7 @@ class TrainingService:
         update = JobUpdate(job)
         if job.status == "succeeded":
             comparison = await self._comparison(job)
-            if job.promotion == PROMOTED or job.promotion is None:  # None: promoted before evaluation existed
+            if job.promotion == PROMOTED:
                 previous = self._previous_model(await self._jobs.model_history(2))
                 update = JobUpdate(job, promoted_model=job.fine_tuned_model, previous_model=previous, comparison=comparison)
             else:

@@ -13,7 +13,7 @@ from discord import app_commands
 from discord.ext import commands
 from discord.utils import format_dt
 
-from bot.access import admin_only, is_admin
+from bot.access import NOT_SERVED, admin_only, is_admin
 from bot.attachments import read_attachment
 from bot.client import SupportBot
 from bot.evaluation import render_report
@@ -22,6 +22,8 @@ from bot.text import split_message
 from bot.training import JobProgress, JobStatus, JobUpdate, LiveModel, TrainingRequest, duration, elapsed
 
 log = logging.getLogger(__name__)
+
+DECIDE_BELOW = "An admin can decide below."
 
 CHART_FILENAME = "loss.png"
 # Discord's embed limits (characters).
@@ -214,12 +216,18 @@ class PromotionButton(discord.ui.DynamicItem[discord.ui.Button], template=r"prom
 
     async def callback(self, interaction: discord.Interaction[SupportBot]) -> None:
         # Checked here, in the server where the button is clicked: anyone who can see the post can click.
-        if interaction.guild is None or not is_admin(interaction.user, interaction.client.settings):
+        bot = interaction.client
+        if interaction.guild is None or not bot.served.serves(interaction.guild_id):
+            await send_ephemeral(interaction, NOT_SERVED)
+            return
+        if not is_admin(interaction.user, bot.settings):
             await send_ephemeral(interaction, "Only admins (Manage Server or an ADMIN_ROLES role) can decide this.")
             return
         await interaction.response.defer()
         try:
-            job = await interaction.client.training.decide(self.job_id, promote=self.promote, by=interaction.user.id)
+            job = await bot.training.decide(
+                self.job_id, promote=self.promote, by=interaction.user.id, channel_id=interaction.channel_id
+            )
         except Exception as error:
             await send_ephemeral(interaction, user_message(error, context="promotion button"))
             return
@@ -227,7 +235,8 @@ class PromotionButton(discord.ui.DynamicItem[discord.ui.Button], template=r"prom
             outcome = f"<@{interaction.user.id}> promoted `{job.fine_tuned_model}`: it now answers support (`/model rollback` goes back)."
         else:
             outcome = f"<@{interaction.user.id}> kept the current model; `{job.fine_tuned_model}` stays out (`/model use` can still make it live)."
-        content = f"{interaction.message.content}\n\n{outcome}" if interaction.message else outcome
+        before = (interaction.message.content if interaction.message else "").removesuffix(f"\n{DECIDE_BELOW}")
+        content = f"{outcome}\n\n{before}"  # the decision first: a long comparison may be cut, never it
         await interaction.edit_original_response(content=content[:2000], view=None, allowed_mentions=discord.AllowedMentions.none())
 
 
@@ -256,8 +265,10 @@ def render_update(update: JobUpdate) -> str:
                 why = "it did not do at least as well as the live model on the held-out questions"
             return (
                 f"Fine-tuning job `{job.id}` succeeded, but `{job.fine_tuned_model}` is **not live yet**: {why}."
-                f"{evaluation}\nAn admin can decide below."
+                f"{evaluation}\n{DECIDE_BELOW}"
             )
+        if not job.fine_tuned_model:
+            return f"Fine-tuning job `{job.id}` succeeded, but the provider named no model; nothing changed."
         return f"Fine-tuning job `{job.id}` succeeded: `{job.fine_tuned_model}` was kept out.{evaluation}"
     if job.status == "failed":
         reason = (job.error or "the provider gave no reason").rstrip(".")

@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 from discord_fakes import ADMIN, CUSTOMER, GENERAL_CHANNEL, FakeFile
 
+from bot.errors import UserError
 from bot.evaluation import CONFUSED, OFF, RIGHT, Grader, split_dataset
 from bot.services import open_services
 from bot.teaching import question_and_answer, training_jsonl
@@ -241,7 +242,8 @@ async def test_admins_decide_a_held_back_model_with_buttons_others_cannot(discor
     clicked = await discord_bot.click("Promote anyway", user=ADMIN)
     assert await support.live_model() == model
     [edited] = [c.payload for c in discord_bot.interaction_calls(clicked) if c.method == "PATCH"]
-    assert edited["content"].startswith(post) and f"promoted `{model}`: it now answers support" in edited["content"]
+    assert edited["content"].startswith(f"<@{ADMIN.id}> promoted `{model}`: it now answers support")
+    assert edited["content"].endswith(post.removesuffix("\nAn admin can decide below."))
     assert edited["components"] == []  # the buttons are gone
 
     again = await discord_bot.click("Keep current", user=ADMIN)
@@ -259,7 +261,7 @@ async def test_evaluate_a_model_and_the_taught_answers_alone(discord_bot, fake_o
     """/evaluate grades the live model (cost shown first) and, with model:taught, the matcher alone without a call."""
     fake_openai.reply = models(candidate=None, live=right)
     shown = discord_bot.interaction_texts(await discord_bot.slash("evaluate", user=ADMIN))
-    assert shown[0].startswith("Asking `gpt-5-mini` 2 questions, about $0.0")
+    assert shown[0] == "Asking `gpt-5-mini` 2 questions, about $0.0012…"
     assert "`gpt-5-mini`: 2/2 right, 0 confused, 0 off" in shown[-1]
 
     calls = len(fake_openai.chat_requests())
@@ -270,6 +272,99 @@ async def test_evaluate_a_model_and_the_taught_answers_alone(discord_bot, fake_o
 
 
 async def test_evaluate_is_for_admins_only(discord_bot, fake_openai):
+    """A customer's /evaluate is refused before any model is asked."""
     interaction = await discord_bot.slash("evaluate", user=CUSTOMER)
     assert "Only admins" in discord_bot.interaction_texts(interaction)[-1]
     assert fake_openai.chat_requests() == []
+
+
+# -- what the review asked to be proven --------------------------------------------------
+
+
+def test_a_held_out_question_is_never_also_trained_on_under_another_spacing():
+    """Repeats of a phrasing (spacing, case) go with it: held out together, or trained on together."""
+    pairs = [(q, "배송은 1~2일 걸려요.") for q in ("배송 언제 와요?", "배송  언제 와요?", "배송 얼마나 걸려요?", "언제 도착해요?")]
+    pairs += [(f"다른 질문 {n}번이요", f"다른 답 {n}") for n in range(10)]
+    split = split_dataset(training_jsonl(pairs, "prompt"))
+    held = {" ".join(q.question.split()) for q in split.held_out}
+    trained = {" ".join(question_and_answer(json.loads(line))[0].split()) for line in split.training.splitlines()}
+    assert held and not held & trained
+
+
+async def test_test_questions_in_an_uploaded_file_are_left_out_of_both_files(training, teaching, storage, fake_openai):
+    """A staff test question that also appears in the admin's dataset file is uploaded in neither file."""
+    [info] = [e for e in await storage.examples.all() if e.question == "구독 안내 부탁드려요."]
+    await teaching.add_test_question("구독 박스 구성품 알려주세여", info.id, author_id=ADMIN.id)
+    leaking = SAMPLE + training_jsonl([("구독 박스 구성품 알려주세여", SUBSCRIPTION_INFO)], "You are a shop's support assistant.")
+    progress: list[str] = []
+
+    async def record(text: str) -> None:
+        progress.append(text)
+
+    await training.train(leaking, "shop.jsonl", REQUEST, record)
+    assert all("구독 박스 구성품".encode() not in f["bytes"] for f in fake_openai.files.values())
+    assert "Left out of both files: 1 examples asking a test question" in progress[0]
+
+
+class NotServingFineTunes(set):
+    """The endpoint's models, with the fine-tunes not (yet) served."""
+
+    def __contains__(self, model) -> bool:
+        return not str(model).startswith("ft:") and super().__contains__(model)
+
+
+async def test_a_model_that_cannot_be_evaluated_is_tried_three_times_in_all_then_left_to_an_admin(
+    settings, validation_executor, fake_openai
+):
+    """Each attempt is counted before it starts and a failure stops it; restarts don't reset the count."""
+    fake_openai.reply = models(candidate=right)
+    async with open_services(settings, executor=validation_executor) as first:
+        job = await first.training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+        for _ in range(2):
+            await first.training.check_jobs(Announcements())  # queued, running
+        fake_openai.models = NotServingFineTunes(fake_openai.models)  # every question to the candidate fails
+        for _ in range(2):
+            await first.training.check_jobs(Announcements())
+    async with open_services(settings, executor=validation_executor) as second:  # a restart
+        notify = Announcements()
+        for _ in range(3):
+            await second.training.check_jobs(notify)
+        [final] = notify.updates
+        model = final.job.fine_tuned_model
+        assert (final.awaiting, final.job.evaluation_attempts) == (True, 3)
+        assert await second.support.live_model() == "gpt-5-mini"
+    to_candidate = [r for r in fake_openai.requests if r.path == "/v1/chat/completions" and (r.json or {}).get("model") == model]
+    assert 3 <= len(to_candidate) <= 3 * 2  # stopped at the first failure of each attempt (2 questions at most)
+
+
+async def test_a_job_found_already_succeeded_after_a_lost_write_is_evaluated_and_promoted(training, storage, fake_openai, monkeypatch):
+    """The job's record failed while it ran to success: found by its run ID, its model is recorded, evaluated and made live."""
+    fake_openai.reply = models(candidate=right)
+    fake_openai.job_script = ["succeeded"]
+    attach = storage.jobs.attach
+
+    async def lost(*args, **kwargs):
+        from bot.storage import StorageError
+
+        raise StorageError()
+
+    monkeypatch.setattr(storage.jobs, "attach", lost)
+    job = await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+    monkeypatch.setattr(storage.jobs, "attach", attach)
+    notify = Announcements()
+    await training.check_jobs(notify)
+    [final] = notify.updates
+    assert final.promoted_model == fake_openai.jobs[job.id]["fine_tuned_model"]
+    assert final.comparison.candidate.count(RIGHT) == 2
+
+
+async def test_promote_anyway_is_refused_once_another_model_went_live(training, support, fake_openai):
+    """A stale post's button can't replace a model made live after its evaluation."""
+    fake_openai.reply = models(candidate=confuses_subscription, live=right)
+    notify = Announcements()
+    job = await train_to_the_end(training, notify)
+    assert notify.updates[-1].awaiting
+    await training.use_model("gpt-4.1-2025-04-14", by="42")
+    with pytest.raises(UserError, match="went live after this evaluation"):
+        await training.decide(job.id, promote=True, by=ADMIN.id, channel_id=GENERAL_CHANNEL)
+    assert await support.live_model() == "gpt-4.1-2025-04-14"

@@ -151,6 +151,17 @@ class JobStore:
             result = await conn.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.status == was).values(**values))
         return result.rowcount > 0
 
+    async def begin_evaluation(self, job_id: str) -> int:
+        """Count one more evaluation of a job's model, before it starts (a crash mid-way counts too); the count."""
+        async with self._db.write() as conn:
+            result = await conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id)
+                .values(evaluation_attempts=jobs.c.evaluation_attempts + 1)
+                .returning(jobs.c.evaluation_attempts)
+            )
+            return result.scalar_one()
+
     async def settle(self, job_id: str, outcome: str, *, was: tuple[str, ...], by: str | None, reason: str) -> bool:
         """Move a succeeded job's promotion from one of `was` to `outcome`; promoting makes its model live, once.
 

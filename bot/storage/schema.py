@@ -152,6 +152,8 @@ training_jobs = Table(
     # What happens to a succeeded job's model: "pending" until it is evaluated (see bot/evaluation.py),
     # then "promoted", "awaiting" (an admin decides) or "kept"; NULL for jobs from before evaluation.
     Column("promotion", Text),
+    # Evaluations of its model begun: bounded, so a failing one is not paid for again at every restart.
+    Column("evaluation_attempts", Integer, nullable=False, server_default="0"),
     Index("training_jobs_by_time", "created_at"),
 )
 

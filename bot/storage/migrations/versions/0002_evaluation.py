@@ -22,6 +22,9 @@ def upgrade() -> None:
     with op.batch_alter_table("training_jobs") as batch:
         batch.add_column(sa.Column("validation_file", sa.Text))
         batch.add_column(sa.Column("promotion", sa.Text))
+        batch.add_column(sa.Column("evaluation_attempts", sa.Integer, nullable=False, server_default="0"))
+    # Jobs that succeeded before evaluation existed were made live when they succeeded.
+    op.execute("UPDATE training_jobs SET promotion = 'promoted' WHERE status = 'succeeded' AND fine_tuned_model IS NOT NULL")
     op.create_table(
         "held_out_questions",
         sa.Column("run_id", sa.Text, primary_key=True),
@@ -60,5 +63,6 @@ def downgrade() -> None:
     op.drop_table("test_questions")
     op.drop_table("held_out_questions")
     with op.batch_alter_table("training_jobs") as batch:
+        batch.drop_column("evaluation_attempts")
         batch.drop_column("promotion")
         batch.drop_column("validation_file")
