@@ -183,6 +183,10 @@ class TeachingService:
             raise UserError(f"“{question}” is taught already, so it would test nothing; write it in other words.")
         return await self._evaluations.add_test_question(question, example_id, author_id=author_id), example
 
+    async def remove_test_question(self, test_id: int) -> None:
+        if self._evaluations is None or not await self._evaluations.remove_test_question(test_id):
+            raise UserError(f"There is no test question {test_id}.")
+
     async def check(self) -> LibraryCheck:
         """How safely each intent is told apart from the others (`/examples check`)."""
         return await self.matcher.check()

@@ -155,6 +155,15 @@ class Teaching(commands.Cog):
             ephemeral=True,
         )
 
+    @examples.command(name="remove-test")
+    @app_commands.describe(test_id="The test question's number, given when it was added")
+    @staff_only()
+    async def examples_remove_test(self, interaction: discord.Interaction[SupportBot], test_id: int) -> None:
+        """Remove a test question."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await self.teaching.remove_test_question(test_id)
+        await interaction.followup.send(f"Removed test question {test_id}.", ephemeral=True)
+
     @examples.command(name="check")
     @staff_only()
     async def examples_check(self, interaction: discord.Interaction[SupportBot]) -> None:

@@ -150,6 +150,7 @@ async def test_restart_of_the_bot_continues_a_thread_conversation(discord_bot, f
 
     await discord_bot.slash("bartender", user=CUSTOMER, channel_id=GENERAL_CHANNEL, message="I'm Mina")
     thread = discord_bot.state._get_guild(GUILD_ID).threads[-1]
+    await discord_bot.bot.bartender.wait_for_summaries()  # a stopping bot writes down what it has shown first
     restarted = BartenderService(storage.conversations, llm, persona=PERSONA, model="gpt-5-mini", history_tokens=2000, idle_after=timedelta(hours=2))
     await restarted.start()
     discord_bot.bot.bartender = discord_bot.bot.get_cog("Bartender").bartender = restarted

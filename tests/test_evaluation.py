@@ -7,7 +7,7 @@ import json
 from dataclasses import replace
 
 import pytest
-from discord_fakes import ADMIN, CUSTOMER, GENERAL_CHANNEL, FakeFile
+from discord_fakes import ADMIN, CUSTOMER, GENERAL_CHANNEL, STAFF, FakeFile
 
 from bot.errors import UserError
 from bot.evaluation import CONFUSED, OFF, RIGHT, Grader, split_dataset
@@ -319,7 +319,7 @@ async def test_a_model_that_cannot_be_evaluated_is_tried_three_times_in_all_then
     """Each attempt is counted before it starts and a failure stops it; restarts don't reset the count."""
     fake_openai.reply = models(candidate=right)
     async with open_services(settings, executor=validation_executor) as first:
-        job = await first.training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
+        await first.training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
         for _ in range(2):
             await first.training.check_jobs(Announcements())  # queued, running
         fake_openai.models = NotServingFineTunes(fake_openai.models)  # every question to the candidate fails
@@ -368,3 +368,20 @@ async def test_promote_anyway_is_refused_once_another_model_went_live(training, 
     with pytest.raises(UserError, match="went live after this evaluation"):
         await training.decide(job.id, promote=True, by=ADMIN.id, channel_id=GENERAL_CHANNEL)
     assert await support.live_model() == "gpt-4.1-2025-04-14"
+
+
+async def test_staff_add_and_remove_a_test_question(discord_bot, storage):
+    """/examples add-test names the example it expects; remove-test takes it out; a taught question is refused."""
+    [info] = [e for e in await storage.examples.all() if e.question == "구독 안내 부탁드려요."]
+    added = await discord_bot.slash("examples add-test", user=STAFF, question="구독 박스 뭐 들어있어요", example_id=info.id)
+    assert discord_bot.ephemeral_texts(added) == [
+        f"Test question 1 saved: “구독 박스 뭐 들어있어요” should get the answer of #{info.id} (“구독 안내 부탁드려요.”). `/evaluate` asks it."
+    ]
+    taught = await discord_bot.slash("examples add-test", user=STAFF, question="구독 안내 부탁드려요.", example_id=info.id)
+    assert "is taught already" in discord_bot.ephemeral_texts(taught)[0]
+    assert [q.question for q in await storage.evaluations.test_questions()] == ["구독 박스 뭐 들어있어요"]
+    removed = await discord_bot.slash("examples remove-test", user=STAFF, test_id=1)
+    assert discord_bot.ephemeral_texts(removed) == ["Removed test question 1."]
+    assert await storage.evaluations.test_questions() == []
+    again = await discord_bot.slash("examples remove-test", user=STAFF, test_id=1)
+    assert discord_bot.ephemeral_texts(again) == ["There is no test question 1."]

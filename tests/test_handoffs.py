@@ -163,3 +163,12 @@ async def test_open_handoffs_survive_a_restart_and_staff_list_them(settings, sho
     assert f"**#1** <@{CUSTOMER.id}>" in shop.ephemeral_texts(listed)[0]
     refused = await shop.slash("handoffs", user=CUSTOMER)
     assert "Only staff" in shop.interaction_texts(refused)[-1]
+
+
+async def test_ask_with_no_answer_hands_over_and_the_answer_comes_back_in_that_channel(shop):
+    """/ask offline: handed over; staff's answer is posted in the channel where /ask ran."""
+    asked = await shop.slash("ask", user=CUSTOMER, channel_id=SUPPORT_CHANNEL, question=NOBODY_TAUGHT)
+    assert shop.interaction_texts(asked)[-1] == HANDED_OVER
+    clicked = await shop.click("Answer only", user=STAFF, channel_id=STAFF_CHANNEL)
+    await shop.submit_modal(clicked, [STAFF_ANSWER], user=STAFF, channel_id=STAFF_CHANNEL)
+    assert any(STAFF_ANSWER in text for text in shop.shown_messages(SUPPORT_CHANNEL))

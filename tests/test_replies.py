@@ -72,7 +72,7 @@ async def test_unexpected_failure_in_a_command_is_logged_and_shows_the_generic_l
 
 async def test_unexpected_failure_answering_a_message_is_logged_and_shows_the_generic_line(discord_bot, monkeypatch, caplog):
     """The support listener replies with the generic line when answering breaks; the log names the message."""
-    monkeypatch.setattr(discord_bot.bot.support, "answer", broken)
+    monkeypatch.setattr(discord_bot.bot.support, "respond", broken)
     question = await discord_bot.send_message("When will my order ship?", channel_id=SUPPORT_CHANNEL)
 
     assert [m["content"] for m in discord_bot.sent_messages(SUPPORT_CHANNEL)] == [SOMETHING_WENT_WRONG]
