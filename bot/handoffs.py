@@ -1,7 +1,8 @@
 """HandoffService: questions support can't answer go to staff; a staff answer goes back to the customer and becomes an example.
 
-A handoff opens when support has no answer (no sure taught answer and no model), when a customer asks
-for a person, or when a customer asks for staff under an answer. One customer's further questions join
+A handoff opens when support has no answer (no sure taught answer and no model, or a model that says the
+taught answers don't cover the question), when a customer asks for a person, or when a customer asks for
+staff under an answer. One customer's further questions join
 their open handoff. A handoff nobody answered within HANDOFF_REMIND_MINUTES is announced once more.
 """
 
@@ -21,6 +22,7 @@ from bot.text import clean
 log = logging.getLogger(__name__)
 
 NO_ANSWER, ASKED_FOR_STAFF, FROM_BUTTON = "no answer", "asked for staff", "asked under an answer"
+MODEL_DID_NOT_KNOW = "the model did not know"
 
 # What a customer writes to reach a person, in Korean (spaces ignored) and English.
 _STAFF_WORDS = ("상담원", "상담사", "상담직원", "직원분", "직원이랑", "직원과", "직원연결", "사람이랑", "사람과", "사람연결", "매니저님", "관리자님")

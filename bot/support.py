@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 from bot.errors import ModelError, UserError
-from bot.handoffs import ASKED_FOR_STAFF, NO_ANSWER, asks_for_staff
+from bot.handoffs import ASKED_FOR_STAFF, MODEL_DID_NOT_KNOW, NO_ANSWER, asks_for_staff
 from bot.limits import Hold, Limits, Who
 from bot.llm import LLM, UNAVAILABLE, Caller
 from bot.moderation import NEUTRAL_REPLY, Moderator
@@ -23,6 +24,8 @@ CHOOSER_PROMPT = (
     "asks the same thing as the customer's question, or 0 if none does. Near questions differ: "
     "'how to subscribe' is not 'what the subscription includes'."
 )
+# The support prompt asks the model to reply with this word alone when the taught answers don't cover a question.
+_DONT_KNOW = re.compile(r"\bHANDOFF\b")
 GUIDANCE_HEADER = (
     "Answers the shop has taught for similar questions. When one answers the customer's question, "
     "reply with its wording; do not mix in other knowledge:"
@@ -125,6 +128,8 @@ class SupportService:
         reply = await self._llm.chat(
             self.prompt(question, decision), model=model, caller=Caller("support", user_id=user_id, guild_id=guild_id)
         )
+        if _DONT_KNOW.search(reply.text or ""):
+            return Answer(FOLLOW_UP, "model", for_staff=MODEL_DID_NOT_KNOW)  # the marker itself is never shown
         return Answer(reply.text or UNAVAILABLE, "model")
 
     async def _decide(self, question: str, who: Who) -> Decision:

@@ -172,3 +172,22 @@ async def test_ask_with_no_answer_hands_over_and_the_answer_comes_back_in_that_c
     clicked = await shop.click("Answer only", user=STAFF, channel_id=STAFF_CHANNEL)
     await shop.submit_modal(clicked, [STAFF_ANSWER], user=STAFF, channel_id=STAFF_CHANNEL)
     assert any(STAFF_ANSWER in text for text in shop.shown_messages(SUPPORT_CHANNEL))
+
+
+async def test_a_model_that_does_not_know_hands_over_and_its_marker_is_never_shown(settings, validation_executor, fake_openai):
+    """The model replies HANDOFF (as the support prompt asks when nothing taught fits): staff get it, the customer never sees it."""
+    fake_openai.reply = "HANDOFF"
+    async with open_services(replace(settings, staff_channel=STAFF_CHANNEL), executor=validation_executor) as services:
+        bot = make_bot(services, application_id=APP_ID)
+        fake = FakeDiscord(bot)
+        await fake.start()
+        try:
+            asked = await fake.send_message("강아지 간식도 파나요?")
+            assert replies_to(fake, asked) == [HANDED_OVER]
+            [post] = staff_posts(fake)
+            assert "the model did not know" in post["content"]
+            assert not any("HANDOFF" in text for text in fake.shown_messages(SUPPORT_CHANNEL))
+        finally:
+            await fake.close()
+            await bot.close()
+    assert "reply with exactly HANDOFF" in fake_openai.chat_requests()[-1]["messages"][0]["content"]
