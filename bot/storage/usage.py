@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Callable
 from datetime import datetime
 
@@ -12,14 +10,10 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import Text
 
-from bot.errors import UserError
 from bot.records import Usage, UsageTotal, utcnow
+from bot.storage.batches import Batch
 from bot.storage.database import Database
 from bot.storage.schema import flagged_messages, usage
-
-log = logging.getLogger(__name__)
-
-FLUSH_SECONDS = 0.25
 
 
 class utc_day(FunctionElement):
@@ -42,53 +36,22 @@ def _utc_day_postgresql(element, compiler, **kw):
 class UsageStore:
     def __init__(self, db: Database) -> None:
         self._db = db
-        # One transaction per model call would queue every reply behind the others' writes under
-        # load: rows wait here up to FLUSH_SECONDS and go in together. Readers flush first.
-        self._pending: list[dict] = []
-        self._flush: asyncio.Task[None] | None = None
-        self._flushing = asyncio.Lock()  # rows taken by one flush are written before anyone reads
+        self._batch = Batch(db, usage, "usage")
 
     async def record(self, call: Usage) -> None:
         """Queue a usage row; it is written within FLUSH_SECONDS, with the others queued meanwhile."""
-        self._pending.append(
+        self._batch.add(
             {
                 "at": utcnow(), "model": call.model, "purpose": call.purpose, "prompt_tokens": call.prompt_tokens,
                 "completion_tokens": call.completion_tokens, "user_id": call.user_id, "guild_id": call.guild_id,
             }
         )
-        if self._flush is None or self._flush.done():
-            self._flush = asyncio.create_task(self._flush_soon(), name="usage-flush")
-
-    async def _flush_soon(self) -> None:
-        await asyncio.sleep(FLUSH_SECONDS)
-        try:
-            await self.flush()
-        except UserError:
-            pass  # storage unavailable, already logged; the rows stay queued for the next flush
 
     async def flush(self) -> None:
-        async with self._flushing:
-            await self._write_pending()
-
-    async def _write_pending(self) -> None:
-        if not self._pending:
-            return
-        rows, self._pending = self._pending, []
-        try:
-            async with self._db.write() as conn:
-                await conn.execute(insert(usage), rows)
-        except BaseException:
-            self._pending[:0] = rows
-            raise
+        await self._batch.flush()
 
     async def close(self) -> None:
-        """Write what is queued before the database closes."""
-        if self._flush is not None and not self._flush.done():
-            self._flush.cancel()
-        try:
-            await self.flush()
-        except UserError:
-            log.error("%s usage rows could not be saved before closing", len(self._pending))
+        await self._batch.close()
 
     async def tokens_since(self, since: datetime, *, user_id: int | None = None, guild_id: int | None = None) -> int:
         """Prompt and completion tokens used since `since` by a user or in a server."""
@@ -108,9 +71,9 @@ class UsageStore:
         """
         spent: dict[tuple[str, int], int] = {}
         tokens = func.sum(usage.c.prompt_tokens + usage.c.completion_tokens)
-        async with self._flushing:  # a flush under way finishes first; none starts until the read is done
+        async with self._batch.lock:  # a flush under way finishes first; none starts until the read is done
             snapshot()
-            for row in self._pending:
+            for row in self._batch.pending:
                 if row["at"] >= since:
                     for key in (("user", row["user_id"]), ("guild", row["guild_id"])):
                         if key[1] is not None:
