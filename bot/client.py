@@ -19,7 +19,7 @@ from bot.services import Services
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.support", "cogs.handoffs", "cogs.training", "cogs.teaching", "cogs.bartender", "cogs.admin")
+EXTENSIONS = ("cogs.support", "cogs.handoffs", "cogs.feedback", "cogs.training", "cogs.teaching", "cogs.bartender", "cogs.admin")
 COMMANDS_HASH_KEY = "global_commands_hash"
 
 
@@ -59,6 +59,7 @@ class SupportBot(commands.Bot):
         self.bartender = services.bartender
         self.usage = services.usage
         self.handoffs = services.handoffs
+        self.feedback = services.feedback
         self.served = ServedGuilds(services.settings)
 
     def route(self, message: discord.Message) -> Route | None:

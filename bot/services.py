@@ -15,6 +15,7 @@ from bot.bartender import BartenderService
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.evaluation import Evaluator
+from bot.feedback import FeedbackService
 from bot.handoffs import HandoffService
 from bot.limits import Limits
 from bot.llm import LLM, Caller, FineTuningAPI
@@ -43,6 +44,7 @@ class Services:
     bartender: BartenderService
     usage: UsageService
     handoffs: HandoffService
+    feedback: FeedbackService
 
 
 @asynccontextmanager
@@ -104,10 +106,11 @@ async def open_services(settings: Settings, *, executor: Executor | None = None)
             )
             await bartender.start()
             handoffs = HandoffService(storage.handoffs, teaching, remind_after_minutes=settings.handoff_remind_minutes)
+            feedback = FeedbackService(storage.answers)
             # What start-up loaded lives as long as the bot: keep it out of the garbage collector's
             # full passes, which would otherwise stall the event loop in proportion to it.
             gc.freeze()
-            yield Services(settings, storage, llm, limits, moderator, support, teaching, training, bartender, usage, handoffs)
+            yield Services(settings, storage, llm, limits, moderator, support, teaching, training, bartender, usage, handoffs, feedback)
         finally:
             if bartender is not None:
                 await bartender.close()

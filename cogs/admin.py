@@ -1,4 +1,4 @@
-"""Admin: /usage, tokens and estimated cost per day, model and purpose."""
+"""Admin: /usage, tokens and estimated cost per day, model and purpose, and where support answers came from."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from discord.ext import commands
 
 from bot.access import admin_only
 from bot.client import SupportBot
+from bot.storage.answers import AnswerCounts
 from bot.text import split_message
 from bot.usage import UsageLine
 
@@ -26,7 +27,8 @@ class Admin(commands.Cog):
         """Tokens and estimated cost per day, model and purpose."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         lines = await self.usage_service.report(days)
-        for chunk in split_message(render_usage(lines, days)):
+        counts = await self.bot.feedback.counts(days)
+        for chunk in split_message(render_usage(lines, days) + "\n" + render_answers(counts, days)):
             await interaction.followup.send(chunk, ephemeral=True)
 
 
@@ -43,6 +45,20 @@ def render_usage(lines: list[UsageLine], days: int) -> str:
         )
     # Code blocks keep the columns; split_message re-fences them when the table is long.
     return header + "\n```\n" + "\n".join(rows) + "\n```"
+
+
+SOURCES = (("taught", "taught answers"), ("model", "the model"), ("handoff", "handed to staff"), ("none", "no answer"), ("refused", "refused"))
+
+
+def render_answers(counts: AnswerCounts, days: int) -> str:
+    """Where support answers came from, and how customers rated them."""
+    total = sum(counts.by_source.values())
+    if not total:
+        return f"No support answers in the last {days} days."
+    parts = [f"{label} {counts.by_source[key]:,}" for key, label in SOURCES if counts.by_source.get(key)]
+    rated = counts.up + counts.down
+    satisfaction = f"; 👍 {counts.up:,} · 👎 {counts.down:,}" + (f" ({counts.up / rated:.0%} 👍)" if rated else "")
+    return f"Support answers, last {days} days: {total:,} ({', '.join(parts)}){satisfaction}"
 
 
 async def setup(bot: SupportBot) -> None:

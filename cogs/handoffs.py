@@ -298,11 +298,5 @@ class TalkToStaffButton(discord.ui.DynamicItem[discord.ui.Button], template=r"ha
                 await answer.edit(view=None)  # asked once is enough
 
 
-def talk_to_staff_view(customer_id: int) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
-    view.add_item(TalkToStaffButton(customer_id))
-    return view
-
-
 async def setup(bot: SupportBot) -> None:
     await bot.add_cog(Handoffs(bot))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 import discord
 from discord import app_commands
@@ -17,7 +19,8 @@ from bot.replies import user_message
 from bot.routing import Question
 from bot.support import MAX_QUESTION_CHARS
 from bot.text import split_message
-from cogs.handoffs import hand_over, talk_to_staff_view
+from cogs.feedback import answer_view
+from cogs.handoffs import hand_over
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,7 @@ class Support(commands.Cog):
             return
         guild_id = message.guild.id if message.guild else None
         view = None
+        started = time.perf_counter()
         try:
             async with typing_shown(message.channel):
                 answer = await self.support.respond(
@@ -52,8 +56,12 @@ class Support(commands.Cog):
                     self.bot, customer_id=message.author.id, guild_id=guild_id, channel_id=message.channel.id,
                     message_id=message.id, question=question.text, bot_answer=None, reason=answer.for_staff,
                 ) or text
-            elif self.bot.settings.staff_channel is not None and answer.source in ("taught", "model"):
-                view = talk_to_staff_view(message.author.id)
+            elif answer.source in ("taught", "model"):
+                view = answer_view(message.id, message.author.id, staff=self.bot.settings.staff_channel is not None)
+            self.bot.feedback.record(
+                message.id, replace(answer, text=text), question=question.text, customer_id=message.author.id,
+                guild_id=guild_id, channel_id=message.channel.id, latency_ms=round((time.perf_counter() - started) * 1000),
+            )
         except Exception as exc:
             text = user_message(exc, context=f"answering message {message.id}")
         await reply_in_chunks(message, text, view=view)
@@ -67,6 +75,7 @@ class Support(commands.Cog):
     ) -> None:
         """Ask the shop's support assistant a question."""
         await interaction.response.defer(thinking=True)
+        started = time.perf_counter()
         answer = await self.support.respond(
             question,
             user_id=interaction.user.id,
@@ -79,8 +88,17 @@ class Support(commands.Cog):
                 self.bot, customer_id=interaction.user.id, guild_id=interaction.guild_id, channel_id=interaction.channel_id,
                 message_id=None, question=question, bot_answer=None, reason=answer.for_staff,
             ) or text
-        for chunk in split_message(text):
-            await interaction.followup.send(chunk)
+        self.bot.feedback.record(
+            interaction.id, replace(answer, text=text), question=question, customer_id=interaction.user.id,
+            guild_id=interaction.guild_id, channel_id=interaction.channel_id,
+            latency_ms=round((time.perf_counter() - started) * 1000),
+        )
+        chunks = split_message(text)
+        rateable = answer.source in ("taught", "model") and not answer.for_staff
+        for number, chunk in enumerate(chunks):
+            last = number == len(chunks) - 1
+            view = answer_view(interaction.id, interaction.user.id, staff=False) if last and rateable else discord.utils.MISSING
+            await interaction.followup.send(chunk, view=view)
 
 
 @asynccontextmanager

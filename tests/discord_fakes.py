@@ -319,12 +319,12 @@ class FakeDiscord:
         return interaction_id
 
     async def click(self, label: str, *, user: FakeUser = CUSTOMER, channel_id: int | None = GENERAL_CHANNEL) -> int:
-        """The user clicks the newest button with that label."""
+        """The user clicks the newest button with that label (or that emoji)."""
         for call in reversed(self.calls):
             message = call.reply or {}
             for row in message.get("components", []):
                 for button in row.get("components", []):
-                    if button.get("label") == label:
+                    if label in (button.get("label"), (button.get("emoji") or {}).get("name")):
                         data = {"custom_id": button["custom_id"], "component_type": 2}
                         interaction_id = self._interaction(3, data, user=user, channel_id=channel_id, message=message)
                         await self.settle()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.storage.answers import AnswerStore
 from bot.storage.conversations import ConversationStore
 from bot.storage.database import Database, DatabaseError, StorageError, database_url
 from bot.storage.evaluations import EvaluationStore
@@ -15,7 +16,7 @@ from bot.storage.state import StateStore
 from bot.storage.usage import UsageStore
 
 __all__ = [
-    "ConversationStore", "Database", "DatabaseError", "EvaluationStore", "ExampleStore", "HandoffStore", "JobStore", "StateStore", "Storage",
+    "AnswerStore", "ConversationStore", "Database", "DatabaseError", "EvaluationStore", "ExampleStore", "HandoffStore", "JobStore", "StateStore", "Storage",
     "StorageError", "UsageStore",
 ]
 
@@ -30,6 +31,7 @@ class Storage:
     state: StateStore
     evaluations: EvaluationStore
     handoffs: HandoffStore
+    answers: AnswerStore
 
     @classmethod
     async def open(cls, url: str | None, path: Path) -> Storage:
@@ -44,8 +46,10 @@ class Storage:
             StateStore(database),
             EvaluationStore(database),
             HandoffStore(database),
+            AnswerStore(database),
         )
 
     async def close(self) -> None:
         await self.usage.close()
+        await self.answers.close()
         await self.database.close()

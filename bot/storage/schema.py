@@ -262,3 +262,23 @@ handoffs = Table(
         postgresql_where=text("status = 'open'"),
     ),
 )
+
+
+# Every support answer, keyed by the customer's message (or /ask interaction) ID, with the customer's rating.
+support_answers = Table(
+    "support_answers",
+    metadata,
+    Column("key", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", Timestamp, nullable=False),
+    Column("customer_id", DiscordId, nullable=False),
+    Column("guild_id", DiscordId),
+    Column("channel_id", DiscordId),
+    Column("question", Text, nullable=False),
+    Column("answer", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("example_id", BigInteger),
+    Column("latency_ms", Integer, nullable=False),
+    Column("rating", Integer),
+    Column("rated_at", Timestamp),
+    Index("support_answers_by_time", "at"),
+)

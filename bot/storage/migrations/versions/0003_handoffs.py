@@ -1,4 +1,4 @@
-"""Handoffs: customers' questions passed to staff.
+"""Handoffs (customers' questions passed to staff) and support answers with their ratings.
 
 Revision ID: 0003
 Revises: 0002
@@ -43,7 +43,24 @@ def upgrade() -> None:
         "handoffs_open", "handoffs", ["customer_id"], unique=True,
         sqlite_where=sa.text("status = 'open'"), postgresql_where=sa.text("status = 'open'"),
     )
+    op.create_table(
+        "support_answers",
+        sa.Column("key", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("at", Timestamp, nullable=False),
+        sa.Column("customer_id", sa.BigInteger, nullable=False),
+        sa.Column("guild_id", sa.BigInteger),
+        sa.Column("channel_id", sa.BigInteger),
+        sa.Column("question", sa.Text, nullable=False),
+        sa.Column("answer", sa.Text, nullable=False),
+        sa.Column("source", sa.Text, nullable=False),
+        sa.Column("example_id", sa.BigInteger),
+        sa.Column("latency_ms", sa.Integer, nullable=False),
+        sa.Column("rating", sa.Integer),
+        sa.Column("rated_at", Timestamp),
+    )
+    op.create_index("support_answers_by_time", "support_answers", ["at"])
 
 
 def downgrade() -> None:
+    op.drop_table("support_answers")
     op.drop_table("handoffs")

@@ -1,0 +1,84 @@
+"""AnswerStore: every support answer (written in batches) and the customers' ratings of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+
+from bot.records import utcnow
+from bot.storage.batches import Batch
+from bot.storage.database import Database
+from bot.storage.schema import support_answers as answers
+
+
+@dataclass(frozen=True)
+class RatedAnswer:
+    key: int
+    customer_id: int
+    guild_id: int | None
+    channel_id: int | None
+    question: str
+    answer: str
+    source: str
+    rating: int
+
+
+@dataclass(frozen=True)
+class AnswerCounts:
+    """Answers since a day, by where they came from, and how customers rated them."""
+
+    by_source: dict[str, int]
+    up: int
+    down: int
+
+
+class AnswerStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._batch = Batch(db, answers, "answers")
+
+    def record(
+        self, *, key: int, customer_id: int, guild_id: int | None, channel_id: int | None, question: str, answer: str,
+        source: str, example_id: int | None, latency_ms: int,
+    ) -> None:
+        """Queue one answer: written within a quarter of a second, with the others queued meanwhile."""
+        self._batch.add(
+            {
+                "key": key, "at": utcnow(), "customer_id": customer_id, "guild_id": guild_id, "channel_id": channel_id,
+                "question": question, "answer": answer, "source": source, "example_id": example_id, "latency_ms": latency_ms,
+            }
+        )
+
+    async def rate(self, key: int, *, customer_id: int, rating: int, answered_since: datetime) -> RatedAnswer | None:
+        """The customer's rating of their own answer; None when there is no such answer of theirs since `answered_since`."""
+        await self._batch.flush()
+        async with self._db.write() as conn:
+            row = (await conn.execute(
+                update(answers)
+                .where(answers.c.key == key, answers.c.customer_id == customer_id, answers.c.at >= answered_since)
+                .values(rating=rating, rated_at=utcnow())
+                .returning(
+                    answers.c.key, answers.c.customer_id, answers.c.guild_id, answers.c.channel_id, answers.c.question,
+                    answers.c.answer, answers.c.source, answers.c.rating,
+                )
+            )).first()
+        return RatedAnswer(*row) if row else None
+
+    async def counts(self, since: datetime) -> AnswerCounts:
+        await self._batch.flush()
+        async with self._db.read() as conn:
+            by_source = dict((await conn.execute(
+                select(answers.c.source, func.count()).where(answers.c.at >= since).group_by(answers.c.source)
+            )).all())
+            ratings = dict((await conn.execute(
+                select(answers.c.rating, func.count()).where(answers.c.at >= since, answers.c.rating.is_not(None)).group_by(answers.c.rating)
+            )).all())
+        return AnswerCounts({str(k): int(v) for k, v in by_source.items()}, int(ratings.get(1, 0)), int(ratings.get(-1, 0)))
+
+    async def flush(self) -> None:
+        await self._batch.flush()
+
+    async def close(self) -> None:
+        await self._batch.close()

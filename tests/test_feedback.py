@@ -1,0 +1,105 @@
+"""Feedback: every support answer is kept with its source; the asker's 👍 / 👎; 👎 goes to staff; /usage shows it all."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timezone
+
+import pytest_asyncio
+from discord_fakes import ADMIN, APP_ID, CUSTOMER, GENERAL_CHANNEL, OTHER_CUSTOMER, STAFF, SUPPORT_CHANNEL, FakeDiscord
+
+from sqlalchemy import update
+
+from bot.client import make_bot
+from bot.services import open_services
+from bot.storage.schema import support_answers
+from cogs.feedback import SORRY, THANKS
+from conftest import both_engines, query
+
+pytestmark = both_engines
+
+STAFF_CHANNEL = GENERAL_CHANNEL
+TAUGHT = "구독 안내 부탁드려요."
+
+
+@pytest_asyncio.fixture
+async def shop(settings, validation_executor):
+    """The bot with a model and a staff channel, logged in to a fake Discord."""
+    async with open_services(replace(settings, staff_channel=STAFF_CHANNEL), executor=validation_executor) as services:
+        bot = make_bot(services, application_id=APP_ID)
+        fake = FakeDiscord(bot)
+        await fake.start()
+        yield fake
+        await fake.close()
+        await bot.close()
+
+
+async def stored_answers(shop) -> list[tuple]:
+    storage = shop.bot.services.storage
+    await storage.answers.flush()
+    return await query(storage, "SELECT key, customer_id, question, source, example_id, rating FROM support_answers ORDER BY at")
+
+
+async def test_every_answer_is_kept_with_where_it_came_from(shop, fake_openai):
+    """A taught answer (with its example), a model answer and a handoff are each stored under the customer's message."""
+    taught = await shop.send_message(TAUGHT)
+    modelled = await shop.send_message("오늘 영업해요?")
+    handed = await shop.send_message("상담원 연결해주세요")
+    rows = await stored_answers(shop)
+    assert [(str(key), customer, question, source) for key, customer, question, source, _, _ in rows] == [
+        (taught["id"], CUSTOMER.id, TAUGHT, "taught"),
+        (modelled["id"], CUSTOMER.id, "오늘 영업해요?", "model"),
+        (handed["id"], CUSTOMER.id, "상담원 연결해주세요", "handoff"),
+    ]
+    assert rows[0][4] is not None and rows[1][4] is None
+
+
+async def test_the_asker_rates_once_and_nobody_else_can(shop):
+    """👍 from another customer is refused; the asker's is stored and thanked, and the buttons go."""
+    asked = await shop.send_message(TAUGHT)
+    refused = await shop.click("👍", user=OTHER_CUSTOMER, channel_id=SUPPORT_CHANNEL)
+    assert shop.ephemeral_texts(refused) == ["Only the customer who asked can rate this answer."]
+
+    rated = await shop.click("👍", user=CUSTOMER, channel_id=SUPPORT_CHANNEL)
+    assert shop.ephemeral_texts(rated) == [THANKS]
+    assert [(str(key), rating) for key, _, _, _, _, rating in await stored_answers(shop)] == [(asked["id"], 1)]
+    assert shop.edits(SUPPORT_CHANNEL)[-1].payload["components"] == []
+
+
+async def test_thumbs_down_puts_the_answer_before_staff_whose_fix_reaches_the_customer(shop):
+    """👎 opens a review in the staff channel with the question and the bot's answer; staff's answer comes back."""
+    asked = await shop.send_message("오늘 영업해요?")
+    rated = await shop.click("👎", user=CUSTOMER, channel_id=SUPPORT_CHANNEL)
+    assert shop.ephemeral_texts(rated) == [SORRY]
+    [post] = [p for p in shop.sent_messages(STAFF_CHANNEL) if "Handoff #" in p.get("content", "")]
+    assert "rated 👎" in post["content"] and "오늘 영업해요?" in post["content"] and "**The bot answered:** echo: 오늘 영업해요?" in post["content"]
+
+    clicked = await shop.click("Answer & teach", user=STAFF, channel_id=STAFF_CHANNEL)
+    await shop.submit_modal(clicked, ["오늘 영업해요?", "평일 10시부터 6시까지 영업해요."], user=STAFF, channel_id=STAFF_CHANNEL)
+    delivered = [
+        p["content"] for p in shop.sent_messages(SUPPORT_CHANNEL)
+        if str((p.get("message_reference") or {}).get("message_id")) == asked["id"] and "Our staff answered" in p["content"]
+    ]
+    assert delivered and "평일 10시부터 6시까지 영업해요." in delivered[0]
+
+
+async def test_an_old_answer_is_not_rated(shop):
+    """Past RATING_DAYS a click says so quietly and changes nothing."""
+    await shop.send_message(TAUGHT)
+    storage = shop.bot.services.storage
+    await storage.answers.flush()
+    async with storage.database.write() as conn:
+        await conn.execute(update(support_answers).values(at=datetime(2026, 1, 1, tzinfo=timezone.utc)))
+    clicked = await shop.click("👎", user=CUSTOMER, channel_id=SUPPORT_CHANNEL)
+    assert shop.ephemeral_texts(clicked) == ["This answer can't be rated any more; ask again and rate the new one."]
+    assert [rating for *_, rating in await stored_answers(shop)] == [None]
+    assert [p for p in shop.sent_messages(STAFF_CHANNEL) if "Handoff #" in p.get("content", "")] == []
+
+
+async def test_usage_shows_where_answers_came_from_and_how_they_were_rated(shop):
+    """/usage ends with the answers' sources and the customers' ratings."""
+    await shop.send_message("오늘 영업해요?", author=OTHER_CUSTOMER)
+    await shop.send_message(TAUGHT)
+    await shop.click("👍", user=CUSTOMER, channel_id=SUPPORT_CHANNEL)
+    shown = shop.ephemeral_texts(await shop.slash("usage", user=ADMIN))
+    assert shown[-1].endswith("Support answers, last 7 days: 2 (taught answers 1, the model 1); 👍 1 · 👎 0 (100% 👍)")
