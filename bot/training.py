@@ -630,13 +630,29 @@ class TrainingService:
                 pass  # the date is a courtesy; the answer stands without it
         return LiveModel(model, shutdown, await self._jobs.model_history())
 
-    async def use_model(self, model: str, *, by: str) -> LiveModel:
-        """Make any model the endpoint serves live for support."""
+    async def use_model(self, model: str, *, by: str, evaluate_first: bool = False) -> tuple[LiveModel, Comparison | None]:
+        """Make any model the endpoint serves (a checkpoint's too) live for support.
+
+        With `evaluate_first`, only when it does at least as well as the live model on `/evaluate`'s questions;
+        otherwise nothing changes and the UserError carries the comparison.
+        """
         model = model.strip()
         if await self._llm.model_info(model) is None:
             raise UserError(f"The model endpoint has no model `{model}`; nothing was changed.")
-        await self._jobs.set_live_model(model, by=by, reason="set with /model use")
-        return await self.live_model()
+        comparison = None
+        reason = "set with /model use"
+        if evaluate_first:
+            assert self._evaluator is not None
+            plan = await self.plan_evaluation(model)
+            live = await self._support.live_model()
+            candidate = await self._evaluator.evaluate(model, plan.questions, role="candidate", requested_by=_user(by))
+            current = await self._evaluator.evaluate(live, plan.questions, role="live", requested_by=_user(by))
+            comparison = Comparison(candidate, current)
+            if not comparison.at_least_as_good:
+                raise UserError(f"`{model}` did not do at least as well as `{live}`, so nothing was changed.\n{comparison.render()}")
+            reason += f"; evaluated {candidate.summary()} against {current.summary()}"
+        await self._jobs.set_live_model(model, by=by, reason=reason)
+        return await self.live_model(), comparison
 
     async def rollback(self, *, by: str) -> LiveModel:
         """Return to the model that was live before the current one (the configured default at the start)."""
@@ -704,6 +720,10 @@ def _whole(value: object) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or value != value or value in (float("inf"), float("-inf")):
         return None
     return int(value) if value == int(value) else None
+
+
+def _user(by: str) -> int | None:
+    return int(by) if by.isdigit() else None
 
 
 def elapsed(since: datetime, until: datetime | None = None) -> str:

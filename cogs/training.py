@@ -155,13 +155,17 @@ class Training(commands.Cog):
         await send_chunks(interaction, render_live_model(await self.training.live_model()))
 
     @model.command(name="use")
-    @app_commands.describe(model_id="A model ID the model endpoint serves")
+    @app_commands.describe(
+        model_id="A model ID the model endpoint serves (a checkpoint's too)",
+        evaluate_first="Switch only if it does at least as well as the live model on the evaluation questions",
+    )
     @admin_only()
-    async def model_use(self, interaction: discord.Interaction[SupportBot], model_id: str) -> None:
-        """Make a model live for support answers, after checking that it exists."""
+    async def model_use(self, interaction: discord.Interaction[SupportBot], model_id: str, evaluate_first: bool = False) -> None:
+        """Make a model live for support answers, after checking that it exists (and, if asked, evaluating it)."""
         await interaction.response.defer(thinking=True)
-        live = await self.training.use_model(model_id, by=str(interaction.user.id))
-        await send_chunks(interaction, f"Support now answers with `{live.model}`.\n\n{render_live_model(live)}")
+        live, comparison = await self.training.use_model(model_id, by=str(interaction.user.id), evaluate_first=evaluate_first)
+        measured = f"\n{comparison.render()}" if comparison else ""
+        await send_chunks(interaction, f"Support now answers with `{live.model}`.{measured}\n\n{render_live_model(live)}")
 
     @model.command(name="rollback")
     @admin_only()

@@ -385,3 +385,19 @@ async def test_staff_add_and_remove_a_test_question(discord_bot, storage):
     assert await storage.evaluations.test_questions() == []
     again = await discord_bot.slash("examples remove-test", user=STAFF, test_id=1)
     assert discord_bot.ephemeral_texts(again) == ["There is no test question 1."]
+
+
+async def test_model_use_can_evaluate_first_and_switches_only_when_at_least_as_good(training, support, fake_openai):
+    """/model use with evaluate_first: a confused checkpoint is refused with the comparison; a good one goes live."""
+    fake_openai.reply = models(candidate=confuses_subscription, live=right)
+    job = await train_to_the_end(training, Announcements())  # held out and awaiting: the buttons' case
+    confused = fake_openai.add_checkpoint(job.id, 10)
+    with pytest.raises(UserError, match="did not do at least as well") as refused:
+        await training.use_model(confused, by=str(ADMIN.id), evaluate_first=True)
+    assert "answered as “구독 방법 알려주세요.”" in refused.value.message
+    assert await support.live_model() == "gpt-5-mini"
+
+    fake_openai.reply = models(candidate=right, live=right)
+    live, comparison = await training.use_model(confused, by=str(ADMIN.id), evaluate_first=True)
+    assert live.model == confused == await support.live_model()
+    assert comparison.candidate.count(RIGHT) == 2

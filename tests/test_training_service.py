@@ -247,7 +247,7 @@ async def test_use_model_checks_the_model_exists(training, support, fake_openai)
     with pytest.raises(UserError, match="no model `nope`"):
         await training.use_model("nope", by="1")
     assert await support.live_model() == "gpt-5-mini"
-    live = await training.use_model("gpt-4.1-2025-04-14", by="1")
+    live, _ = await training.use_model("gpt-4.1-2025-04-14", by="1")
     assert live.model == "gpt-4.1-2025-04-14" == await support.live_model()
 
 

@@ -134,7 +134,7 @@ async def test_checkpoint_model_can_be_made_live(training, support, fake_openai)
     job_id = await start(training, fake_openai)
     checkpoint = fake_openai.add_checkpoint(job_id, 10)
 
-    live = await training.use_model(checkpoint, by="42")
+    live, _ = await training.use_model(checkpoint, by="42")
     await support.answer("Can I pay with a gift card?")
 
     assert live.model == checkpoint
