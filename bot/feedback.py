@@ -2,21 +2,40 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
 from datetime import timedelta
 
+import numpy as np
+
 from bot.errors import UserError
+from bot.matching import LexicalIndex, analyzer, terms
 from bot.records import utcnow
+from bot.retrieval import Matcher
 from bot.storage import AnswerStore
 from bot.storage.answers import AnswerCounts, RatedAnswer
 from bot.support import Answer
 
 RATED_DOWN = "rated 👎"
 RATING_DAYS = 7  # an answer older than this is not rated any more
+# Two unanswered questions this alike (lemma TF-IDF cosine) are one suggestion: "선물포장 돼요?" and "선물 포장 가능한가요?".
+ALIKE = 0.5
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """Customers' questions that got no taught answer, alike enough to be taught as one."""
+
+    key: int  # the most recent asking, to teach from
+    question: str
+    count: int
+    others: list[str]  # other wordings, most frequent first
 
 
 class FeedbackService:
-    def __init__(self, answers: AnswerStore) -> None:
+    def __init__(self, answers: AnswerStore, matcher: Matcher) -> None:
         self._answers = answers
+        self._matcher = matcher  # support's: a question it now answers verbatim is taught already
 
     def record(
         self, key: int, answer: Answer, *, question: str, customer_id: int, guild_id: int | None, channel_id: int | None,
@@ -39,3 +58,47 @@ class FeedbackService:
     async def counts(self, days: int) -> AnswerCounts:
         today = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
         return await self._answers.counts(today - timedelta(days=days - 1))
+
+    async def suggestions(self, days: int, most: int = 10) -> list[Suggestion]:
+        """The most-asked questions of the last `days` days that got no taught answer (and still get none), grouped."""
+        since = utcnow() - timedelta(days=days)
+        asked = await self._answers.unanswered(since)
+
+        def still_unanswered_grouped() -> list[Suggestion]:  # thousands of questions: off the event loop
+            return group_alike([(key, q) for key, q in asked if not self._matcher.search_now(q, k=2).sure])
+
+        return (await asyncio.to_thread(still_unanswered_grouped))[:most]
+
+    async def question(self, key: int) -> str:
+        question = await self._answers.question(key)
+        if question is None:
+            raise UserError("That question is no longer in the answers kept; teach it with `/teach`.")
+        return question
+
+
+def group_alike(asked: list[tuple[int, str]]) -> list[Suggestion]:
+    """Group questions (newest first) by wording: each joins the most asked earlier group it is ALIKE to; largest first."""
+    if not asked:
+        return []
+    words = analyzer()
+    features = [terms(words.lemmas(q)) for _, q in asked]
+    index = LexicalIndex(features)
+    group_of = np.full(len(asked), -1)
+    groups: list[list[int]] = []
+    for i in range(len(asked)):
+        if group_of[i] >= 0:
+            continue
+        group_of[i] = len(groups)
+        members = [i]
+        for j in np.flatnonzero((index.scores(features[i]) >= ALIKE) & (group_of < 0)):
+            group_of[j] = group_of[i]
+            members.append(int(j))
+        groups.append(members)
+    suggestions = []
+    for members in groups:
+        wordings: dict[str, int] = {}
+        for i in members:
+            wordings[asked[i][1]] = wordings.get(asked[i][1], 0) + 1
+        ranked = sorted(wordings, key=lambda w: -wordings[w])
+        suggestions.append(Suggestion(asked[members[0]][0], ranked[0], len(members), ranked[1:]))
+    return sorted(suggestions, key=lambda s: -s.count)

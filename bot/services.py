@@ -106,7 +106,7 @@ async def open_services(settings: Settings, *, executor: Executor | None = None)
             )
             await bartender.start()
             handoffs = HandoffService(storage.handoffs, teaching, remind_after_minutes=settings.handoff_remind_minutes)
-            feedback = FeedbackService(storage.answers)
+            feedback = FeedbackService(storage.answers, matcher)
             # What start-up loaded lives as long as the bot: keep it out of the garbage collector's
             # full passes, which would otherwise stall the event loop in proportion to it.
             gc.freeze()

@@ -32,10 +32,12 @@ class Teaching(commands.Cog):
         self.teach_as_answer.add_check(require_staff)
 
     async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(SuggestionButton)
         self.bot.tree.add_command(self.teach_as_answer)
         self._catching_up = asyncio.create_task(self.teaching.follow_changes(), name="examples-catch-up")
 
     async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(SuggestionButton)
         self.bot.tree.remove_command(self.teach_as_answer.name, type=self.teach_as_answer.type)
         self._catching_up.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -164,6 +166,24 @@ class Teaching(commands.Cog):
         await self.teaching.remove_test_question(test_id)
         await interaction.followup.send(f"Removed test question {test_id}.", ephemeral=True)
 
+    @examples.command(name="suggest")
+    @app_commands.describe(days="How many days back (default 14)")
+    @staff_only()
+    async def examples_suggest(self, interaction: discord.Interaction[SupportBot], days: app_commands.Range[int, 1, 90] = 14) -> None:
+        """The questions customers asked most that no taught answer covers, grouped, each with a Teach button."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        suggestions = await self.bot.feedback.suggestions(days)
+        if not suggestions:
+            await interaction.followup.send(f"Every question of the last {days} days got a taught answer.", ephemeral=True)
+            return
+        lines = [f"Asked most in the last {days} days with no taught answer (teach one to answer them all):"]
+        view = discord.ui.View(timeout=None)
+        for number, suggestion in enumerate(suggestions[:SUGGESTIONS_SHOWN], 1):
+            also = f"\n   also: {'; '.join(f'“{_short(o)}”' for o in suggestion.others[:3])}" if suggestion.others else ""
+            lines.append(f"{number}. “{_short(suggestion.question, 150)}” ×{suggestion.count}{also}")
+            view.add_item(SuggestionButton(suggestion.key, number))
+        await interaction.followup.send("\n".join(lines)[:2000], view=view, ephemeral=True)
+
     @examples.command(name="check")
     @staff_only()
     async def examples_check(self, interaction: discord.Interaction[SupportBot]) -> None:
@@ -172,6 +192,37 @@ class Teaching(commands.Cog):
         report = render_check(await self.teaching.check())
         for chunk in split_message(report):
             await interaction.followup.send(chunk, ephemeral=True)
+
+
+SUGGESTIONS_SHOWN = 10  # one Teach button each: at most 25 fit under a message
+
+
+def _short(text: str, most: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
+class SuggestionButton(discord.ui.DynamicItem[discord.ui.Button], template=r"suggest:(?P<key>\d+):(?P<number>\d+)"):
+    """*Teach n* under `/examples suggest`: opens the teaching form with that question; staff only."""
+
+    def __init__(self, key: int, number: int) -> None:
+        super().__init__(
+            discord.ui.Button(label=f"Teach {number}", style=discord.ButtonStyle.primary, custom_id=f"suggest:{key}:{number}")
+        )
+        self.key = key
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match) -> SuggestionButton:
+        return cls(int(match["key"]), int(match["number"]))
+
+    async def callback(self, interaction: discord.Interaction[SupportBot]) -> None:
+        try:
+            require_staff(interaction)
+            question = await interaction.client.feedback.question(self.key)
+        except Exception as error:
+            await send_ephemeral(interaction, user_message(error, context="suggestion button"))
+            return
+        await interaction.response.send_modal(TeachModal(interaction.client.teaching, question=question, answer=None))
 
 
 class TeachModal(discord.ui.Modal, title="Teach the bot an answer"):

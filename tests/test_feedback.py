@@ -103,3 +103,23 @@ async def test_usage_shows_where_answers_came_from_and_how_they_were_rated(shop)
     await shop.click("👍", user=CUSTOMER, channel_id=SUPPORT_CHANNEL)
     shown = shop.ephemeral_texts(await shop.slash("usage", user=ADMIN))
     assert shown[-1].endswith("Support answers, last 7 days: 2 (taught answers 1, the model 1); 👍 1 · 👎 0 (100% 👍)")
+
+
+async def test_suggest_groups_the_untaught_questions_most_asked_first_and_teaches_from_a_button(shop, fake_openai):
+    """Three wordings of one untaught question are one suggestion ×3, ahead of a single one; Teach opens the form."""
+    for number, question in enumerate(["선물 포장 되나요?", "선물포장 가능한가요?", "주차 되나요?", "선물 포장 해주세요"]):
+        await shop.send_message(question, author=(CUSTOMER, OTHER_CUSTOMER)[number % 2])
+    await shop.send_message(TAUGHT)  # answered from the examples: never suggested
+    shown = shop.ephemeral_texts(await shop.slash("examples suggest", user=STAFF))
+    lines = shown[0].splitlines()
+    assert lines[1:4] == ["1. “선물 포장 해주세요” ×3", "   also: “선물포장 가능한가요?”; “선물 포장 되나요?”", "2. “주차 되나요?” ×1"]
+    assert TAUGHT not in shown[0]
+
+    refused = await shop.click("Teach 1", user=CUSTOMER, channel_id=SUPPORT_CHANNEL)
+    assert "Only staff" in shop.ephemeral_texts(refused)[0]
+    opened = await shop.click("Teach 1", user=STAFF, channel_id=SUPPORT_CHANNEL)
+    form = shop.modal_of(opened)
+    assert form["components"][0]["components"][0]["value"].startswith("선물")
+    await shop.submit_modal(opened, ["선물 포장 되나요?", "네, 2,000원에 포장해 드려요."], user=STAFF, channel_id=SUPPORT_CHANNEL)
+    again = shop.ephemeral_texts(await shop.slash("examples suggest", user=STAFF))
+    assert again[0].splitlines()[1] == "1. “주차 되나요?” ×1"  # taught now: no longer suggested

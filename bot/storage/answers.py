@@ -77,6 +77,22 @@ class AnswerStore:
             )).all())
         return AnswerCounts({str(k): int(v) for k, v in by_source.items()}, int(ratings.get(1, 0)), int(ratings.get(-1, 0)))
 
+    async def unanswered(self, since: datetime, *, most: int = 5000) -> list[tuple[int, str]]:
+        """(key, question) of the answers since `since` that were not a taught answer, newest first."""
+        await self._batch.flush()
+        query = (
+            select(answers.c.key, answers.c.question)
+            .where(answers.c.at >= since, answers.c.source != "taught")
+            .order_by(answers.c.at.desc())
+            .limit(most)
+        )
+        async with self._db.read() as conn:
+            return [(int(key), question) for key, question in (await conn.execute(query)).all()]
+
+    async def question(self, key: int) -> str | None:
+        async with self._db.read() as conn:
+            return (await conn.execute(select(answers.c.question).where(answers.c.key == key))).scalar()
+
     async def flush(self) -> None:
         await self._batch.flush()
 
