@@ -13,8 +13,7 @@ from bot.matching import LexicalIndex, analyzer, terms
 from bot.records import utcnow
 from bot.retrieval import Matcher
 from bot.storage import AnswerStore
-from bot.storage.answers import AnswerCounts, RatedAnswer
-from bot.support import Answer
+from bot.storage.answers import AnswerCounts, StoredAnswer
 
 RATED_DOWN = "rated 👎"
 RATING_DAYS = 7  # an answer older than this is not rated any more
@@ -26,10 +25,10 @@ ALIKE = 0.5
 class Suggestion:
     """Customers' questions that got no taught answer, alike enough to be taught as one."""
 
-    key: int  # the most recent asking, to teach from
-    question: str
-    count: int
-    others: list[str]  # other wordings, most frequent first
+    key: int  # the newest asking of `question`, to teach from
+    question: str  # the wording asked most
+    count: int  # customers who asked it
+    others: list[str]  # other wordings, newest first
 
 
 class FeedbackService:
@@ -38,21 +37,27 @@ class FeedbackService:
         self._matcher = matcher  # support's: a question it now answers verbatim is taught already
 
     def record(
-        self, key: int, answer: Answer, *, question: str, customer_id: int, guild_id: int | None, channel_id: int | None,
-        latency_ms: int,
+        self, key: int, *, question: str, answer: str, source: str, example_id: int | None, customer_id: int,
+        guild_id: int | None, channel_id: int | None, replied_to: int | None, latency_ms: int,
     ) -> None:
         """Keep an answer shown to a customer, under the ID of their message (or /ask): queued, never waited for."""
-        source = "handoff" if answer.for_staff else answer.source
         self._answers.record(
-            key=key, customer_id=customer_id, guild_id=guild_id, channel_id=channel_id, question=question,
-            answer=answer.text, source=source, example_id=answer.example_id, latency_ms=latency_ms,
+            key=key, customer_id=customer_id, guild_id=guild_id, channel_id=channel_id, replied_to=replied_to,
+            question=question, answer=answer, source=source, example_id=example_id, latency_ms=latency_ms,
         )
 
-    async def rate(self, key: int, *, customer_id: int, up: bool) -> RatedAnswer:
+    async def get(self, key: int) -> StoredAnswer:
+        stored = await self._answers.get(key)
+        if stored is None:
+            raise UserError("That answer is no longer kept; ask the question again.")
+        return stored
+
+    async def rate(self, key: int, *, customer_id: int, up: bool) -> StoredAnswer:
+        """The asker's one rating of their answer, within RATING_DAYS."""
         since = utcnow() - timedelta(days=RATING_DAYS)
         rated = await self._answers.rate(key, customer_id=customer_id, rating=1 if up else -1, answered_since=since)
         if rated is None:
-            raise UserError("This answer can't be rated any more; ask again and rate the new one.")
+            raise UserError("This answer was rated already, or is too old to rate; ask again and rate the new one.")
         return rated
 
     async def counts(self, days: int) -> AnswerCounts:
@@ -65,23 +70,20 @@ class FeedbackService:
         asked = await self._answers.unanswered(since)
 
         def still_unanswered_grouped() -> list[Suggestion]:  # thousands of questions: off the event loop
-            return group_alike([(key, q) for key, q in asked if not self._matcher.search_now(q, k=2).sure])
+            return group_alike([row for row in asked if not self._matcher.search_now(row[2], k=2).sure])
 
         return (await asyncio.to_thread(still_unanswered_grouped))[:most]
 
-    async def question(self, key: int) -> str:
-        question = await self._answers.question(key)
-        if question is None:
-            raise UserError("That question is no longer in the answers kept; teach it with `/teach`.")
-        return question
 
+def group_alike(asked: list[tuple[int, int, str]]) -> list[Suggestion]:
+    """Group (key, customer, question) rows, newest first, by wording: each joins the first earlier group it is ALIKE to.
 
-def group_alike(asked: list[tuple[int, str]]) -> list[Suggestion]:
-    """Group questions (newest first) by wording: each joins the most asked earlier group it is ALIKE to; largest first."""
+    Groups are ranked by how many customers asked; each shows its most asked wording.
+    """
     if not asked:
         return []
     words = analyzer()
-    features = [terms(words.lemmas(q)) for _, q in asked]
+    features = [terms(words.lemmas(question)) for _, _, question in asked]
     index = LexicalIndex(features)
     group_of = np.full(len(asked), -1)
     groups: list[list[int]] = []
@@ -96,9 +98,14 @@ def group_alike(asked: list[tuple[int, str]]) -> list[Suggestion]:
         groups.append(members)
     suggestions = []
     for members in groups:
-        wordings: dict[str, int] = {}
-        for i in members:
-            wordings[asked[i][1]] = wordings.get(asked[i][1], 0) + 1
-        ranked = sorted(wordings, key=lambda w: -wordings[w])
-        suggestions.append(Suggestion(asked[members[0]][0], ranked[0], len(members), ranked[1:]))
+        askers: dict[str, set[int]] = {}
+        newest: dict[str, int] = {}
+        for i in members:  # newest first
+            key, customer, question = asked[i]
+            askers.setdefault(question, set()).add(customer)
+            newest.setdefault(question, key)
+        wordings = list(askers)
+        top = max(wordings, key=lambda w: len(askers[w]))  # ties: the newest
+        customers = set().union(*askers.values())
+        suggestions.append(Suggestion(newest[top], top, len(customers), [w for w in wordings if w != top]))
     return sorted(suggestions, key=lambda s: -s.count)

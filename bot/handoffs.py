@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.errors import UserError
 from bot.records import Example, Handoff, utcnow
@@ -24,24 +24,26 @@ log = logging.getLogger(__name__)
 NO_ANSWER, ASKED_FOR_STAFF, FROM_BUTTON = "no answer", "asked for staff", "asked under an answer"
 MODEL_DID_NOT_KNOW = "the model did not know"
 
-# What a customer writes to reach a person, in Korean (spaces ignored) and English.
-_STAFF_WORDS = ("상담원", "상담사", "상담직원", "직원분", "직원이랑", "직원과", "직원연결", "사람이랑", "사람과", "사람연결", "매니저님", "관리자님")
-_STAFF_PHRASES = re.compile(
-    r"\b(human|real person|a person|someone real|(talk|speak|chat) (to|with) (a |an |your )?(staff|agent|someone|representative|rep)|"
-    r"customer service rep|live agent|live person)\b",
+# What a customer writes to reach a person: a person *and* reaching them, in Korean (spaces ignored) and English.
+_STAFF_KO = re.compile(r"(상담원|상담사|상담직원)|(직원|사람|매니저|담당자)(분)?(이랑|과|와|하고|한테|에게)?(연결|통화|상담|얘기|이야기|대화|바꿔)")
+_STAFF_EN = re.compile(
+    r"\b((talk|speak|chat)\s+(to|with)\s+(a\s+|an\s+|your\s+|some\s+)?(real\s+)?(human|person|staff|agent|someone|representative|rep)\b"
+    r"|real\s+person|live\s+(agent|person)|human\s+(agent|please|pls))",
     re.IGNORECASE,
 )
+MAX_JOINED_CHARS = 4000  # a handoff's questions together: a customer who keeps asking adds no more past this
 
 
 def asks_for_staff(question: str) -> bool:
-    """Whether the customer asks to talk to a person rather than the bot."""
-    squeezed = "".join(question.split())
-    return any(word in squeezed for word in _STAFF_WORDS) or _STAFF_PHRASES.search(question) is not None
+    """Whether the customer asks to be put through to a person rather than the bot."""
+    return _STAFF_KO.search("".join(question.split())) is not None or _STAFF_EN.search(question) is not None
 
 
 @dataclass(frozen=True)
-class Answered:
-    taught: Example | None = None
+class Taught:
+    """What teaching a staff answer did."""
+
+    example: Example | None = None
     already_taught: Example | None = None  # the question was taught before: its answer was kept
 
 
@@ -58,7 +60,8 @@ class HandoffService:
         """A new handoff, or the customer's open one with this question added (True)."""
         handoff, joined = await self._store.open_or_join(
             customer_id=customer_id, guild_id=guild_id, channel_id=channel_id, message_id=message_id,
-            question=clean(question), bot_answer=bot_answer, reason=reason,
+            question=clean(question)[:MAX_JOINED_CHARS] or "(no text)", bot_answer=bot_answer, reason=reason,
+            most=MAX_JOINED_CHARS,
         )
         log.info("%s handoff #%s for customer %s (%s)", "joined" if joined else "opened", handoff.id, customer_id, reason)
         return handoff, joined
@@ -72,16 +75,24 @@ class HandoffService:
             raise UserError(f"There is no handoff #{handoff_id}.")
         return handoff
 
-    async def claim(self, handoff_id: int, answer: str, *, by: int) -> Handoff:
-        """Record a staff member's answer, once: a second staff member answering the same handoff is told who was first."""
+    async def claim(self, handoff_id: int, answer: str, *, by: int, seen: datetime) -> Handoff:
+        """Record a staff member's answer, once, to the questions they saw (the handoff as updated at `seen`).
+
+        A second staff member is told who was first; a question added meanwhile makes the staff member look again.
+        """
         answer = clean(answer)
         if not answer:
             raise UserError("The answer is empty; write what the customer should be told.")
         if len(answer) > MAX_ANSWER_CHARS:
             raise UserError(f"The answer is {len(answer):,} characters; keep it under {MAX_ANSWER_CHARS:,}.")
-        handoff = await self._store.answer(handoff_id, by=by, answer=answer)
+        handoff = await self._store.answer(handoff_id, by=by, answer=answer, seen=seen)
         if handoff is None:
             current = await self.get(handoff_id)
+            if current.open:
+                raise UserError(
+                    f"The customer added a question to handoff #{handoff_id} since you opened it; nothing was sent. "
+                    "Open it again to see everything they asked."
+                )
             raise UserError(f"Handoff #{handoff_id} was already answered by <@{current.answered_by}>; nothing was sent.")
         return handoff
 
@@ -89,16 +100,21 @@ class HandoffService:
         """The answer could not be delivered: the handoff is open again, for another try (False: the customer has a newer one)."""
         return await self._store.reopen(handoff_id)
 
-    async def teach(self, question: str, answer: str, *, by: int) -> Answered:
+    async def teach(self, question: str, answer: str, *, by: int) -> Taught:
         """Teach a delivered answer, so the next customer asking this gets it at once."""
         try:
-            return Answered(taught=await self._teaching.teach(question, answer, author_id=by))
+            return Taught(example=await self._teaching.teach(question, answer, author_id=by))
         except AlreadyTaught as taught:
-            return Answered(already_taught=taught.existing)
+            return Taught(already_taught=taught.existing)
 
-    async def open_ones(self) -> list[Handoff]:
-        return await self._store.open_ones()
+    async def open_ones(self) -> tuple[list[Handoff], int]:
+        """The oldest open handoffs, and how many are open in all."""
+        return await self._store.open_ones(), await self._store.count_open()
 
     async def due_reminders(self) -> list[Handoff]:
-        """Open handoffs older than the reminder delay, each returned once (ever)."""
-        return await self._store.claim_reminders(utcnow() - self.remind_after)
+        """Open handoffs older than the reminder delay not yet re-announced (see `reminded`)."""
+        return await self._store.due_reminders(utcnow() - self.remind_after)
+
+    async def reminded(self, handoff_id: int) -> None:
+        """Re-announced: never again (marked only once the post went out, so a failed one is tried again)."""
+        await self._store.mark_reminded(handoff_id)

@@ -25,7 +25,7 @@ CHOOSER_PROMPT = (
     "'how to subscribe' is not 'what the subscription includes'."
 )
 # The support prompt asks the model to reply with this word alone when the taught answers don't cover a question.
-_DONT_KNOW = re.compile(r"\bHANDOFF\b")
+_DONT_KNOW = re.compile(r"\s*HANDOFF\W*")
 GUIDANCE_HEADER = (
     "Answers the shop has taught for similar questions. When one answers the customer's question, "
     "reply with its wording; do not mix in other knowledge:"
@@ -37,7 +37,7 @@ class Answer:
     """What support replies, and where it came from."""
 
     text: str
-    source: str  # "taught", "model", "none" (nothing to answer with), "refused" (moderation)
+    source: str  # "taught", "model", "none" (nothing to answer with), "staff" (a person asked for), "refused" (moderation)
     example_id: int | None = None  # the taught example sent verbatim
     for_staff: str | None = None  # why a person should take this question over (bot/handoffs.py), if they should
 
@@ -105,8 +105,6 @@ class SupportService:
 
     async def _respond(self, question: str, who: Who, holds: list[Hold]) -> Answer:
         user_id, guild_id = who.user_id, who.guild_id
-        if asks_for_staff(question):
-            return Answer(FOLLOW_UP, "none", for_staff=ASKED_FOR_STAFF)
         if self._matcher.costs_a_call:
             await self._hold(who, holds)  # matching itself calls the provider
         decision = await self._decide(question, who)
@@ -114,6 +112,8 @@ class SupportService:
         if decision.sure:
             log.debug("answered %r with taught example #%s (%.2f, lead %.2f)", question, best.entry.id, best.score, decision.margin)
             return Answer(best.entry.answer, "taught", example_id=best.entry.id)
+        if asks_for_staff(question):
+            return Answer(FOLLOW_UP, "staff", for_staff=ASKED_FOR_STAFF)
         if not self._llm.available:
             return Answer(FOLLOW_UP, "none", for_staff=NO_ANSWER)
         if not self._matcher.costs_a_call:
@@ -128,7 +128,7 @@ class SupportService:
         reply = await self._llm.chat(
             self.prompt(question, decision), model=model, caller=Caller("support", user_id=user_id, guild_id=guild_id)
         )
-        if _DONT_KNOW.search(reply.text or ""):
+        if _DONT_KNOW.fullmatch(reply.text or ""):
             return Answer(FOLLOW_UP, "model", for_staff=MODEL_DID_NOT_KNOW)  # the marker itself is never shown
         return Answer(reply.text or UNAVAILABLE, "model")
 

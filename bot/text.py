@@ -155,3 +155,14 @@ def _open_fence(text: str) -> str | None:
 def clean(text: str) -> str:
     """Text as a person sees it: invisible characters removed, outer white space trimmed."""
     return _INVISIBLE.sub("", text).strip()
+
+
+def shorten(text: str, most: int) -> str:
+    """One line of at most `most` characters: whitespace folded, an ellipsis where it was cut."""
+    text = " ".join(text.split())
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
+def first_line(text: str) -> str:
+    """The first line with any text in it ("" when there is none)."""
+    return next((line for line in text.splitlines() if line.strip()), "")

@@ -59,9 +59,9 @@ class RatingButton(discord.ui.DynamicItem[discord.ui.Button], template=r"rate:(?
             line = THANKS
             if not self.up:
                 handed = await hand_over(
-                    bot, customer_id=rated.customer_id, guild_id=rated.guild_id, channel_id=rated.channel_id or interaction.channel_id,
-                    message_id=self.key if rated.guild_id is not None else None, question=rated.question,
-                    bot_answer=rated.answer, reason=RATED_DOWN,
+                    bot, customer_id=rated.customer_id, guild_id=rated.guild_id,
+                    channel_id=rated.channel_id or interaction.channel_id or 0, message_id=rated.replied_to,
+                    question=rated.question, bot_answer=rated.answer, reason=RATED_DOWN,
                 )
                 line = SORRY if handed else THANKS
         except Exception as error:
@@ -79,7 +79,7 @@ def answer_view(key: int, customer_id: int, *, staff: bool) -> discord.ui.View:
     view.add_item(RatingButton(key, customer_id, up=True))
     view.add_item(RatingButton(key, customer_id, up=False))
     if staff:
-        view.add_item(TalkToStaffButton(customer_id))
+        view.add_item(TalkToStaffButton(customer_id, key))
     return view
 
 

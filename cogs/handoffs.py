@@ -17,7 +17,7 @@ from bot.handoffs import FROM_BUTTON, HandoffService
 from bot.records import Handoff
 from bot.replies import send_ephemeral, user_message
 from bot.teaching import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS
-from bot.text import split_message
+from bot.text import first_line, shorten, split_message
 
 log = logging.getLogger(__name__)
 
@@ -61,17 +61,23 @@ class Handoffs(commands.Cog):
     async def list_handoffs(self, interaction: discord.Interaction[SupportBot]) -> None:
         """The customers' questions still waiting for a staff answer, oldest first."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        waiting = await self.handoffs.open_ones()
+        waiting, total = await self.handoffs.open_ones()
         if not waiting:
             await interaction.followup.send("No customer is waiting for staff.", ephemeral=True)
             return
-        lines = [f"{len(waiting)} waiting (oldest first):"]
+        shown = f", the {len(waiting)} oldest first" if total > len(waiting) else ", oldest first"
+        lines = [f"{total} waiting{shown}:"]
         for handoff in waiting:
-            link = f" · {staff_post_url(interaction.guild_id, self.bot.settings.staff_channel, handoff)}" if handoff.staff_message_id else ""
-            first = handoff.question.splitlines()[0]
-            lines.append(f"- **#{handoff.id}** <@{handoff.customer_id}> {format_dt(handoff.created_at, 'R')}: {_short(first, 80)}{link}")
+            link = f" · {self._post_url(handoff)}" if handoff.staff_message_id else ""
+            question = shorten(first_line(handoff.question), 80)
+            lines.append(f"- **#{handoff.id}** <@{handoff.customer_id}> {format_dt(handoff.created_at, 'R')}: {question}{link}")
         for chunk in split_message("\n".join(lines)):
             await interaction.followup.send(chunk, ephemeral=True)
+
+    def _post_url(self, handoff: Handoff) -> str:
+        channel = self.bot.get_channel(self.bot.settings.staff_channel or 0)
+        guild_id = channel.guild.id if isinstance(channel, discord.abc.GuildChannel) else "@me"
+        return f"https://discord.com/channels/{guild_id}/{self.bot.settings.staff_channel}/{handoff.staff_message_id}"
 
 
 # -- opening a handoff -------------------------------------------------------------------
@@ -91,26 +97,29 @@ async def hand_over(
     )
     try:
         await show_to_staff(bot, handoff, joined=joined)
-    except discord.HTTPException as exc:
+    except Exception as exc:
         # Kept open in the database: the reminder posts it once the channel works again.
-        log.warning("could not post handoff #%s in the staff channel %s: %s", handoff.id, staff_channel, exc)
+        log.warning("could not post handoff #%s in the staff channel %s: %r", handoff.id, staff_channel, exc)
     return JOINED if joined else HANDED_OVER
 
 
 async def show_to_staff(bot: SupportBot, handoff: Handoff, *, joined: bool, reminder: bool = False) -> None:
     channel = bot.get_channel(bot.settings.staff_channel) or await bot.fetch_channel(bot.settings.staff_channel)
+    if not isinstance(channel, discord.TextChannel | discord.Thread):
+        raise TypeError(f"STAFF_CHANNEL {bot.settings.staff_channel} is not a text channel or thread")
     content = render_handoff(handoff, reminder=reminder)
     if joined and handoff.staff_message_id:
         await channel.get_partial_message(handoff.staff_message_id).edit(content=content, allowed_mentions=NO_PINGS)
         if handoff.staff_thread_id:
             thread = bot.get_channel(handoff.staff_thread_id) or await bot.fetch_channel(handoff.staff_thread_id)
-            await thread.send(f"New from the customer: {_short(handoff.question.splitlines()[-1], 1800)}", allowed_mentions=NO_PINGS)
+            newest = handoff.question.splitlines()[-1] if handoff.question.strip() else ""
+            await thread.send(f"New from the customer: {shorten(newest, 1800)}", allowed_mentions=NO_PINGS)
         return
     post = await channel.send(content, view=answer_view(handoff.id), allowed_mentions=NO_PINGS)
     thread_id = None
     if isinstance(channel, discord.TextChannel):
         try:
-            thread = await post.create_thread(name=_short(f"#{handoff.id} {handoff.question.splitlines()[0]}", 100))
+            thread = await post.create_thread(name=shorten(f"#{handoff.id} {first_line(handoff.question)}", 100))
             thread_id = thread.id
         except discord.HTTPException as exc:
             log.info("no thread for handoff #%s (%s); staff answer from the post", handoff.id, exc)
@@ -120,7 +129,12 @@ async def show_to_staff(bot: SupportBot, handoff: Handoff, *, joined: bool, remi
 async def remind(bot: SupportBot) -> None:
     """Post each handoff still open after HANDOFF_REMIND_MINUTES once more, with its buttons."""
     for handoff in await bot.handoffs.due_reminders():
-        await show_to_staff(bot, handoff, joined=False, reminder=True)
+        try:
+            await show_to_staff(bot, handoff, joined=False, reminder=True)
+        except Exception as exc:  # tried again at the next check; the others still go out
+            log.warning("could not re-announce handoff #%s: %r", handoff.id, exc)
+            continue
+        await bot.handoffs.reminded(handoff.id)
 
 
 def render_handoff(handoff: Handoff, *, reminder: bool = False) -> str:
@@ -130,21 +144,12 @@ def render_handoff(handoff: Handoff, *, reminder: bool = False) -> str:
     heading = f"⏰ **Still waiting since {format_dt(handoff.created_at, 'R')}: handoff #{handoff.id}**" if reminder else f"**Handoff #{handoff.id}**"
     questions = handoff.question.splitlines()
     lines = [f"{heading} · {handoff.reason}", f"From <@{handoff.customer_id}> in {where}"]
-    lines += [f"**Question:** {_short(q, 900)}" for q in questions[:5]]
+    lines += [f"**Question:** {shorten(q, 900)}" for q in questions[:5]]
     if len(questions) > 5:
         lines.append(f"…and {len(questions) - 5} more")
     if handoff.bot_answer:
-        lines.append(f"**The bot answered:** {_short(handoff.bot_answer, 500)}")
+        lines.append(f"**The bot answered:** {shorten(handoff.bot_answer, 500)}")
     return "\n".join(lines)[:2000]
-
-
-def staff_post_url(guild_id: int | None, channel_id: int | None, handoff: Handoff) -> str:
-    return f"https://discord.com/channels/{guild_id}/{channel_id}/{handoff.staff_message_id}"
-
-
-def _short(text: str, most: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= most else text[: most - 1] + "…"
 
 
 # -- staff answering ---------------------------------------------------------------------
@@ -169,11 +174,14 @@ class AnswerButton(discord.ui.DynamicItem[discord.ui.Button], template=r"handoff
         return cls(int(match["id"]), match["teach"] == "teach")
 
     async def callback(self, interaction: discord.Interaction[SupportBot]) -> None:
-        if interaction.guild is None or not is_staff(interaction.user, interaction.client.settings):
+        bot = interaction.client
+        staff_channel = bot.get_channel(bot.settings.staff_channel or 0)
+        in_staff_server = isinstance(staff_channel, discord.abc.GuildChannel) and interaction.guild_id == staff_channel.guild.id
+        if not in_staff_server or not is_staff(interaction.user, bot.settings):
             await send_ephemeral(interaction, "Only staff (a STAFF_ROLES role) and admins can answer customers.")
             return
         try:
-            handoff = await interaction.client.handoffs.get(self.handoff_id)
+            handoff = await bot.handoffs.get(self.handoff_id)
         except Exception as error:
             await send_ephemeral(interaction, user_message(error, context="handoff button"))
             return
@@ -199,7 +207,7 @@ class AnswerModal(discord.ui.Modal, title="Answer the customer"):
         if teach:
             self.question = discord.ui.TextInput(
                 label="Question to teach (edit to the general case)", max_length=MAX_QUESTION_CHARS,
-                default=handoff.question.splitlines()[0][:MAX_QUESTION_CHARS],
+                default=first_line(handoff.question)[:MAX_QUESTION_CHARS] or None,
             )
             self.add_item(self.question)
         self.answer = discord.ui.TextInput(label="Answer", style=discord.TextStyle.paragraph, max_length=MAX_ANSWER_CHARS)
@@ -208,27 +216,24 @@ class AnswerModal(discord.ui.Modal, title="Answer the customer"):
     async def on_submit(self, interaction: discord.Interaction[SupportBot]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         bot = interaction.client
-        handoff = await bot.handoffs.claim(self.handoff.id, self.answer.value, by=interaction.user.id)
+        handoff = await bot.handoffs.claim(self.handoff.id, self.answer.value, by=interaction.user.id, seen=self.handoff.updated_at)
         try:
             await deliver(bot, handoff)
-        except discord.HTTPException as exc:
-            log.warning("could not deliver handoff #%s to customer %s: %s", handoff.id, handoff.customer_id, exc)
-            await bot.handoffs.reopen(handoff.id)
-            await interaction.followup.send(
-                f"Couldn't send it to <@{handoff.customer_id}> (Discord said: {exc.text or exc.status}). The handoff is still open.",
-                ephemeral=True,
-            )
+        except Exception as exc:
+            log.warning("could not deliver handoff #%s to customer %s: %r", handoff.id, handoff.customer_id, exc)
+            still = "The handoff is open again." if await bot.handoffs.reopen(handoff.id) else "They have asked again since: see the newer handoff."
+            await interaction.followup.send(f"Couldn't send it to <@{handoff.customer_id}>. {still}", ephemeral=True)
             return
         outcome = f"Sent to <@{handoff.customer_id}>."
         if self.question is not None:
             taught = await bot.handoffs.teach(self.question.value, handoff.answer or "", by=interaction.user.id)
-            if taught.taught is not None:
-                outcome += f" Taught as #{taught.taught.id}: the next customer asking this gets it at once."
+            if taught.example is not None:
+                outcome += f" Taught as #{taught.example.id}: the next customer asking this gets it at once."
             elif taught.already_taught is not None:
                 outcome += f" “{taught.already_taught.question}” was taught already (#{taught.already_taught.id}); its answer was kept."
         await interaction.followup.send(outcome, ephemeral=True)
         if self.post is not None:
-            done = f"{self.post.content}\n\n✅ Answered by <@{interaction.user.id}>: {_short(handoff.answer or '', 500)}"
+            done = f"{self.post.content}\n\n✅ Answered by <@{interaction.user.id}>: {shorten(handoff.answer or '', 500)}"
             with contextlib.suppress(discord.HTTPException):
                 await self.post.edit(content=done[:2000], view=None, allowed_mentions=NO_PINGS)
 
@@ -237,8 +242,11 @@ class AnswerModal(discord.ui.Modal, title="Answer the customer"):
 
 
 async def deliver(bot: SupportBot, handoff: Handoff) -> None:
-    """The staff answer, where the customer asked: a reply to their message, or a DM."""
-    text = f"**Our staff answered** “{_short(handoff.question.splitlines()[0], 200)}”:\n{handoff.answer}"
+    """The staff answer, where the customer first asked: a reply to their message, a message naming them, or a DM.
+
+    The customer is notified (mentioned or replied to): the answer may come hours later.
+    """
+    text = f"<@{handoff.customer_id}> **our staff answered** “{shorten(first_line(handoff.question), 200)}”:\n{handoff.answer}"
     if handoff.guild_id is None:
         user = bot.get_user(handoff.customer_id) or await bot.fetch_user(handoff.customer_id)
         for chunk in split_message(text):
@@ -248,54 +256,47 @@ async def deliver(bot: SupportBot, handoff: Handoff) -> None:
     reference = None
     if handoff.message_id:
         reference = discord.MessageReference(message_id=handoff.message_id, channel_id=handoff.channel_id, fail_if_not_exists=False)
+    mention = discord.AllowedMentions(users=[discord.Object(handoff.customer_id)], replied_user=True)
     for number, chunk in enumerate(split_message(text)):
-        await channel.send(chunk, reference=reference if number == 0 else None, allowed_mentions=NO_PINGS)
+        await channel.send(chunk, reference=reference if number == 0 else None, allowed_mentions=mention if number == 0 else NO_PINGS)
 
 
 # -- a customer asking for staff under an answer -----------------------------------------
 
 
-class TalkToStaffButton(discord.ui.DynamicItem[discord.ui.Button], template=r"handoff:ask:(?P<customer>\d+)"):
-    """*Talk to staff* under a support answer: only the customer who asked can use it."""
+class TalkToStaffButton(discord.ui.DynamicItem[discord.ui.Button], template=r"handoff:ask:(?P<customer>\d+):(?P<key>\d+)"):
+    """*Talk to staff* under a support answer (`key`: the question it answered); only the customer who asked can use it."""
 
-    def __init__(self, customer_id: int) -> None:
+    def __init__(self, customer_id: int, key: int) -> None:
         super().__init__(
-            discord.ui.Button(label="Talk to staff", style=discord.ButtonStyle.secondary, custom_id=f"handoff:ask:{customer_id}")
+            discord.ui.Button(label="Talk to staff", style=discord.ButtonStyle.secondary, custom_id=f"handoff:ask:{customer_id}:{key}")
         )
         self.customer_id = customer_id
+        self.key = key
 
     @classmethod
     async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match) -> TalkToStaffButton:
-        return cls(int(match["customer"]))
+        return cls(int(match["customer"]), int(match["key"]))
 
     async def callback(self, interaction: discord.Interaction[SupportBot]) -> None:
         if interaction.user.id != self.customer_id:
             await send_ephemeral(interaction, "Only the customer who asked can pass this to staff; ask your own question and you'll get the button too.")
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        answer = interaction.message
-        question, message_id = "(the question was deleted)", None
-        if answer is not None and answer.reference is not None and answer.reference.message_id:
-            message_id = answer.reference.message_id
-            asked = answer.reference.resolved
-            if not isinstance(asked, discord.Message):
-                with contextlib.suppress(discord.HTTPException):
-                    asked = await answer.channel.fetch_message(message_id)
-            if isinstance(asked, discord.Message):
-                question = asked.content
+        bot = interaction.client
         try:
+            asked = await bot.feedback.get(self.key)
             line = await hand_over(
-                interaction.client, customer_id=interaction.user.id, guild_id=interaction.guild_id,
-                channel_id=interaction.channel_id, message_id=message_id, question=question,
-                bot_answer=answer.content if answer else None, reason=FROM_BUTTON,
+                bot, customer_id=asked.customer_id, guild_id=asked.guild_id, channel_id=asked.channel_id or interaction.channel_id or 0,
+                message_id=asked.replied_to, question=asked.question, bot_answer=asked.answer, reason=FROM_BUTTON,
             )
         except Exception as error:
             await send_ephemeral(interaction, user_message(error, context="talk-to-staff button"))
             return
         await interaction.followup.send(line or "Staff can't be reached from here right now, sorry.", ephemeral=True)
-        if line and answer is not None:
+        if line and interaction.message is not None:
             with contextlib.suppress(discord.HTTPException):
-                await answer.edit(view=None)  # asked once is enough
+                await interaction.message.edit(view=None)  # asked once is enough
 
 
 async def setup(bot: SupportBot) -> None:

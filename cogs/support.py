@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import replace
+from dataclasses import dataclass
 
 import discord
 from discord import app_commands
@@ -39,29 +39,14 @@ class Support(commands.Cog):
         question = self.bot.route(message)
         if not isinstance(question, Question):
             return
-        guild_id = message.guild.id if message.guild else None
+        asked = Asked(
+            key=message.id, text=question.text, customer=message.author,
+            guild_id=message.guild.id if message.guild else None, channel_id=message.channel.id, replied_to=message.id,
+        )
         view = None
-        started = time.perf_counter()
         try:
             async with typing_shown(message.channel):
-                answer = await self.support.respond(
-                    question.text,
-                    user_id=message.author.id,
-                    guild_id=guild_id,
-                    exempt=limits_exempt(message.author, self.bot.settings),
-                )
-            text = answer.text
-            if answer.for_staff:
-                text = await hand_over(
-                    self.bot, customer_id=message.author.id, guild_id=guild_id, channel_id=message.channel.id,
-                    message_id=message.id, question=question.text, bot_answer=None, reason=answer.for_staff,
-                ) or text
-            elif answer.source in ("taught", "model"):
-                view = answer_view(message.id, message.author.id, staff=self.bot.settings.staff_channel is not None)
-            self.bot.feedback.record(
-                message.id, replace(answer, text=text), question=question.text, customer_id=message.author.id,
-                guild_id=guild_id, channel_id=message.channel.id, latency_ms=round((time.perf_counter() - started) * 1000),
-            )
+                text, view = await answer_customer(self.bot, asked)
         except Exception as exc:
             text = user_message(exc, context=f"answering message {message.id}")
         await reply_in_chunks(message, text, view=view)
@@ -75,30 +60,50 @@ class Support(commands.Cog):
     ) -> None:
         """Ask the shop's support assistant a question."""
         await interaction.response.defer(thinking=True)
-        started = time.perf_counter()
-        answer = await self.support.respond(
-            question,
-            user_id=interaction.user.id,
-            guild_id=interaction.guild_id,
-            exempt=limits_exempt(interaction.user, self.bot.settings),
+        asked = Asked(
+            key=interaction.id, text=question, customer=interaction.user, guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id, replied_to=None,
         )
-        text = answer.text
-        if answer.for_staff:
-            text = await hand_over(
-                self.bot, customer_id=interaction.user.id, guild_id=interaction.guild_id, channel_id=interaction.channel_id,
-                message_id=None, question=question, bot_answer=None, reason=answer.for_staff,
-            ) or text
-        self.bot.feedback.record(
-            interaction.id, replace(answer, text=text), question=question, customer_id=interaction.user.id,
-            guild_id=interaction.guild_id, channel_id=interaction.channel_id,
-            latency_ms=round((time.perf_counter() - started) * 1000),
-        )
+        text, view = await answer_customer(self.bot, asked)
         chunks = split_message(text)
-        rateable = answer.source in ("taught", "model") and not answer.for_staff
         for number, chunk in enumerate(chunks):
-            last = number == len(chunks) - 1
-            view = answer_view(interaction.id, interaction.user.id, staff=False) if last and rateable else discord.utils.MISSING
-            await interaction.followup.send(chunk, view=view)
+            await interaction.followup.send(chunk, view=view if view and number == len(chunks) - 1 else discord.utils.MISSING)
+
+
+@dataclass(frozen=True)
+class Asked:
+    """A customer's question, where it was asked: a message (`replied_to` is its ID) or /ask (`key` is the interaction's)."""
+
+    key: int
+    text: str
+    customer: discord.abc.User
+    guild_id: int | None
+    channel_id: int | None
+    replied_to: int | None
+
+
+async def answer_customer(bot: SupportBot, asked: Asked) -> tuple[str, discord.ui.View | None]:
+    """Support's answer (or the handoff line), kept for feedback, with 👍 / 👎 (and *Talk to staff*) under an answer."""
+    started = time.perf_counter()
+    answer = await bot.support.respond(
+        asked.text, user_id=asked.customer.id, guild_id=asked.guild_id, exempt=limits_exempt(asked.customer, bot.settings)
+    )
+    text, source, view = answer.text, answer.source, None
+    if answer.for_staff:
+        handed = await hand_over(
+            bot, customer_id=asked.customer.id, guild_id=asked.guild_id, channel_id=asked.channel_id or 0,
+            message_id=asked.replied_to, question=asked.text, bot_answer=None, reason=answer.for_staff,
+        )
+        if handed:
+            text, source = handed, "handoff"
+    elif answer.source in ("taught", "model"):
+        view = answer_view(asked.key, asked.customer.id, staff=bot.settings.staff_channel is not None)
+    bot.feedback.record(
+        asked.key, question=asked.text, answer=text, source=source, example_id=answer.example_id,
+        customer_id=asked.customer.id, guild_id=asked.guild_id, channel_id=asked.channel_id, replied_to=asked.replied_to,
+        latency_ms=round((time.perf_counter() - started) * 1000),
+    )
+    return text, view
 
 
 @asynccontextmanager

@@ -17,7 +17,7 @@ from bot.client import SupportBot
 from bot.records import Example
 from bot.replies import send_ephemeral, user_message
 from bot.retrieval import render_check
-from bot.text import split_message
+from bot.text import shorten, split_message
 from bot.teaching import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS, AlreadyTaught, ExamplePage, TeachingService
 
 
@@ -179,8 +179,9 @@ class Teaching(commands.Cog):
         lines = [f"Asked most in the last {days} days with no taught answer (teach one to answer them all):"]
         view = discord.ui.View(timeout=None)
         for number, suggestion in enumerate(suggestions[:SUGGESTIONS_SHOWN], 1):
-            also = f"\n   also: {'; '.join(f'“{_short(o)}”' for o in suggestion.others[:3])}" if suggestion.others else ""
-            lines.append(f"{number}. “{_short(suggestion.question, 150)}” ×{suggestion.count}{also}")
+            also = f"\n   also: {'; '.join(f'“{shorten(o, 60)}”' for o in suggestion.others[:3])}" if suggestion.others else ""
+            customers = f"{suggestion.count} customer{'s' if suggestion.count != 1 else ''}"
+            lines.append(f"{number}. “{shorten(suggestion.question, 150)}” · {customers}{also}")
             view.add_item(SuggestionButton(suggestion.key, number))
         await interaction.followup.send("\n".join(lines)[:2000], view=view, ephemeral=True)
 
@@ -195,11 +196,6 @@ class Teaching(commands.Cog):
 
 
 SUGGESTIONS_SHOWN = 10  # one Teach button each: at most 25 fit under a message
-
-
-def _short(text: str, most: int = 60) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= most else text[: most - 1] + "…"
 
 
 class SuggestionButton(discord.ui.DynamicItem[discord.ui.Button], template=r"suggest:(?P<key>\d+):(?P<number>\d+)"):
@@ -218,7 +214,7 @@ class SuggestionButton(discord.ui.DynamicItem[discord.ui.Button], template=r"sug
     async def callback(self, interaction: discord.Interaction[SupportBot]) -> None:
         try:
             require_staff(interaction)
-            question = await interaction.client.feedback.question(self.key)
+            question = (await interaction.client.feedback.get(self.key)).question
         except Exception as error:
             await send_ephemeral(interaction, user_message(error, context="suggestion button"))
             return

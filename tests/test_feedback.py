@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timezone
 
+import pytest
 import pytest_asyncio
 from discord_fakes import ADMIN, APP_ID, CUSTOMER, GENERAL_CHANNEL, OTHER_CUSTOMER, STAFF, SUPPORT_CHANNEL, FakeDiscord
 
 from sqlalchemy import update
 
 from bot.client import make_bot
+from bot.errors import UserError
 from bot.services import open_services
 from bot.storage.schema import support_answers
 from cogs.feedback import SORRY, THANKS
@@ -41,15 +43,17 @@ async def stored_answers(shop) -> list[tuple]:
 
 
 async def test_every_answer_is_kept_with_where_it_came_from(shop, fake_openai):
-    """A taught answer (with its example), a model answer and a handoff are each stored under the customer's message."""
+    """A taught answer (with its example), model answers and a handoff are each stored under the customer's message."""
     taught = await shop.send_message(TAUGHT)
     modelled = await shop.send_message("오늘 영업해요?")
-    handed = await shop.send_message("상담원 연결해주세요")
+    person = await shop.send_message("사람이랑 얘기하고 싶어요")
+    handed = await shop.send_message("제가 산 상품 재입고 언제 돼요?")
     rows = await stored_answers(shop)
     assert [(str(key), customer, question, source) for key, customer, question, source, _, _ in rows] == [
         (taught["id"], CUSTOMER.id, TAUGHT, "taught"),
         (modelled["id"], CUSTOMER.id, "오늘 영업해요?", "model"),
-        (handed["id"], CUSTOMER.id, "상담원 연결해주세요", "handoff"),
+        (person["id"], CUSTOMER.id, "사람이랑 얘기하고 싶어요", "handoff"),
+        (handed["id"], CUSTOMER.id, "제가 산 상품 재입고 언제 돼요?", "model"),
     ]
     assert rows[0][4] is not None and rows[1][4] is None
 
@@ -78,7 +82,7 @@ async def test_thumbs_down_puts_the_answer_before_staff_whose_fix_reaches_the_cu
     await shop.submit_modal(clicked, ["오늘 영업해요?", "평일 10시부터 6시까지 영업해요."], user=STAFF, channel_id=STAFF_CHANNEL)
     delivered = [
         p["content"] for p in shop.sent_messages(SUPPORT_CHANNEL)
-        if str((p.get("message_reference") or {}).get("message_id")) == asked["id"] and "Our staff answered" in p["content"]
+        if str((p.get("message_reference") or {}).get("message_id")) == asked["id"] and "our staff answered" in p["content"]
     ]
     assert delivered and "평일 10시부터 6시까지 영업해요." in delivered[0]
 
@@ -91,7 +95,7 @@ async def test_an_old_answer_is_not_rated(shop):
     async with storage.database.write() as conn:
         await conn.execute(update(support_answers).values(at=datetime(2026, 1, 1, tzinfo=timezone.utc)))
     clicked = await shop.click("👎", user=CUSTOMER, channel_id=SUPPORT_CHANNEL)
-    assert shop.ephemeral_texts(clicked) == ["This answer can't be rated any more; ask again and rate the new one."]
+    assert shop.ephemeral_texts(clicked) == ["This answer was rated already, or is too old to rate; ask again and rate the new one."]
     assert [rating for *_, rating in await stored_answers(shop)] == [None]
     assert [p for p in shop.sent_messages(STAFF_CHANNEL) if "Handoff #" in p.get("content", "")] == []
 
@@ -106,13 +110,13 @@ async def test_usage_shows_where_answers_came_from_and_how_they_were_rated(shop)
 
 
 async def test_suggest_groups_the_untaught_questions_most_asked_first_and_teaches_from_a_button(shop, fake_openai):
-    """Three wordings of one untaught question are one suggestion ×3, ahead of a single one; Teach opens the form."""
+    """Three wordings of one untaught question (two customers) are one suggestion, ahead of a single one; Teach opens the form."""
     for number, question in enumerate(["선물 포장 되나요?", "선물포장 가능한가요?", "주차 되나요?", "선물 포장 해주세요"]):
         await shop.send_message(question, author=(CUSTOMER, OTHER_CUSTOMER)[number % 2])
     await shop.send_message(TAUGHT)  # answered from the examples: never suggested
     shown = shop.ephemeral_texts(await shop.slash("examples suggest", user=STAFF))
     lines = shown[0].splitlines()
-    assert lines[1:4] == ["1. “선물 포장 해주세요” ×3", "   also: “선물포장 가능한가요?”; “선물 포장 되나요?”", "2. “주차 되나요?” ×1"]
+    assert lines[1:4] == ["1. “선물 포장 해주세요” · 2 customers", "   also: “선물포장 가능한가요?”; “선물 포장 되나요?”", "2. “주차 되나요?” · 1 customer"]
     assert TAUGHT not in shown[0]
 
     refused = await shop.click("Teach 1", user=CUSTOMER, channel_id=SUPPORT_CHANNEL)
@@ -122,4 +126,20 @@ async def test_suggest_groups_the_untaught_questions_most_asked_first_and_teache
     assert form["components"][0]["components"][0]["value"].startswith("선물")
     await shop.submit_modal(opened, ["선물 포장 되나요?", "네, 2,000원에 포장해 드려요."], user=STAFF, channel_id=SUPPORT_CHANNEL)
     again = shop.ephemeral_texts(await shop.slash("examples suggest", user=STAFF))
-    assert again[0].splitlines()[1] == "1. “주차 되나요?” ×1"  # taught now: no longer suggested
+    assert again[0].splitlines()[1] == "1. “주차 되나요?” · 1 customer"  # taught now: no longer suggested
+
+
+async def test_a_second_rating_is_refused_and_a_duplicate_answer_row_does_not_jam_the_batch(shop):
+    """The asker rates once; a row another process wrote already is skipped, and later answers are still kept."""
+    asked = await shop.send_message(TAUGHT)
+    await shop.click("👍", user=CUSTOMER, channel_id=SUPPORT_CHANNEL)
+    with pytest.raises(UserError, match="rated already"):
+        await shop.bot.feedback.rate(int(asked["id"]), customer_id=CUSTOMER.id, up=False)
+    storage = shop.bot.services.storage
+    storage.answers.record(  # the same key again, as a second process answering the same message would
+        key=int(asked["id"]), customer_id=CUSTOMER.id, guild_id=None, channel_id=None, replied_to=None,
+        question=TAUGHT, answer="dup", source="taught", example_id=None, latency_ms=1,
+    )
+    later = await shop.send_message("오늘 영업해요?")
+    rows = await stored_answers(shop)
+    assert [str(key) for key, *_ in rows] == [asked["id"], later["id"]] and rows[0][5] == 1

@@ -13,7 +13,8 @@ from bot.client import make_bot
 from bot.handoffs import asks_for_staff
 from bot.services import open_services
 from cogs.handoffs import HANDED_OVER, JOINED, remind
-from conftest import both_engines, open_storage
+from bot.support import FOLLOW_UP
+from conftest import both_engines, open_storage, query
 
 pytestmark = both_engines
 
@@ -51,6 +52,10 @@ def replies_to(shop, message: dict) -> list[str]:
     ("question", "asks"),
     [
         ("상담원 연결해 주세요", True),
+        ("Is this treat safe for human consumption?", False),
+        ("Can a person order more than 3 boxes?", False),
+        ("사람과 강아지가 같이 먹어도 되나요?", False),
+        ("사람이랑 강아지 둘 다 먹어도 돼요?", False),
         ("사람이랑 얘기하고 싶어요ㅠㅠ", True),
         ("직원 분이랑 통화 가능할까요", True),
         ("can i talk to a human pls", True),
@@ -77,7 +82,7 @@ async def test_an_unanswerable_question_reaches_staff_and_their_answer_reaches_t
     await shop.submit_modal(clicked, ["선물 포장 되나요?", STAFF_ANSWER], user=STAFF, channel_id=STAFF_CHANNEL)
 
     [delivered] = replies_to(shop, asked)[1:]
-    assert STAFF_ANSWER in delivered and delivered.startswith("**Our staff answered**")
+    assert STAFF_ANSWER in delivered and delivered.startswith(f"<@{CUSTOMER.id}> **our staff answered**")
     assert any("✅ Answered by" in e.payload.get("content", "") for e in shop.edits(STAFF_CHANNEL))
 
     next_customer = await shop.send_message(PARAPHRASE, author=OTHER_CUSTOMER)
@@ -92,7 +97,8 @@ async def test_repeated_questions_join_one_handoff(shop):
     [post] = staff_posts(shop)
     [edit] = [e for e in shop.edits(STAFF_CHANNEL) if "쇼핑백" in e.payload.get("content", "")]
     assert NOBODY_TAUGHT in edit.payload["content"]
-    assert len(await shop.bot.handoffs.open_ones()) == 1
+    waiting, total = await shop.bot.handoffs.open_ones()
+    assert (len(waiting), total) == (1, 1)
 
 
 async def test_only_staff_can_answer_and_only_once(shop):
@@ -119,8 +125,11 @@ async def test_answer_only_does_not_teach(shop):
     assert replies_to(shop, later) == [HANDED_OVER]
 
 
-async def test_asking_for_a_person_hands_over_at_once(shop):
-    asked = await shop.send_message("상담원 연결해주세요")
+async def test_asking_for_a_person_hands_over_unless_a_taught_answer_covers_it(shop):
+    """The sample teaches what to say to "상담원과 통화하고 싶어요"; a wish to talk to a person it doesn't cover is handed over."""
+    taught = await shop.send_message("상담원 연결해주세요")
+    assert replies_to(shop, taught)[0].startswith("고객센터 전화 1588-0000")
+    asked = await shop.send_message("사람이랑 얘기하고 싶어요")
     assert replies_to(shop, asked) == [HANDED_OVER]
     [post] = staff_posts(shop)
     assert "asked for staff" in post["content"]
@@ -191,3 +200,57 @@ async def test_a_model_that_does_not_know_hands_over_and_its_marker_is_never_sho
             await fake.close()
             await bot.close()
     assert "reply with exactly HANDOFF" in fake_openai.chat_requests()[-1]["messages"][0]["content"]
+
+
+async def test_a_question_added_while_staff_write_is_not_answered_unseen(shop):
+    """Staff open the form; the customer adds a question; the answer is refused until staff look again."""
+    await shop.send_message(NOBODY_TAUGHT)
+    opened = await shop.click("Answer only", user=STAFF, channel_id=STAFF_CHANNEL)
+    await shop.send_message("그리고 쇼핑백도 따로 주시나요?")
+    sent = await shop.submit_modal(opened, [STAFF_ANSWER], user=STAFF, channel_id=STAFF_CHANNEL)
+    assert "added a question" in shop.ephemeral_texts(sent)[0]
+    assert not any(STAFF_ANSWER in text for text in shop.shown_messages(SUPPORT_CHANNEL))
+
+
+async def test_an_answer_that_cannot_be_delivered_leaves_the_handoff_open(shop):
+    """Discord refusing the delivery: staff are told, and the handoff is open again for another try."""
+    await shop.send_message(NOBODY_TAUGHT)
+    opened = await shop.click("Answer only", user=STAFF, channel_id=STAFF_CHANNEL)
+    shop.fail_next("POST", rf"/channels/{SUPPORT_CHANNEL}/messages", 403)
+    sent = await shop.submit_modal(opened, [STAFF_ANSWER], user=STAFF, channel_id=STAFF_CHANNEL)
+    assert shop.ephemeral_texts(sent) == [f"Couldn't send it to <@{CUSTOMER.id}>. The handoff is open again."]
+    waiting, _ = await shop.bot.handoffs.open_ones()
+    assert [h.id for h in waiting] == [1]
+
+
+async def test_a_staff_channel_that_refuses_posts_loses_nothing(shop):
+    """The post fails: the customer is still told, the handoff stays open, and the reminder posts it once it can."""
+    shop.fail_next("POST", rf"/channels/{STAFF_CHANNEL}/messages", 403)
+    asked = await shop.send_message(NOBODY_TAUGHT)
+    assert replies_to(shop, asked) == [HANDED_OVER]
+    assert shop.shown_messages(STAFF_CHANNEL) == []  # refused
+    shop.bot.handoffs.remind_after = timedelta(0)
+    shop.fail_next("POST", rf"/channels/{STAFF_CHANNEL}/messages", 403)
+    await remind(shop.bot)  # refused again: tried again next time
+    await remind(shop.bot)
+    await remind(shop.bot)  # posted once: not again
+    [shown] = shop.shown_messages(STAFF_CHANNEL)
+    assert shown.startswith("⏰ **Still waiting") and NOBODY_TAUGHT in shown
+
+
+async def test_without_a_staff_channel_nothing_is_promised_and_the_answer_is_kept_as_unanswered(settings, validation_executor):
+    """No STAFF_CHANNEL: the customer is not told staff will answer, and the question is kept as one with no answer."""
+    offline = replace(settings, openai_api_key=None)
+    async with open_services(offline, executor=validation_executor) as services:
+        bot = make_bot(services, application_id=APP_ID)
+        fake = FakeDiscord(bot)
+        await fake.start()
+        try:
+            asked = await fake.send_message(NOBODY_TAUGHT)
+            assert replies_to(fake, asked) == [FOLLOW_UP]
+            await services.storage.answers.flush()
+            [(source,)] = await query(services.storage, "SELECT source FROM support_answers")
+            assert source == "none"
+        finally:
+            await fake.close()
+            await bot.close()

@@ -14,15 +14,22 @@ from bot.storage.schema import support_answers as answers
 
 
 @dataclass(frozen=True)
-class RatedAnswer:
+class StoredAnswer:
     key: int
     customer_id: int
     guild_id: int | None
     channel_id: int | None
+    replied_to: int | None
     question: str
     answer: str
     source: str
-    rating: int
+    rating: int | None
+
+
+_STORED = (
+    answers.c.key, answers.c.customer_id, answers.c.guild_id, answers.c.channel_id, answers.c.replied_to,
+    answers.c.question, answers.c.answer, answers.c.source, answers.c.rating,
+)
 
 
 @dataclass(frozen=True)
@@ -40,31 +47,38 @@ class AnswerStore:
         self._batch = Batch(db, answers, "answers")
 
     def record(
-        self, *, key: int, customer_id: int, guild_id: int | None, channel_id: int | None, question: str, answer: str,
-        source: str, example_id: int | None, latency_ms: int,
+        self, *, key: int, customer_id: int, guild_id: int | None, channel_id: int | None, replied_to: int | None,
+        question: str, answer: str, source: str, example_id: int | None, latency_ms: int,
     ) -> None:
         """Queue one answer: written within a quarter of a second, with the others queued meanwhile."""
         self._batch.add(
             {
                 "key": key, "at": utcnow(), "customer_id": customer_id, "guild_id": guild_id, "channel_id": channel_id,
-                "question": question, "answer": answer, "source": source, "example_id": example_id, "latency_ms": latency_ms,
+                "replied_to": replied_to, "question": question, "answer": answer, "source": source, "example_id": example_id,
+                "latency_ms": latency_ms,
             }
         )
 
-    async def rate(self, key: int, *, customer_id: int, rating: int, answered_since: datetime) -> RatedAnswer | None:
-        """The customer's rating of their own answer; None when there is no such answer of theirs since `answered_since`."""
+    async def get(self, key: int) -> StoredAnswer | None:
+        await self._batch.flush()
+        async with self._db.read() as conn:
+            row = (await conn.execute(select(*_STORED).where(answers.c.key == key))).first()
+        return StoredAnswer(*row) if row else None
+
+    async def rate(self, key: int, *, customer_id: int, rating: int, answered_since: datetime) -> StoredAnswer | None:
+        """The customer's first rating of their own answer; None when it was rated already, is older, or isn't theirs."""
         await self._batch.flush()
         async with self._db.write() as conn:
             row = (await conn.execute(
                 update(answers)
-                .where(answers.c.key == key, answers.c.customer_id == customer_id, answers.c.at >= answered_since)
-                .values(rating=rating, rated_at=utcnow())
-                .returning(
-                    answers.c.key, answers.c.customer_id, answers.c.guild_id, answers.c.channel_id, answers.c.question,
-                    answers.c.answer, answers.c.source, answers.c.rating,
+                .where(
+                    answers.c.key == key, answers.c.customer_id == customer_id, answers.c.at >= answered_since,
+                    answers.c.rating.is_(None),
                 )
+                .values(rating=rating, rated_at=utcnow())
+                .returning(*_STORED)
             )).first()
-        return RatedAnswer(*row) if row else None
+        return StoredAnswer(*row) if row else None
 
     async def counts(self, since: datetime) -> AnswerCounts:
         await self._batch.flush()
@@ -77,21 +91,20 @@ class AnswerStore:
             )).all())
         return AnswerCounts({str(k): int(v) for k, v in by_source.items()}, int(ratings.get(1, 0)), int(ratings.get(-1, 0)))
 
-    async def unanswered(self, since: datetime, *, most: int = 5000) -> list[tuple[int, str]]:
-        """(key, question) of the answers since `since` that were not a taught answer, newest first."""
+    async def unanswered(self, since: datetime, *, most: int = 5000) -> list[tuple[int, int, str]]:
+        """(key, customer, question) of the questions since `since` no taught answer covered, newest first.
+
+        Questions that asked for a person, or that moderation refused, are not questions to teach.
+        """
         await self._batch.flush()
         query = (
-            select(answers.c.key, answers.c.question)
-            .where(answers.c.at >= since, answers.c.source != "taught")
+            select(answers.c.key, answers.c.customer_id, answers.c.question)
+            .where(answers.c.at >= since, answers.c.source.not_in(("taught", "staff", "refused")))
             .order_by(answers.c.at.desc())
             .limit(most)
         )
         async with self._db.read() as conn:
-            return [(int(key), question) for key, question in (await conn.execute(query)).all()]
-
-    async def question(self, key: int) -> str | None:
-        async with self._db.read() as conn:
-            return (await conn.execute(select(answers.c.question).where(answers.c.key == key))).scalar()
+            return [(int(key), int(customer), question) for key, customer, question in (await conn.execute(query)).all()]
 
     async def flush(self) -> None:
         await self._batch.flush()

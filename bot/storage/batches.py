@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table
+from sqlalchemy.exc import DataError
 
 from bot.errors import UserError
 from bot.storage.database import Database
@@ -13,6 +14,7 @@ from bot.storage.database import Database
 log = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 0.25
+MAX_PENDING = 50_000  # rows kept while the database is unreachable; past this the oldest are dropped (and logged)
 
 
 class Batch:
@@ -32,6 +34,9 @@ class Batch:
 
     def add(self, row: dict) -> None:
         self.pending.append(row)
+        if len(self.pending) > MAX_PENDING:
+            del self.pending[: len(self.pending) - MAX_PENDING]
+            log.error("the database has refused %s rows for a while; dropping the oldest", self._name)
         if self._flush is None or self._flush.done():
             self._flush = asyncio.create_task(self._flush_soon(), name=f"{self._name}-flush")
 
@@ -49,7 +54,10 @@ class Batch:
             rows, self.pending = self.pending, []
             try:
                 async with self._db.write() as conn:
-                    await conn.execute(insert(self._table), rows)
+                    # A row already there (another process wrote it) is skipped, not retried forever.
+                    await conn.execute(self._db.insert(self._table).on_conflict_do_nothing(), rows)
+            except DataError:
+                log.exception("%s %s rows the database cannot take were dropped", len(rows), self._name)
             except BaseException:
                 self.pending[:0] = rows
                 raise

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.records import Handoff, utcnow
@@ -22,22 +21,29 @@ class HandoffStore:
 
     async def open_or_join(
         self, *, customer_id: int, guild_id: int | None, channel_id: int, message_id: int | None, question: str,
-        bot_answer: str | None, reason: str,
+        bot_answer: str | None, reason: str, most: int,
     ) -> tuple[Handoff, bool]:
-        """The customer's open handoff with this question added, or a new one; True when it joined one."""
-        for _ in range(2):  # two processes opening one customer's first handoff at once: the loser joins
+        """The customer's open handoff with this question added (True), or a new one.
+
+        The question is appended in one UPDATE on the open row, so concurrent joins all land and a handoff answered
+        meanwhile takes none; two processes opening a customer's first handoff at once: the loser joins.
+        """
+        joined = handoffs.c.question + "\n" + question
+        for _ in range(3):
             try:
                 async with self._db.write() as conn:
-                    current = (await conn.execute(
-                        select(*_HANDOFF).where(handoffs.c.customer_id == customer_id, handoffs.c.status == OPEN)
-                    )).first()
                     now = utcnow()
-                    if current is not None:
-                        joined = f"{current.question}\n{question}"
-                        await conn.execute(
-                            update(handoffs).where(handoffs.c.id == current.id).values(question=joined, updated_at=now)
+                    row = (await conn.execute(
+                        update(handoffs)
+                        .where(handoffs.c.customer_id == customer_id, handoffs.c.status == OPEN)
+                        .values(
+                            question=case((func.length(handoffs.c.question) < most, joined), else_=handoffs.c.question),
+                            updated_at=now,
                         )
-                        return replace(Handoff(*current), question=joined, updated_at=now), True
+                        .returning(*_HANDOFF)
+                    )).first()
+                    if row is not None:
+                        return Handoff(*row), True
                     row = (await conn.execute(
                         insert(handoffs).values(
                             customer_id=customer_id, guild_id=guild_id, channel_id=channel_id, message_id=message_id,
@@ -56,12 +62,12 @@ class HandoffStore:
                 update(handoffs).where(handoffs.c.id == handoff_id).values(staff_message_id=message_id, staff_thread_id=thread_id)
             )
 
-    async def answer(self, handoff_id: int, *, by: int, answer: str) -> Handoff | None:
-        """Mark an open handoff answered; None when it was answered already (another staff member was first)."""
+    async def answer(self, handoff_id: int, *, by: int, answer: str, seen: datetime) -> Handoff | None:
+        """Mark an open handoff answered if unchanged since `seen`; None when answered already or changed meanwhile."""
         async with self._db.write() as conn:
             row = (await conn.execute(
                 update(handoffs)
-                .where(handoffs.c.id == handoff_id, handoffs.c.status == OPEN)
+                .where(handoffs.c.id == handoff_id, handoffs.c.status == OPEN, handoffs.c.updated_at == seen)
                 .values(status=ANSWERED, answered_by=by, answered_at=utcnow(), answer=answer, updated_at=utcnow())
                 .returning(*_HANDOFF)
             )).first()
@@ -91,13 +97,20 @@ class HandoffStore:
         async with self._db.read() as conn:
             return [Handoff(*row) for row in (await conn.execute(query)).all()]
 
-    async def claim_reminders(self, opened_before: datetime) -> list[Handoff]:
-        """Open handoffs older than `opened_before` never re-announced: marked reminded now, so each is re-announced once."""
+    async def due_reminders(self, opened_before: datetime) -> list[Handoff]:
+        """Open handoffs older than `opened_before` not re-announced yet, oldest first."""
+        query = (
+            select(*_HANDOFF)
+            .where(handoffs.c.status == OPEN, handoffs.c.reminded_at.is_(None), handoffs.c.created_at < opened_before)
+            .order_by(handoffs.c.id)
+        )
+        async with self._db.read() as conn:
+            return [Handoff(*row) for row in (await conn.execute(query)).all()]
+
+    async def mark_reminded(self, handoff_id: int) -> None:
         async with self._db.write() as conn:
-            rows = (await conn.execute(
-                update(handoffs)
-                .where(handoffs.c.status == OPEN, handoffs.c.reminded_at.is_(None), handoffs.c.created_at < opened_before)
-                .values(reminded_at=utcnow())
-                .returning(*_HANDOFF)
-            )).all()
-        return sorted((Handoff(*row) for row in rows), key=lambda h: h.id)
+            await conn.execute(update(handoffs).where(handoffs.c.id == handoff_id).values(reminded_at=utcnow()))
+
+    async def count_open(self) -> int:
+        async with self._db.read() as conn:
+            return (await conn.execute(select(func.count()).select_from(handoffs).where(handoffs.c.status == OPEN))).scalar_one()

@@ -273,6 +273,7 @@ support_answers = Table(
     Column("customer_id", DiscordId, nullable=False),
     Column("guild_id", DiscordId),
     Column("channel_id", DiscordId),
+    Column("replied_to", DiscordId),  # the customer's message the answer replied to (none for /ask)
     Column("question", Text, nullable=False),
     Column("answer", Text, nullable=False),
     Column("source", Text, nullable=False),

@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.Column("customer_id", sa.BigInteger, nullable=False),
         sa.Column("guild_id", sa.BigInteger),
         sa.Column("channel_id", sa.BigInteger),
+        sa.Column("replied_to", sa.BigInteger),
         sa.Column("question", sa.Text, nullable=False),
         sa.Column("answer", sa.Text, nullable=False),
         sa.Column("source", sa.Text, nullable=False),
