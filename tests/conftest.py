@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import uuid
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -283,15 +285,24 @@ async def finetune(settings):
     await api.close()
 
 
-@pytest_asyncio.fixture
-async def discord_bot(services):
-    """The real bot with its cogs loaded, logged in to a fake Discord."""
+@contextlib.asynccontextmanager
+async def logged_in(services: Services) -> AsyncIterator[FakeDiscord]:
+    """The real bot on these services with its cogs loaded, logged in to a fake Discord; closed (cogs unloaded) after."""
     bot = make_bot(services, application_id=APP_ID)
     fake = FakeDiscord(bot)
     await fake.start()
-    yield fake
-    await fake.close()
-    await bot.close()
+    try:
+        yield fake
+    finally:
+        await fake.close()
+        await bot.close()
+
+
+@pytest_asyncio.fixture
+async def discord_bot(services):
+    """The real bot with its cogs loaded, logged in to a fake Discord."""
+    async with logged_in(services) as fake:
+        yield fake
     shown = json.dumps([(c.path, c.payload) for c in fake.calls], ensure_ascii=False)
     files = b"".join(f.fp.getvalue() for c in fake.calls for f in c.files if hasattr(f.fp, "getvalue"))
     for secret in SECRETS:

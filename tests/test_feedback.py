@@ -7,16 +7,15 @@ from datetime import datetime, timezone
 
 import pytest
 import pytest_asyncio
-from discord_fakes import ADMIN, APP_ID, CUSTOMER, GENERAL_CHANNEL, OTHER_CUSTOMER, STAFF, SUPPORT_CHANNEL, FakeDiscord
+from discord_fakes import ADMIN, CUSTOMER, GENERAL_CHANNEL, OTHER_CUSTOMER, STAFF, SUPPORT_CHANNEL
 
 from sqlalchemy import update
 
-from bot.client import make_bot
 from bot.errors import UserError
 from bot.services import open_services
 from bot.storage.schema import support_answers
 from cogs.feedback import SORRY, THANKS
-from conftest import both_engines, query
+from conftest import both_engines, logged_in, query
 
 pytestmark = both_engines
 
@@ -28,12 +27,8 @@ TAUGHT = "구독 안내 부탁드려요."
 async def shop(settings, validation_executor):
     """The bot with a model and a staff channel, logged in to a fake Discord."""
     async with open_services(replace(settings, staff_channel=STAFF_CHANNEL), executor=validation_executor) as services:
-        bot = make_bot(services, application_id=APP_ID)
-        fake = FakeDiscord(bot)
-        await fake.start()
-        yield fake
-        await fake.close()
-        await bot.close()
+        async with logged_in(services) as fake:
+            yield fake
 
 
 async def stored_answers(shop) -> list[tuple]:

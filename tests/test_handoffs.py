@@ -7,14 +7,13 @@ from datetime import timedelta
 
 import pytest
 import pytest_asyncio
-from discord_fakes import APP_ID, CUSTOMER, GENERAL_CHANNEL, OTHER_CUSTOMER, STAFF, SUPPORT_CHANNEL, FakeDiscord
+from discord_fakes import CUSTOMER, GENERAL_CHANNEL, OTHER_CUSTOMER, STAFF, SUPPORT_CHANNEL
 
-from bot.client import make_bot
 from bot.handoffs import asks_for_staff
 from bot.services import open_services
 from cogs.handoffs import HANDED_OVER, JOINED, remind
 from bot.support import FOLLOW_UP
-from conftest import both_engines, open_storage, query
+from conftest import both_engines, logged_in, open_storage, query
 
 pytestmark = both_engines
 
@@ -29,12 +28,8 @@ async def shop(settings, validation_executor):
     """The bot offline (no API key) with a staff channel, logged in to a fake Discord."""
     offline = replace(settings, openai_api_key=None, staff_channel=STAFF_CHANNEL)
     async with open_services(offline, executor=validation_executor) as services:
-        bot = make_bot(services, application_id=APP_ID)
-        fake = FakeDiscord(bot)
-        await fake.start()
-        yield fake
-        await fake.close()
-        await bot.close()  # unloads the cogs: their background tasks stop before the database closes
+        async with logged_in(services) as fake:  # closing unloads the cogs: their tasks stop before the database closes
+            yield fake
 
 
 def staff_posts(shop) -> list[dict]:
@@ -187,18 +182,12 @@ async def test_a_model_that_does_not_know_hands_over_and_its_marker_is_never_sho
     """The model replies HANDOFF (as the support prompt asks when nothing taught fits): staff get it, the customer never sees it."""
     fake_openai.reply = "HANDOFF"
     async with open_services(replace(settings, staff_channel=STAFF_CHANNEL), executor=validation_executor) as services:
-        bot = make_bot(services, application_id=APP_ID)
-        fake = FakeDiscord(bot)
-        await fake.start()
-        try:
+        async with logged_in(services) as fake:
             asked = await fake.send_message("강아지 간식도 파나요?")
             assert replies_to(fake, asked) == [HANDED_OVER]
             [post] = staff_posts(fake)
             assert "the model did not know" in post["content"]
             assert not any("HANDOFF" in text for text in fake.shown_messages(SUPPORT_CHANNEL))
-        finally:
-            await fake.close()
-            await bot.close()
     assert "reply with exactly HANDOFF" in fake_openai.chat_requests()[-1]["messages"][0]["content"]
 
 
@@ -242,15 +231,9 @@ async def test_without_a_staff_channel_nothing_is_promised_and_the_answer_is_kep
     """No STAFF_CHANNEL: the customer is not told staff will answer, and the question is kept as one with no answer."""
     offline = replace(settings, openai_api_key=None)
     async with open_services(offline, executor=validation_executor) as services:
-        bot = make_bot(services, application_id=APP_ID)
-        fake = FakeDiscord(bot)
-        await fake.start()
-        try:
+        async with logged_in(services) as fake:
             asked = await fake.send_message(NOBODY_TAUGHT)
             assert replies_to(fake, asked) == [FOLLOW_UP]
             await services.storage.answers.flush()
             [(source,)] = await query(services.storage, "SELECT source FROM support_answers")
             assert source == "none"
-        finally:
-            await fake.close()
-            await bot.close()
