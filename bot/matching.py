@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import threading
+from array import array
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
@@ -119,7 +120,13 @@ def terms(lemmas: Sequence[str]) -> Counter[str]:
         grams[intern(lemma)] += LIGHT_WEIGHT if lemma[0] in "~?" else 1.0
     for a, b in zip(lemmas, lemmas[1:]):
         grams[intern(f"{a} {b}")] += LIGHT_WEIGHT
+    # The same few weights (0.5, 1.0, 2.0…) recur in every phrasing: one float object each, not one per term.
+    for gram, weight in grams.items():
+        grams[gram] = _WEIGHTS.setdefault(weight, weight)
     return grams
+
+
+_WEIGHTS: dict[float, float] = {}
 
 
 class LexicalIndex:
@@ -137,8 +144,9 @@ class LexicalIndex:
         self._column = {g: c for c, g in enumerate(frequency)}
         self._idf = [math.log((self.size + 1) / (df + 1)) + 1 for df in frequency.values()]
         self._unknown = math.log(self.size + 1) + 1
-        columns: list[int] = []
-        weights: list[float] = []
+        # Flat C arrays, not lists of Python ints and floats: a list costs four times the memory while the index is built.
+        columns = array("i")
+        weights = array("d")
         for grams in documents:
             for gram, weight in self._weigh(grams).items():
                 columns.append(self._column[gram])
