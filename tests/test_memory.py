@@ -8,7 +8,9 @@ import sys
 import pytest
 
 import bot.__main__
+import bot.services
 from bot.memory import _glibc
+from bot.services import open_services
 from conftest import ROOT
 
 glibc_only = pytest.mark.skipif(_glibc() is None, reason="the settings are glibc's")
@@ -46,3 +48,10 @@ def test_the_bot_tunes_the_allocator_before_it_loads_anything(monkeypatch, tmp_p
     bot.__main__.main(["validate", str(tmp_path / "missing.jsonl")])
     assert calls == ["tuned"]
 
+
+async def test_start_up_gives_back_the_memory_loading_freed(monkeypatch, settings):
+    """Once every service is built (the examples loaded and indexed), the heap's free pages are released, once."""
+    calls = []
+    monkeypatch.setattr(bot.services, "release_free_memory", lambda: calls.append("released"))
+    async with open_services(settings):
+        assert calls == ["released"]
