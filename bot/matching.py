@@ -19,7 +19,6 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from sys import intern
 
 import numpy as np
 
@@ -109,17 +108,21 @@ def analyzer() -> Analyzer:
     return Analyzer()
 
 
-def terms(lemmas: Sequence[str]) -> Counter[str]:
+def terms(lemmas: Sequence[str], shared: dict[str, str] | None = None) -> Counter[str]:
     """Weighted lemma unigrams and adjacent bigrams: "구독 방법" and "구독 안내" share one word but no bigram.
 
     Verbs and adverbs (marked "~") and question kinds ("?") weigh LIGHT_WEIGHT; nouns and foreign words 1.
+    `shared`, one table per build of the index, gives every phrasing the same copy of a word.
     """
     grams: Counter[str] = Counter()
-    # Interned: thousands of examples share a few thousand words, and each would otherwise keep its own copies.
+    # Thousands of examples share a few thousand words; each would otherwise keep its own copies. Not sys.intern:
+    # Python's own table would keep every word too, and grow by megabytes at a time (seen under load).
+    share = shared.setdefault if shared is not None else _same
     for lemma in lemmas:
-        grams[intern(lemma)] += LIGHT_WEIGHT if lemma[0] in "~?" else 1.0
+        grams[share(lemma, lemma)] += LIGHT_WEIGHT if lemma[0] in "~?" else 1.0
     for a, b in zip(lemmas, lemmas[1:]):
-        grams[intern(f"{a} {b}")] += LIGHT_WEIGHT
+        bigram = f"{a} {b}"
+        grams[share(bigram, bigram)] += LIGHT_WEIGHT
     # The same few weights (0.5, 1.0, 2.0…) recur in every phrasing: one float object each, not one per term.
     for gram, weight in grams.items():
         grams[gram] = _WEIGHTS.setdefault(weight, weight)
@@ -127,6 +130,10 @@ def terms(lemmas: Sequence[str]) -> Counter[str]:
 
 
 _WEIGHTS: dict[float, float] = {}
+
+
+def _same(text: str, _: str) -> str:
+    return text
 
 
 class LexicalIndex:

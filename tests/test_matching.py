@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import tracemalloc
 from dataclasses import replace
 
@@ -63,6 +64,15 @@ def test_phrasings_share_one_float_object_per_weight():
     first, second = terms(["배송", "~오"]), terms(["환불", "~하"])
     assert first["배송"] is second["환불"] and first["배송 ~오"] is second["환불 ~하"]
     assert first == {"배송": 1.0, "~오": 0.5, "배송 ~오": 0.5}
+
+
+def test_a_build_shares_each_word_without_python_s_intern_table():
+    """Phrasings of one build share a word's copy through their own table; Python's interned strings are left alone."""
+    shared: dict[str, str] = {}
+    first, second = terms(["".join(["배", "송"]), "~오"], shared), terms(["".join(["배", "송"]), "~하"], shared)
+    word = next(iter(first))
+    assert word is next(iter(second))
+    assert sys.intern("".join(["배", "송"])) is not word
 
 
 def test_building_the_index_holds_no_python_number_per_posting():
