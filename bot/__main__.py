@@ -22,6 +22,7 @@ from bot.config import Settings
 from bot.dataset import validate_dataset
 from bot.errors import ConfigError, UserError
 from bot.logs import RedactSecrets
+from bot.memory import tune_malloc
 from bot.retrieval import Entry, Matcher, render_check
 from bot.services import open_services
 from bot.stalls import watch_event_loop
@@ -39,6 +40,7 @@ NO_TOKEN = (
 
 
 def main(argv: list[str] | None = None) -> int:
+    tune_malloc()  # before loading the examples: see bot/memory.py
     parser = argparse.ArgumentParser(prog="python -m bot", description="The shop's Discord support bot.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("run", help="run the Discord bot (the default)")

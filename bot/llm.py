@@ -275,8 +275,12 @@ FILE_READY_TIMEOUT = 120.0  # seconds /train waits for the provider to finish pr
 class FineTuningAPI:
     """Files and fine-tuning jobs, on their own endpoint (FINETUNE_BASE_URL) when one is configured."""
 
-    def __init__(self, client: openai.AsyncOpenAI | None, *, poll_interval: float, secrets: Sequence[str] = ()) -> None:
-        self._client = client
+    def __init__(
+        self, connect: Callable[[], openai.AsyncOpenAI] | None, *, poll_interval: float, secrets: Sequence[str] = ()
+    ) -> None:
+        # The client (its HTTP pool and TLS context, a few MB) is built on the first call: most starts never train.
+        self._connect = connect
+        self._client: openai.AsyncOpenAI | None = None
         self._poll_interval = poll_interval
         self._secrets = tuple(secrets)  # kept out of every provider message shown to a user
 
@@ -285,13 +289,16 @@ class FineTuningAPI:
         api_key = settings.finetune_api_key or settings.openai_api_key
         if not api_key:
             return cls(None, poll_interval=settings.job_poll_seconds, secrets=settings.secrets)
-        client = openai.AsyncOpenAI(
-            api_key=api_key,
-            base_url=settings.finetune_base_url or settings.openai_base_url,
-            timeout=settings.model_timeout,
-            max_retries=settings.model_max_retries,
-        )
-        return cls(client, poll_interval=settings.job_poll_seconds, secrets=settings.secrets)
+
+        def connect() -> openai.AsyncOpenAI:
+            return openai.AsyncOpenAI(
+                api_key=api_key,
+                base_url=settings.finetune_base_url or settings.openai_base_url,
+                timeout=settings.model_timeout,
+                max_retries=settings.model_max_retries,
+            )
+
+        return cls(connect, poll_interval=settings.job_poll_seconds, secrets=settings.secrets)
 
     async def close(self) -> None:
         if self._client is not None:
@@ -459,7 +466,9 @@ class FineTuningAPI:
 
     def _require_client(self) -> openai.AsyncOpenAI:
         if self._client is None:
-            raise TrainingError("Fine-tuning needs an API key: set OPENAI_API_KEY (or FINETUNE_API_KEY).")
+            if self._connect is None:
+                raise TrainingError("Fine-tuning needs an API key: set OPENAI_API_KEY (or FINETUNE_API_KEY).")
+            self._client = self._connect()
         return self._client
 
 

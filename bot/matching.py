@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import math
 import threading
+from array import array
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from sys import intern
 
 import numpy as np
 
@@ -108,18 +108,32 @@ def analyzer() -> Analyzer:
     return Analyzer()
 
 
-def terms(lemmas: Sequence[str]) -> Counter[str]:
+def terms(lemmas: Sequence[str], shared: dict[str, str] | None = None) -> Counter[str]:
     """Weighted lemma unigrams and adjacent bigrams: "구독 방법" and "구독 안내" share one word but no bigram.
 
     Verbs and adverbs (marked "~") and question kinds ("?") weigh LIGHT_WEIGHT; nouns and foreign words 1.
+    `shared`, one table per build of the index, gives every phrasing the same copy of a word.
     """
     grams: Counter[str] = Counter()
-    # Interned: thousands of examples share a few thousand words, and each would otherwise keep its own copies.
+    # Thousands of examples share a few thousand words; each would otherwise keep its own copies. Not sys.intern:
+    # Python's own table would keep every word too, and grow by megabytes at a time (seen under load).
+    share = shared.setdefault if shared is not None else _same
     for lemma in lemmas:
-        grams[intern(lemma)] += LIGHT_WEIGHT if lemma[0] in "~?" else 1.0
+        grams[share(lemma, lemma)] += LIGHT_WEIGHT if lemma[0] in "~?" else 1.0
     for a, b in zip(lemmas, lemmas[1:]):
-        grams[intern(f"{a} {b}")] += LIGHT_WEIGHT
+        bigram = f"{a} {b}"
+        grams[share(bigram, bigram)] += LIGHT_WEIGHT
+    # The same few weights (0.5, 1.0, 2.0…) recur in every phrasing: one float object each, not one per term.
+    for gram, weight in grams.items():
+        grams[gram] = _WEIGHTS.setdefault(weight, weight)
     return grams
+
+
+_WEIGHTS: dict[float, float] = {}
+
+
+def _same(text: str, _: str) -> str:
+    return text
 
 
 class LexicalIndex:
@@ -137,8 +151,9 @@ class LexicalIndex:
         self._column = {g: c for c, g in enumerate(frequency)}
         self._idf = [math.log((self.size + 1) / (df + 1)) + 1 for df in frequency.values()]
         self._unknown = math.log(self.size + 1) + 1
-        columns: list[int] = []
-        weights: list[float] = []
+        # Flat C arrays, not lists of Python ints and floats: a list costs four times the memory while the index is built.
+        columns = array("i")
+        weights = array("d")
         for grams in documents:
             for gram, weight in self._weigh(grams).items():
                 columns.append(self._column[gram])

@@ -138,10 +138,11 @@ class Matcher:
         words = analyzer()
         known = self._features
         features = []
+        shared: dict[str, str] = {}
         for entry in entries:
             key = (entry.id, entry.question)
             if key not in known:
-                known[key] = terms(words.lemmas(entry.question))
+                known[key] = terms(words.lemmas(entry.question), shared)
             features.append(known[key])
         current = {(e.id, e.question) for e in entries}
         for key in [k for k in known if k not in current]:

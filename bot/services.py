@@ -19,6 +19,7 @@ from bot.feedback import FeedbackService
 from bot.handoffs import HandoffService
 from bot.limits import Limits
 from bot.llm import LLM, Caller, FineTuningAPI
+from bot.memory import release_free_memory
 from bot.moderation import Moderator
 from bot.records import Usage
 from bot.retrieval import Matcher, ProviderEmbeddings
@@ -110,6 +111,7 @@ async def open_services(settings: Settings, *, executor: Executor | None = None)
             # What start-up loaded lives as long as the bot: keep it out of the garbage collector's
             # full passes, which would otherwise stall the event loop in proportion to it.
             gc.freeze()
+            release_free_memory()  # what loading built and dropped: a few MB the process would otherwise keep
             yield Services(settings, storage, llm, limits, moderator, support, teaching, training, bartender, usage, handoffs, feedback)
         finally:
             if bartender is not None:

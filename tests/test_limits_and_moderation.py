@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import tracemalloc
 from dataclasses import replace
 
 import pytest
@@ -51,6 +52,20 @@ async def test_rate_limit_refuses_before_the_model_call_and_says_when(storage, l
     clock.now += 46
     await support.answer(UNTAUGHT, user_id=1)  # and the minute passes
     assert len(fake_openai.chat_requests()) == 4
+
+
+async def test_each_customer_of_the_last_minute_costs_little_memory(storage):
+    """The rate limit remembers a customer who wrote once in the last minute in under 300 bytes (with a deque: 850)."""
+    limits = Limits(storage.usage, per_minute=10, daily_user_tokens=0, daily_server_tokens=0)
+    await limits.check(Who(user_id=1))
+    tracemalloc.start()
+    try:
+        for user_id in range(2, 2002):
+            await limits.check(Who(user_id=user_id))
+        used = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert used / 2000 < 300
 
 
 async def test_taught_answers_do_not_count_against_the_rate_limit(storage, llm, matcher, teaching, fake_openai):

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
+import openai
 import pytest
 
 from bot.config import Settings
 from bot.errors import ModelError
-from bot.llm import BUSY, LLM, MISCONFIGURED, NOT_CONFIGURED, UNAVAILABLE, Caller
+from bot.llm import BUSY, LLM, MISCONFIGURED, NOT_CONFIGURED, UNAVAILABLE, Caller, FineTuningAPI
 from bot.logs import redact
 
 HELLO = [{"role": "user", "content": "hello there"}]
@@ -114,3 +115,23 @@ def test_redact_removes_configured_secrets_bearer_tokens_and_key_shaped_strings(
     assert redact(text, ["ABC-secret-1"]) == (
         "key [redacted] header Authorization: Bearer [redacted]. other [redacted], task-1234567 desk-lamp."
     )
+
+
+async def test_the_fine_tuning_client_is_built_when_training_first_needs_it(settings, fake_openai, monkeypatch):
+    """Most starts never train: the fine-tuning endpoint's client (its pool and TLS context) waits for the first call."""
+    built = []
+
+    class Counted(openai.AsyncOpenAI):
+        def __init__(self, **options) -> None:
+            built.append(options["base_url"])
+            super().__init__(**options)
+
+    monkeypatch.setattr(openai, "AsyncOpenAI", Counted)
+    finetune = FineTuningAPI.from_settings(settings)
+    assert built == []
+    try:
+        assert await finetune.find_by_run_id("no-such-run") is None
+        await finetune.find_by_run_id("no-such-run")
+        assert built == [settings.openai_base_url]
+    finally:
+        await finetune.close()

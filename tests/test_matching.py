@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+import tracemalloc
 from dataclasses import replace
 
 import numpy as np
@@ -55,6 +57,35 @@ def test_index_scores_are_the_tf_idf_cosine_with_every_phrasing():
     expected = [float(unit(grams) @ unit(question)) for grams in documents]
     assert LexicalIndex(documents).scores(question) == pytest.approx(expected)
     assert max(expected) > 0 and min(expected) == 0  # the case is not trivial
+
+
+def test_phrasings_share_one_float_object_per_weight():
+    """A weight (0.5, 1.0…) is one object for every phrasing: 10,000 examples would otherwise hold 100,000 floats."""
+    first, second = terms(["배송", "~오"]), terms(["환불", "~하"])
+    assert first["배송"] is second["환불"] and first["배송 ~오"] is second["환불 ~하"]
+    assert first == {"배송": 1.0, "~오": 0.5, "배송 ~오": 0.5}
+
+
+def test_a_build_shares_each_word_without_python_s_intern_table():
+    """Phrasings of one build share a word's copy through their own table; Python's interned strings are left alone."""
+    shared: dict[str, str] = {}
+    first, second = terms(["".join(["배", "송"]), "~오"], shared), terms(["".join(["배", "송"]), "~하"], shared)
+    word = next(iter(first))
+    assert word is next(iter(second))
+    assert sys.intern("".join(["배", "송"])) is not word
+
+
+def test_building_the_index_holds_no_python_number_per_posting():
+    """The postings are gathered in flat arrays: building the index peaks below 80 bytes per posting (lists took 91)."""
+    documents = [terms([f"w{(n * 7 + k) % 3000}" for k in range(6)]) for n in range(5000)]
+    postings = sum(len(grams) for grams in documents)
+    tracemalloc.start()
+    try:
+        LexicalIndex(documents)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak / postings < 80
 
 
 def test_the_margin_rule_answers_only_a_clear_lead_above_the_floor():
