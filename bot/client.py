@@ -13,6 +13,7 @@ from discord.ext import commands
 from discord.gateway import DiscordWebSocket
 
 from bot.access import NOT_SERVED, ServedGuilds, ambiguous_role_names
+from bot.i18n import language_of, translate
 from bot.replies import send_ephemeral, user_message
 from bot.routing import Route, route
 from bot.services import Services
@@ -36,7 +37,8 @@ class SupportTree(app_commands.CommandTree["SupportBot"]):
 
     async def on_error(self, interaction: discord.Interaction[SupportBot], error: app_commands.AppCommandError) -> None:
         command = interaction.command.qualified_name if interaction.command else "?"
-        await send_ephemeral(interaction, user_message(error, context=f"command /{command}"))
+        message = user_message(error, context=f"command /{command}")
+        await send_ephemeral(interaction, translate(message, language_of(interaction.locale)))
 
 
 class SupportBot(commands.Bot):
@@ -61,6 +63,10 @@ class SupportBot(commands.Bot):
         self.handoffs = services.handoffs
         self.feedback = services.feedback
         self.served = ServedGuilds(services.settings)
+
+    def language(self, guild: discord.Guild | None) -> str:
+        """The language of the bot's own lines in a server's (or a DM's) messages: BOT_LANGUAGE, else the server's locale."""
+        return language_of(self.settings.bot_language or (guild.preferred_locale if guild else None))
 
     def route(self, message: discord.Message) -> Route | None:
         """Where a message goes (support, the bartender, or nowhere): bot/routing.py decides, with this bot's state."""

@@ -57,6 +57,7 @@ class Settings:
     match_margin: float | None = None
     match_chooser: bool = False
     guidance_examples: int = 3
+    bot_language: str | None = None  # the language of the bot's own lines in messages (else each server's locale)
     staff_channel: int | None = None  # where handoffs are posted for staff (bot/handoffs.py); none: no handoffs
     handoff_remind_minutes: float = 30.0
     promote: str = "if-better"  # what a succeeded fine-tune does: if-better, always, never (see bot/evaluation.py)
@@ -140,6 +141,7 @@ class Settings:
             match_margin=_fraction("MATCH_MARGIN", text("MATCH_MARGIN")),
             match_chooser=_chooser(text("MATCH_CHOOSER", "off")),
             guidance_examples=int(_number("GUIDANCE_EXAMPLES", text("GUIDANCE_EXAMPLES"), 3, minimum=0)),
+            bot_language=(text("BOT_LANGUAGE") or "").strip().casefold() or None,
             staff_channel=_channel_id("STAFF_CHANNEL", text("STAFF_CHANNEL")),
             handoff_remind_minutes=_number("HANDOFF_REMIND_MINUTES", text("HANDOFF_REMIND_MINUTES"), 30.0, minimum=1),
             promote=_promote(text("PROMOTE", "if-better")),

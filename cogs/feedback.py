@@ -10,6 +10,7 @@ from discord.ext import commands
 
 from bot.client import SupportBot
 from bot.feedback import RATED_DOWN
+from bot.i18n import language_of, translate
 from bot.replies import send_ephemeral, user_message
 from cogs.handoffs import TalkToStaffButton, hand_over
 
@@ -17,6 +18,7 @@ log = logging.getLogger(__name__)
 
 THANKS = "Thanks for letting us know!"
 SORRY = "Sorry that didn't help. I've passed it to our staff; you'll get a better answer here."
+ONLY_THE_ASKER = "Only the customer who asked can rate this answer."
 
 
 class Feedback(commands.Cog):
@@ -49,8 +51,9 @@ class RatingButton(discord.ui.DynamicItem[discord.ui.Button], template=r"rate:(?
         return cls(int(match["key"]), int(match["customer"]), match["up"] == "up")
 
     async def callback(self, interaction: discord.Interaction[SupportBot]) -> None:
+        language = language_of(interaction.locale)
         if interaction.user.id != self.customer_id:
-            await send_ephemeral(interaction, "Only the customer who asked can rate this answer.")
+            await send_ephemeral(interaction, translate(ONLY_THE_ASKER, language))
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         bot = interaction.client
@@ -65,9 +68,9 @@ class RatingButton(discord.ui.DynamicItem[discord.ui.Button], template=r"rate:(?
                 )
                 line = SORRY if handed else THANKS
         except Exception as error:
-            await send_ephemeral(interaction, user_message(error, context="rating button"))
+            await send_ephemeral(interaction, translate(user_message(error, context="rating button"), language))
             return
-        await interaction.followup.send(line, ephemeral=True)
+        await interaction.followup.send(translate(line, language), ephemeral=True)
         if interaction.message is not None:
             with contextlib.suppress(discord.HTTPException):
                 await interaction.message.edit(view=None)  # rated once; a second thought goes to staff via a new question

@@ -14,6 +14,7 @@ from discord.utils import format_dt
 from bot.access import is_staff, staff_only
 from bot.client import SupportBot
 from bot.handoffs import FROM_BUTTON, HandoffService
+from bot.i18n import language_of, translate
 from bot.records import Handoff
 from bot.replies import send_ephemeral, user_message
 from bot.teaching import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS
@@ -23,6 +24,9 @@ log = logging.getLogger(__name__)
 
 HANDED_OVER = "I've passed this to our staff; you'll get the answer here."
 JOINED = "I've added this to what you already asked our staff; you'll get the answer here."
+STAFF_ANSWERED = "**Our staff answered** “{question}”:"
+ONLY_THE_ASKER = "Only the customer who asked can pass this to staff; ask your own question and you'll get the button too."
+NO_STAFF = "Staff can't be reached from here right now, sorry."
 REMINDER_CHECK_SECONDS = 60.0
 NO_PINGS = discord.AllowedMentions.none()
 
@@ -246,7 +250,9 @@ async def deliver(bot: SupportBot, handoff: Handoff) -> None:
 
     The customer is notified (mentioned or replied to): the answer may come hours later.
     """
-    text = f"<@{handoff.customer_id}> **our staff answered** “{shorten(first_line(handoff.question), 200)}”:\n{handoff.answer}"
+    guild = bot.get_guild(handoff.guild_id) if handoff.guild_id else None
+    heading = translate(STAFF_ANSWERED, bot.language(guild)).format(question=shorten(first_line(handoff.question), 200))
+    text = f"<@{handoff.customer_id}> {heading}\n{handoff.answer}"
     if handoff.guild_id is None:
         user = bot.get_user(handoff.customer_id) or await bot.fetch_user(handoff.customer_id)
         for chunk in split_message(text):
@@ -279,8 +285,9 @@ class TalkToStaffButton(discord.ui.DynamicItem[discord.ui.Button], template=r"ha
         return cls(int(match["customer"]), int(match["key"]))
 
     async def callback(self, interaction: discord.Interaction[SupportBot]) -> None:
+        language = language_of(interaction.locale)
         if interaction.user.id != self.customer_id:
-            await send_ephemeral(interaction, "Only the customer who asked can pass this to staff; ask your own question and you'll get the button too.")
+            await send_ephemeral(interaction, translate(ONLY_THE_ASKER, language))
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         bot = interaction.client
@@ -291,9 +298,9 @@ class TalkToStaffButton(discord.ui.DynamicItem[discord.ui.Button], template=r"ha
                 message_id=asked.replied_to, question=asked.question, bot_answer=asked.answer, reason=FROM_BUTTON,
             )
         except Exception as error:
-            await send_ephemeral(interaction, user_message(error, context="talk-to-staff button"))
+            await send_ephemeral(interaction, translate(user_message(error, context="talk-to-staff button"), language))
             return
-        await interaction.followup.send(line or "Staff can't be reached from here right now, sorry.", ephemeral=True)
+        await interaction.followup.send(translate(line or NO_STAFF, language), ephemeral=True)
         if line and interaction.message is not None:
             with contextlib.suppress(discord.HTTPException):
                 await interaction.message.edit(view=None)  # asked once is enough

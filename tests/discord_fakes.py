@@ -318,15 +318,17 @@ class FakeDiscord:
         await self.settle()
         return interaction_id
 
-    async def click(self, label: str, *, user: FakeUser = CUSTOMER, channel_id: int | None = GENERAL_CHANNEL) -> int:
-        """The user clicks the newest button with that label (or that emoji)."""
+    async def click(
+        self, label: str, *, user: FakeUser = CUSTOMER, channel_id: int | None = GENERAL_CHANNEL, locale: str = "en-US"
+    ) -> int:
+        """The user (whose Discord is in `locale`) clicks the newest button with that label (or that emoji)."""
         for call in reversed(self.calls):
             message = call.reply or {}
             for row in message.get("components", []):
                 for button in row.get("components", []):
                     if label in (button.get("label"), (button.get("emoji") or {}).get("name")):
                         data = {"custom_id": button["custom_id"], "component_type": 2}
-                        interaction_id = self._interaction(3, data, user=user, channel_id=channel_id, message=message)
+                        interaction_id = self._interaction(3, data, user=user, channel_id=channel_id, message=message, locale=locale)
                         await self.settle()
                         return interaction_id
         raise AssertionError(f"no button labelled {label!r} was sent")

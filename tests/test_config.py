@@ -122,3 +122,8 @@ def test_promotion_settings():
         Settings.from_env({"PROMOTE": "yes"})
     with pytest.raises(ConfigError, match="EVAL_MAX_QUESTIONS"):
         Settings.from_env({"EVAL_MAX_QUESTIONS": "0"})
+
+
+def test_bot_language_setting():
+    assert Settings.from_env({"BOT_LANGUAGE": " KO "}).bot_language == "ko"
+    assert Settings.from_env({}).bot_language is None

@@ -77,7 +77,7 @@ async def test_thumbs_down_puts_the_answer_before_staff_whose_fix_reaches_the_cu
     await shop.submit_modal(clicked, ["오늘 영업해요?", "평일 10시부터 6시까지 영업해요."], user=STAFF, channel_id=STAFF_CHANNEL)
     delivered = [
         p["content"] for p in shop.sent_messages(SUPPORT_CHANNEL)
-        if str((p.get("message_reference") or {}).get("message_id")) == asked["id"] and "our staff answered" in p["content"]
+        if str((p.get("message_reference") or {}).get("message_id")) == asked["id"] and "Our staff answered" in p["content"]
     ]
     assert delivered and "평일 10시부터 6시까지 영업해요." in delivered[0]
 

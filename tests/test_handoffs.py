@@ -77,7 +77,7 @@ async def test_an_unanswerable_question_reaches_staff_and_their_answer_reaches_t
     await shop.submit_modal(clicked, ["선물 포장 되나요?", STAFF_ANSWER], user=STAFF, channel_id=STAFF_CHANNEL)
 
     [delivered] = replies_to(shop, asked)[1:]
-    assert STAFF_ANSWER in delivered and delivered.startswith(f"<@{CUSTOMER.id}> **our staff answered**")
+    assert STAFF_ANSWER in delivered and delivered.startswith(f"<@{CUSTOMER.id}> **Our staff answered**")
     assert any("✅ Answered by" in e.payload.get("content", "") for e in shop.edits(STAFF_CHANNEL))
 
     next_customer = await shop.send_message(PARAPHRASE, author=OTHER_CUSTOMER)
@@ -237,3 +237,47 @@ async def test_without_a_staff_channel_nothing_is_promised_and_the_answer_is_kep
             await services.storage.answers.flush()
             [(source,)] = await query(services.storage, "SELECT source FROM support_answers")
             assert source == "none"
+
+
+# -- the customer's language -------------------------------------------------------------
+
+
+def test_every_fixed_line_a_customer_reads_is_in_the_korean_catalog():
+    """A line added for customers without its Korean translation fails here."""
+    from bot import llm, moderation, replies, support
+    from bot.i18n import _catalog
+    from cogs import feedback, handoffs
+
+    lines = [
+        support.FOLLOW_UP, "Please write your question after the command or mention, and I'll answer it.",
+        handoffs.HANDED_OVER, handoffs.JOINED, handoffs.STAFF_ANSWERED, handoffs.ONLY_THE_ASKER, handoffs.NO_STAFF,
+        feedback.THANKS, feedback.SORRY, feedback.ONLY_THE_ASKER,
+        "This answer was rated already, or is too old to rate; ask again and rate the new one.",
+        llm.BUSY, llm.UNAVAILABLE, llm.MISCONFIGURED, llm.NOT_CONFIGURED, moderation.NEUTRAL_REPLY,
+        replies.SOMETHING_WENT_WRONG, replies.NOT_ALLOWED_HERE,
+    ]
+    korean = _catalog("ko")
+    assert [line for line in lines if not korean.get(line)] == []
+    assert korean[handoffs.STAFF_ANSWERED].count("{question}") == 1
+
+
+async def test_a_korean_server_gets_the_bots_lines_in_korean_and_staff_answers_under_a_korean_heading(settings, validation_executor):
+    """BOT_LANGUAGE=ko: the handoff line and the delivered answer's heading are Korean; the staff answer itself is as written."""
+    korean = replace(settings, openai_api_key=None, staff_channel=STAFF_CHANNEL, bot_language="ko")
+    async with open_services(korean, executor=validation_executor) as services:
+        async with logged_in(services) as fake:
+            asked = await fake.send_message(NOBODY_TAUGHT)
+            assert replies_to(fake, asked) == ["담당 직원에게 전달했어요. 답변은 여기로 보내 드릴게요."]
+            clicked = await fake.click("Answer only", user=STAFF, channel_id=STAFF_CHANNEL)
+            await fake.submit_modal(clicked, [STAFF_ANSWER], user=STAFF, channel_id=STAFF_CHANNEL)
+            delivered = replies_to(fake, asked)[1]
+            assert delivered.startswith(f"<@{CUSTOMER.id}> **직원 답변** “선물 포장 되나요? 친구 생일이라서요”:") and STAFF_ANSWER in delivered
+
+
+async def test_without_a_setting_each_server_and_each_member_gets_their_own_language(shop):
+    """An English server gets English; a member whose Discord is Korean gets Korean on the buttons they click."""
+    asked = await shop.send_message(NOBODY_TAUGHT)
+    assert replies_to(shop, asked) == [HANDED_OVER]
+    await shop.send_message("구독 안내 부탁드려요.", author=OTHER_CUSTOMER)
+    refused = await shop.click("Talk to staff", user=CUSTOMER, channel_id=SUPPORT_CHANNEL, locale="ko")
+    assert shop.ephemeral_texts(refused) == ["질문하신 고객님만 직원 연결을 요청할 수 있어요. 직접 질문하시면 같은 버튼이 보여요."]
