@@ -13,7 +13,7 @@ from discord.ext import commands
 from discord.gateway import DiscordWebSocket
 
 from bot.access import NOT_SERVED, ServedGuilds, ambiguous_role_names
-from bot.i18n import language_of, translate
+from bot.i18n import ENGLISH, language_of, translate
 from bot.replies import send_ephemeral, user_message
 from bot.routing import Route, route
 from bot.services import Services
@@ -39,6 +39,17 @@ class SupportTree(app_commands.CommandTree["SupportBot"]):
         command = interaction.command.qualified_name if interaction.command else "?"
         message = user_message(error, context=f"command /{command}")
         await send_ephemeral(interaction, translate(message, language_of(interaction.locale)))
+
+
+class CatalogTranslator(app_commands.Translator):
+    """Command names, options and descriptions from the gettext catalogs (locale/): a Korean client shows them in Korean."""
+
+    async def translate(
+        self, string: app_commands.locale_str, locale: discord.Locale, context: app_commands.TranslationContextTypes
+    ) -> str | None:
+        language = language_of(locale)
+        translated = translate(string.message, language)
+        return translated if language != ENGLISH and translated != string.message else None
 
 
 class SupportBot(commands.Bot):
@@ -79,6 +90,7 @@ class SupportBot(commands.Bot):
             await use_gateway_of_api(self)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
+        await self.tree.set_translator(CatalogTranslator())
         await self.sync_commands()
 
     async def sync_commands(self) -> None:
@@ -94,7 +106,10 @@ class SupportBot(commands.Bot):
             log.info("synced %s commands to guild %s", len(synced), guild_id)
         if self.settings.command_guilds:
             return
-        payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
+        translator = self.tree.translator
+        assert translator is not None
+        # What would be sent, translations included: a changed translation is synced like a changed command.
+        payload = [await command.get_translated_payload(self.tree, translator) for command in self.tree.get_commands()]
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
         key = f"{COMMANDS_HASH_KEY}:{self.application_id}"
         if await self.services.storage.state.get(key) == digest:

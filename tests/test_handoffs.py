@@ -281,3 +281,23 @@ async def test_without_a_setting_each_server_and_each_member_gets_their_own_lang
     await shop.send_message("구독 안내 부탁드려요.", author=OTHER_CUSTOMER)
     refused = await shop.click("Talk to staff", user=CUSTOMER, channel_id=SUPPORT_CHANNEL, locale="ko")
     assert shop.ephemeral_texts(refused) == ["질문하신 고객님만 직원 연결을 요청할 수 있어요. 직접 질문하시면 같은 버튼이 보여요."]
+
+
+async def test_every_command_and_option_is_synced_with_its_korean_name_and_description(discord_bot):
+    """A Korean Discord client shows every command, option and description in Korean (/ask is /질문)."""
+    [sync] = discord_bot.command_syncs()
+    missing = []
+
+    def check(item: dict, where: str) -> None:
+        if not (item.get("name_localizations") or {}).get("ko"):
+            missing.append(f"{where}{item['name']} (name)")
+        if item.get("description") and not (item.get("description_localizations") or {}).get("ko"):
+            missing.append(f"{where}{item['name']} (description)")
+        for option in item.get("options") or []:
+            check(option, f"{where}{item['name']} ")
+
+    for command in sync.payload:
+        check(command, "/")
+    assert missing == []
+    [ask] = [c for c in sync.payload if c["name"] == "ask"]
+    assert (ask["name_localizations"]["ko"], ask["options"][0]["name_localizations"]["ko"]) == ("질문", "질문내용")
