@@ -25,7 +25,7 @@ from bot.storage import EvaluationStore, ExampleStore
 from bot.storage.evaluations import StoredEvaluation
 from bot.support import SupportService
 from bot.teaching import question_and_answer
-from bot.text import clean, normalise_question
+from bot.text import clean, normalise_question, shorten
 from bot.tokens import estimate_tokens
 
 log = logging.getLogger(__name__)
@@ -284,15 +284,23 @@ def render_report(report: Report, *, most: int = 15) -> str:
     return "\n".join(lines)
 
 
-def _short(text: str | None, most: int = 40) -> str:
-    text = " ".join((text or "").split())
-    return text if len(text) <= most else text[: most - 1] + "…"
+def _short(text: str | None) -> str:
+    return shorten(text or "", 40)
 
 
 # -- running an evaluation ---------------------------------------------------------------
 
 
 Cost = Callable[[str, int, int], "float | None"]
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """What grading a set of questions needs, whichever model answers them."""
+
+    guidance: Matcher
+    grader: Grader
+    names: dict[str, str]
 
 
 @dataclass
@@ -329,12 +337,36 @@ class Evaluator:
 
         The first failed call stops the evaluation (the questions not yet asked are not asked): UserError.
         """
+        setup = await self._prepare(questions)
+        return await self._run(setup, model, questions, job_id=job_id, role=role, requested_by=requested_by)
+
+    async def compare(
+        self, candidate: str, live: str, questions: list[EvalQuestion], *, job_id: str | None = None,
+        requested_by: int | None = None,
+    ) -> Comparison:
+        """The candidate and the live model on the same questions, with one guidance index and one grader for both."""
+        setup = await self._prepare(questions)
+        asked = {"job_id": job_id, "requested_by": requested_by}
+        return Comparison(
+            await self._run(setup, candidate, questions, role="candidate", **asked),
+            await self._run(setup, live, questions, role="live", **asked),
+        )
+
+    async def _prepare(self, questions: list[EvalQuestion]) -> _Setup:
+        """The taught examples without the questions asked (guidance), a grader on every answer, the intents' names."""
         taught = await self.examples.all()
         asked = {normalise_question(q.question) for q in questions}
-        guidance = Matcher(floor=self.match_floor, margin=self.match_margin)  # the examples without the questions asked
+        guidance = Matcher(floor=self.match_floor, margin=self.match_margin)
         await guidance.load(Entry(e.id, e.question, e.answer) for e in taught if normalise_question(e.question) not in asked)
         grader = await asyncio.to_thread(Grader, [e.answer for e in taught] + [q.answer for q in questions])
         names = _intent_names([(e.question, e.answer) for e in taught] + [(q.question, q.answer) for q in questions])
+        return _Setup(guidance, grader, names)
+
+    async def _run(
+        self, setup: _Setup, model: str | None, questions: list[EvalQuestion], *, job_id: str | None, role: str,
+        requested_by: int | None,
+    ) -> Report:
+        guidance, grader, names = setup.guidance, setup.grader, setup.names
         slots = asyncio.Semaphore(CONCURRENT_QUESTIONS)
         usage = Counter[str]()
 

@@ -419,9 +419,7 @@ class TrainingService:
             try:
                 questions = await evaluator.questions(job.run_id)
                 live = await self._support.live_model()
-                candidate = await evaluator.evaluate(job.fine_tuned_model, questions, job_id=job.id, role="candidate")
-                current = await evaluator.evaluate(live, questions, job_id=job.id, role="live")
-                return Comparison(candidate, current)
+                return await evaluator.compare(job.fine_tuned_model, live, questions, job_id=job.id)
             except UserError as exc:
                 log.warning("could not evaluate job %s's model (attempt %s of %s): %s", job.id, attempt, EVALUATION_ATTEMPTS, exc.message)
             except Exception:
@@ -645,12 +643,10 @@ class TrainingService:
             assert self._evaluator is not None
             plan = await self.plan_evaluation(model)
             live = await self._support.live_model()
-            candidate = await self._evaluator.evaluate(model, plan.questions, role="candidate", requested_by=_user(by))
-            current = await self._evaluator.evaluate(live, plan.questions, role="live", requested_by=_user(by))
-            comparison = Comparison(candidate, current)
+            comparison = await self._evaluator.compare(model, live, plan.questions, requested_by=_user(by))
             if not comparison.at_least_as_good:
                 raise UserError(f"`{model}` did not do at least as well as `{live}`, so nothing was changed.\n{comparison.render()}")
-            reason += f"; evaluated {candidate.summary()} against {current.summary()}"
+            reason += f"; evaluated {comparison.candidate.summary()} against {comparison.live.summary()}"
         await self._jobs.set_live_model(model, by=by, reason=reason)
         return await self.live_model(), comparison
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import delete, insert, select
 
@@ -18,7 +19,7 @@ class StoredEvaluation:
     job_id: str | None
     model: str
     role: str
-    created_at: object
+    created_at: datetime
     asked: int
     right: int
     confused: int
