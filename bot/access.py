@@ -10,6 +10,7 @@ import discord
 from discord import app_commands
 
 from bot.config import Settings
+from bot.i18n import N_
 
 if TYPE_CHECKING:
     from bot.client import SupportBot
@@ -80,7 +81,7 @@ def ambiguous_role_names(guild: discord.Guild, settings: Settings) -> list[str]:
 
 
 SERVED_GUILDS_KEY = "served_guilds"
-NOT_SERVED = "This bot only serves its shop's own servers, and this server isn't one of them."
+NOT_SERVED = N_("This bot only serves its shop's own servers, and this server isn't one of them.")
 
 
 class ServedGuilds:

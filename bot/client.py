@@ -38,7 +38,7 @@ class SupportTree(app_commands.CommandTree["SupportBot"]):
     async def on_error(self, interaction: discord.Interaction[SupportBot], error: app_commands.AppCommandError) -> None:
         command = interaction.command.qualified_name if interaction.command else "?"
         message = user_message(error, context=f"command /{command}")
-        await send_ephemeral(interaction, translate(message, language_of(interaction.locale)))
+        await send_ephemeral(interaction, message)
 
 
 class CatalogTranslator(app_commands.Translator):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from bot.i18n import Text
+
 
 class UserError(Exception):
     """An error the user can act on; its message is shown to them verbatim."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: Text) -> None:
+        super().__init__(str(message))  # English, for logs
+        self.message = message  # localized when it is shown
 
 
 class ConfigError(UserError):
@@ -18,7 +20,7 @@ class ConfigError(UserError):
 class ModelError(UserError):
     """The model API failed; the message is the friendly line, the cause is logged."""
 
-    def __init__(self, message: str, *, kind: str) -> None:
+    def __init__(self, message: Text, *, kind: str) -> None:
         super().__init__(message)
         self.kind = kind
 

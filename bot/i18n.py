@@ -1,20 +1,110 @@
-"""The bot's own lines in the customer's language: gettext catalogs (locale/<language>/LC_MESSAGES/bot.po, compiled to .mo).
+"""The bot's own lines in the reader's language: gettext catalogs (locale/<language>/LC_MESSAGES/bot.po, compiled to .mo).
 
-Only fixed lines are translated, looked up by their English text: a taught answer or a model's reply is
-never in the catalog, so it passes through as it is. English is the fallback for anything not translated.
-Messages carry no locale on Discord: they follow BOT_LANGUAGE, else the server's preferred locale;
-buttons and commands follow the clicking member's own client language.
+A fixed line is written in English and marked for the catalog:
+- `_("Job `{job}` is still {status}.", job=job.id, status=job.status)` keeps the line and its values
+  until it is sent, where `localize(line, language)` looks it up and fills it in; `str(line)` is English
+  (logs, and anything that forgets to localize);
+- `_n(singular, plural, count, ...)` when English needs a plural;
+- `N_("...")` marks a plain constant; `localize` looks it up by its English text.
+`tests/test_i18n.py` extracts every marked line with Babel and fails when the Korean catalog misses one.
+
+Only fixed lines are translated: a taught answer or a model's reply is never in the catalog, so it passes through as
+it is. English is the fallback. Messages carry no locale on Discord: they follow BOT_LANGUAGE, else the server's
+preferred locale; buttons and commands follow the member's own client language.
 """
 
 from __future__ import annotations
 
 import gettext
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
 LOCALES = Path(__file__).resolve().parent.parent / "locale"
 DOMAIN = "bot"
 ENGLISH = "en"
+
+
+class Line:
+    """A fixed line and its values, put into the reader's language when it is sent."""
+
+    __slots__ = ("template", "plural", "count", "values")
+
+    def __init__(self, template: str, /, *, plural: str | None = None, count: int | None = None, **values: object) -> None:
+        self.template = template
+        self.plural = plural
+        self.count = count
+        self.values = values
+
+    def localize(self, language: str) -> str:
+        text = _lookup(self.template, language, self.plural, self.count)
+        if not self.values and self.plural is None:
+            return text
+        values = {name: _localized_value(value, language) for name, value in self.values.items()}
+        return text.format(count=self.count, **values) if self.plural is not None else text.format(**values)
+
+    def __str__(self) -> str:
+        return self.localize(ENGLISH)
+
+    def __repr__(self) -> str:
+        return f"Line({str(self)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Line):
+            return (self.template, self.plural, self.count, self.values) == (other.template, other.plural, other.count, other.values)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class Lines:
+    """Several lines (or plain strings) sent as one text, each in the reader's language."""
+
+    __slots__ = ("parts", "separator")
+
+    def __init__(self, parts: Iterable[Text], separator: str = "\n") -> None:
+        self.parts = [part for part in parts if part]
+        self.separator = separator
+
+    def localize(self, language: str) -> str:
+        return self.separator.join(localize(part, language) for part in self.parts)
+
+    def __str__(self) -> str:
+        return self.localize(ENGLISH)
+
+    def __bool__(self) -> bool:
+        return bool(self.parts)
+
+
+Text = str | Line | Lines
+
+
+def _(template: str, /, **values: object) -> Line:
+    """A line for the catalog; its `{values}` are filled in after translation (values that are lines are localized too)."""
+    return Line(template, **values)
+
+
+def _n(singular: str, plural: str, count: int, /, **values: object) -> Line:
+    """A line whose English depends on a count (`{count}` in it is the count)."""
+    return Line(singular, plural=plural, count=count, **values)
+
+
+def N_(text: str) -> str:
+    """Marks a plain constant for the catalog: it stays a string, and `localize` looks it up when it is sent."""
+    return text
+
+
+def localize(text: Text | None, language: str) -> str:
+    """`text` as the reader sees it: a line translated and filled in, a plain string looked up by its English."""
+    if text is None:
+        return ""
+    if isinstance(text, Line | Lines):
+        return text.localize(language)
+    return translate(text, language)
+
+
+def _localized_value(value: object, language: str) -> object:
+    return value.localize(language) if isinstance(value, Line | Lines) else value
 
 
 def language_of(locale: object) -> str:
@@ -27,6 +117,15 @@ def translate(text: str, language: str) -> str:
     """`text` in `language` when the catalog has it, else as it is."""
     catalog = _catalog(language) if language != ENGLISH and text else None
     return catalog.gettext(text) if catalog is not None else text
+
+
+def _lookup(template: str, language: str, plural: str | None, count: int | None) -> str:
+    if plural is None:
+        return translate(template, language)
+    catalog = _catalog(language) if language != ENGLISH else None
+    if catalog is None:
+        return template if count == 1 else plural
+    return catalog.ngettext(template, plural, count or 0)
 
 
 def catalog_path(language: str, extension: str = "mo") -> Path:

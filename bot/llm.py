@@ -14,9 +14,10 @@ import openai
 from openai.types.chat import ChatCompletion
 
 from bot.config import Settings
-from bot.records import Usage
 from bot.errors import ModelError, TrainingError, UserError
+from bot.i18n import N_
 from bot.logs import redact
+from bot.records import Usage
 from bot.tokens import estimate_tokens
 
 log = logging.getLogger(__name__)
@@ -24,10 +25,10 @@ log = logging.getLogger(__name__)
 Message = dict[str, Any]
 UsageSink = Callable[[Usage], Awaitable[None]]
 
-BUSY = "I'm getting a lot of questions right now. Please try again in a minute."
-UNAVAILABLE = "I couldn't come up with an answer just now. Please try again in a moment."
-MISCONFIGURED = "I can't answer right now, sorry. The team has been told and will look into it."
-NOT_CONFIGURED = "Answers aren't switched on yet here. A staff member will follow up with you."
+BUSY = N_("I'm getting a lot of questions right now. Please try again in a minute.")
+UNAVAILABLE = N_("I couldn't come up with an answer just now. Please try again in a moment.")
+MISCONFIGURED = N_("I can't answer right now, sorry. The team has been told and will look into it.")
+NOT_CONFIGURED = N_("Answers aren't switched on yet here. A staff member will follow up with you.")
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 
 from bot.errors import ModelError
+from bot.i18n import N_
 from bot.limits import Who
 from bot.llm import LLM
 from bot.storage import UsageStore
 
 log = logging.getLogger(__name__)
 
-NEUTRAL_REPLY = "I can't help with that message. If you need something from the shop, please put it another way."
+NEUTRAL_REPLY = N_("I can't help with that message. If you need something from the shop, please put it another way.")
 BATCH = 32
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from bot.errors import ModelError, UserError
 from bot.handoffs import ASKED_FOR_STAFF, MODEL_DID_NOT_KNOW, NO_ANSWER, asks_for_staff
+from bot.i18n import N_, _
 from bot.limits import Hold, Limits, Who
 from bot.llm import LLM, UNAVAILABLE, Caller
 from bot.moderation import NEUTRAL_REPLY, Moderator
@@ -18,7 +19,7 @@ from bot.text import clean
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 4000
-FOLLOW_UP = "Thanks for your question! I don't have a ready answer for it; please ask a staff member of the shop."
+FOLLOW_UP = N_("Thanks for your question! I don't have a ready answer for it; please ask a staff member of the shop.")
 CHOOSER_PROMPT = (
     "You match a customer's question to a shop's FAQ. Reply with only the number of the FAQ question that "
     "asks the same thing as the customer's question, or 0 if none does. Near questions differ: "
@@ -86,7 +87,7 @@ class SupportService:
         """
         question = clean(question)
         if not question:
-            raise UserError("Please write your question after the command or mention, and I'll answer it.")
+            raise UserError(_("Please write your question after the command or mention, and I'll answer it."))
         if len(question) > MAX_QUESTION_CHARS:
             raise UserError(f"That message is too long for me; please keep it under {MAX_QUESTION_CHARS:,} characters.")
         who = Who(user_id, guild_id, exempt)

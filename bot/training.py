@@ -21,6 +21,7 @@ from bot.dataset import DatasetReport, validate_dataset
 from bot.evaluation import TAUGHT_ONLY, Comparison, Evaluator, Report, split_dataset
 from bot.tokens import encoding_for
 from bot.errors import DatasetError, UserError
+from bot.i18n import _
 from bot.llm import LLM, Checkpoint, FineTuningAPI, JobEvent, JobMayExist, RemoteJob
 from bot.metrics import parse_metrics_csv, render_loss_chart, rows_from_events
 from bot.records import EvalQuestion, SupportModelChange, TrainingJob, Usage, utcnow
@@ -190,7 +191,7 @@ class TrainingService:
         async with self._starting:  # two /train at once must not both pass the running-job check
             running = await self.running_job()
             if running is not None:
-                raise UserError(f"Job `{running.id}` is still {running.status}. Wait for it to finish or `/cancel` it first.")
+                raise UserError(_("Job `{job}` is still {status}. Wait for it to finish or `/cancel` it first.", job=running.id, status=running.status))
             if dataset is None:
                 # The examples library: the seeded sample and what staff taught, with the live system prompt.
                 dataset, filename = await self._teaching.export(), "shop-examples.jsonl"

@@ -8,6 +8,7 @@ from discord.ext import commands
 
 from bot.access import admin_only
 from bot.client import SupportBot
+from bot.i18n import Lines, Text, _, _n, language_of, localize
 from bot.storage.answers import AnswerCounts
 from bot.text import split_message
 from bot.usage import UsageLine
@@ -28,15 +29,26 @@ class Admin(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         lines = await self.usage_service.report(days)
         counts = await self.bot.feedback.counts(days)
-        for chunk in split_message(render_usage(lines, days) + "\n" + render_answers(counts, days)):
+        report = localize(Lines([render_usage(lines, days), render_answers(counts, days)]), language_of(interaction.locale))
+        for chunk in split_message(report):
             await interaction.followup.send(chunk, ephemeral=True)
 
 
-def render_usage(lines: list[UsageLine], days: int) -> str:
+def render_usage(lines: list[UsageLine], days: int) -> Text:
     if not lines:
-        return f"No model usage in the last {days} days."
+        return _n("No model usage in the last day.", "No model usage in the last {count} days.", days)
     known = [line.cost for line in lines if line.cost is not None]
-    header = f"Usage, last {days} days: ≈ ${sum(known):,.2f}" + (" (some models have no price; see PRICES)" if len(known) < len(lines) else "")
+    cost = f"{sum(known):,.2f}"
+    header = (
+        _n("Usage, last day: ≈ ${cost}", "Usage, last {count} days: ≈ ${cost}", days, cost=cost)
+        if len(known) == len(lines)
+        else _n(
+            "Usage, last day: ≈ ${cost} (some models have no price; see PRICES)",
+            "Usage, last {count} days: ≈ ${cost} (some models have no price; see PRICES)",
+            days,
+            cost=cost,
+        )
+    )
     rows = [f"{'day':<10} {'purpose':<10} {'model':<28} {'in':>10} {'out':>9} {'cost':>8}"]
     for line in lines:
         cost = f"${line.cost:,.4f}" if line.cost is not None else "?"
@@ -44,21 +56,37 @@ def render_usage(lines: list[UsageLine], days: int) -> str:
             f"{line.day:<10} {line.purpose:<10} {line.model[:28]:<28} {line.prompt_tokens:>10,} {line.completion_tokens:>9,} {cost:>8}"
         )
     # Code blocks keep the columns; split_message re-fences them when the table is long.
-    return header + "\n```\n" + "\n".join(rows) + "\n```"
+    return Lines([header, "```\n" + "\n".join(rows) + "\n```"])
 
 
-SOURCES = (("taught", "taught answers"), ("model", "the model"), ("handoff", "handed to staff"), ("none", "no answer"), ("refused", "refused"))
+SOURCES = (
+    ("taught", _("taught answers")),
+    ("model", _("the model")),
+    ("handoff", _("handed to staff")),
+    ("none", _("no answer")),
+    ("refused", _("refused")),
+)
 
 
-def render_answers(counts: AnswerCounts, days: int) -> str:
+def render_answers(counts: AnswerCounts, days: int) -> Text:
     """Where support answers came from, and how customers rated them."""
     total = sum(counts.by_source.values())
     if not total:
-        return f"No support answers in the last {days} days."
-    parts = [f"{label} {counts.by_source[key]:,}" for key, label in SOURCES if counts.by_source.get(key)]
+        return _n("No support answers in the last day.", "No support answers in the last {count} days.", days)
+    sources = Lines(
+        [Lines([label, f"{counts.by_source[key]:,}"], separator=" ") for key, label in SOURCES if counts.by_source.get(key)],
+        separator=", ",
+    )
     rated = counts.up + counts.down
-    satisfaction = f"; 👍 {counts.up:,} · 👎 {counts.down:,}" + (f" ({counts.up / rated:.0%} 👍)" if rated else "")
-    return f"Support answers, last {days} days: {total:,} ({', '.join(parts)}){satisfaction}"
+    satisfaction = f"👍 {counts.up:,} · 👎 {counts.down:,}" + (f" ({counts.up / rated:.0%} 👍)" if rated else "")
+    return _n(
+        "Support answers, last day: {total:,} ({sources}); {satisfaction}",
+        "Support answers, last {count} days: {total:,} ({sources}); {satisfaction}",
+        days,
+        total=total,
+        sources=sources,
+        satisfaction=satisfaction,
+    )
 
 
 async def setup(bot: SupportBot) -> None:

@@ -10,15 +10,15 @@ from discord.ext import commands
 
 from bot.client import SupportBot
 from bot.feedback import RATED_DOWN
-from bot.i18n import language_of, translate
+from bot.i18n import N_, language_of, translate
 from bot.replies import send_ephemeral, user_message
 from cogs.handoffs import TalkToStaffButton, hand_over
 
 log = logging.getLogger(__name__)
 
-THANKS = "Thanks for letting us know!"
-SORRY = "Sorry that didn't help. I've passed it to our staff; you'll get a better answer here."
-ONLY_THE_ASKER = "Only the customer who asked can rate this answer."
+THANKS = N_("Thanks for letting us know!")
+SORRY = N_("Sorry that didn't help. I've passed it to our staff; you'll get a better answer here.")
+ONLY_THE_ASKER = N_("Only the customer who asked can rate this answer.")
 
 
 class Feedback(commands.Cog):
@@ -53,7 +53,7 @@ class RatingButton(discord.ui.DynamicItem[discord.ui.Button], template=r"rate:(?
     async def callback(self, interaction: discord.Interaction[SupportBot]) -> None:
         language = language_of(interaction.locale)
         if interaction.user.id != self.customer_id:
-            await send_ephemeral(interaction, translate(ONLY_THE_ASKER, language))
+            await send_ephemeral(interaction, ONLY_THE_ASKER)
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         bot = interaction.client
@@ -68,7 +68,7 @@ class RatingButton(discord.ui.DynamicItem[discord.ui.Button], template=r"rate:(?
                 )
                 line = SORRY if handed else THANKS
         except Exception as error:
-            await send_ephemeral(interaction, translate(user_message(error, context="rating button"), language))
+            await send_ephemeral(interaction, user_message(error, context="rating button"))
             return
         await interaction.followup.send(translate(line, language), ephemeral=True)
         if interaction.message is not None:

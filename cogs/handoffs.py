@@ -14,7 +14,7 @@ from discord.utils import format_dt
 from bot.access import is_staff, staff_only
 from bot.client import SupportBot
 from bot.handoffs import FROM_BUTTON, HandoffService
-from bot.i18n import language_of, translate
+from bot.i18n import N_, language_of, translate
 from bot.records import Handoff
 from bot.replies import send_ephemeral, user_message
 from bot.teaching import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS
@@ -22,11 +22,11 @@ from bot.text import first_line, shorten, split_message
 
 log = logging.getLogger(__name__)
 
-HANDED_OVER = "I've passed this to our staff; you'll get the answer here."
-JOINED = "I've added this to what you already asked our staff; you'll get the answer here."
-STAFF_ANSWERED = "**Our staff answered** “{question}”:"
-ONLY_THE_ASKER = "Only the customer who asked can pass this to staff; ask your own question and you'll get the button too."
-NO_STAFF = "Staff can't be reached from here right now, sorry."
+HANDED_OVER = N_("I've passed this to our staff; you'll get the answer here.")
+JOINED = N_("I've added this to what you already asked our staff; you'll get the answer here.")
+STAFF_ANSWERED = N_("**Our staff answered** “{question}”:")
+ONLY_THE_ASKER = N_("Only the customer who asked can pass this to staff; ask your own question and you'll get the button too.")
+NO_STAFF = N_("Staff can't be reached from here right now, sorry.")
 REMINDER_CHECK_SECONDS = 60.0
 NO_PINGS = discord.AllowedMentions.none()
 
@@ -287,7 +287,7 @@ class TalkToStaffButton(discord.ui.DynamicItem[discord.ui.Button], template=r"ha
     async def callback(self, interaction: discord.Interaction[SupportBot]) -> None:
         language = language_of(interaction.locale)
         if interaction.user.id != self.customer_id:
-            await send_ephemeral(interaction, translate(ONLY_THE_ASKER, language))
+            await send_ephemeral(interaction, ONLY_THE_ASKER)
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         bot = interaction.client
@@ -298,7 +298,7 @@ class TalkToStaffButton(discord.ui.DynamicItem[discord.ui.Button], template=r"ha
                 message_id=asked.replied_to, question=asked.question, bot_answer=asked.answer, reason=FROM_BUTTON,
             )
         except Exception as error:
-            await send_ephemeral(interaction, translate(user_message(error, context="talk-to-staff button"), language))
+            await send_ephemeral(interaction, user_message(error, context="talk-to-staff button"))
             return
         await interaction.followup.send(translate(line or NO_STAFF, language), ephemeral=True)
         if line and interaction.message is not None:

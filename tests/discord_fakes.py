@@ -235,9 +235,10 @@ class FakeDiscord:
         *,
         user: FakeUser = CUSTOMER,
         channel_id: int | None = GENERAL_CHANNEL,
+        locale: str = "en-US",
         **options: Any,
     ) -> int:
-        """A user runs a slash command; returns the interaction ID once it has been handled."""
+        """A user (whose Discord is in `locale`) runs a slash command; returns the interaction ID once it has been handled."""
         options_payload, resolved = [], {}
         for key, value in options.items():
             if value is None:
@@ -267,7 +268,7 @@ class FakeDiscord:
             "options": options_payload,
             "resolved": {"attachments": resolved},
         }
-        interaction_id = self._interaction(2, data, user=user, channel_id=channel_id)
+        interaction_id = self._interaction(2, data, user=user, channel_id=channel_id, locale=locale)
         await self.settle()
         return interaction_id
 
@@ -280,7 +281,7 @@ class FakeDiscord:
             "token": f"token-{interaction_id}",
             "version": 1,
             "attachment_size_limit": 10 * 1024 * 1024,
-            "locale": "en-US",
+            "locale": extra.pop("locale", "en-US"),
             "data": data,
             **extra,
         }

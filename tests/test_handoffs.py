@@ -242,43 +242,6 @@ async def test_without_a_staff_channel_nothing_is_promised_and_the_answer_is_kep
 # -- the customer's language -------------------------------------------------------------
 
 
-def test_every_fixed_line_a_customer_reads_is_in_the_korean_catalog():
-    """A line added for customers without its Korean translation fails here."""
-    from babel.messages.pofile import read_po
-
-    from bot import llm, moderation, replies, support
-    from bot.i18n import catalog_path
-    from cogs import feedback, handoffs
-
-    lines = [
-        support.FOLLOW_UP, "Please write your question after the command or mention, and I'll answer it.",
-        handoffs.HANDED_OVER, handoffs.JOINED, handoffs.STAFF_ANSWERED, handoffs.ONLY_THE_ASKER, handoffs.NO_STAFF,
-        feedback.THANKS, feedback.SORRY, feedback.ONLY_THE_ASKER,
-        "This answer was rated already, or is too old to rate; ask again and rate the new one.",
-        llm.BUSY, llm.UNAVAILABLE, llm.MISCONFIGURED, llm.NOT_CONFIGURED, moderation.NEUTRAL_REPLY,
-        replies.SOMETHING_WENT_WRONG, replies.NOT_ALLOWED_HERE,
-    ]
-    with catalog_path("ko", "po").open("rb") as po:
-        korean = {m.id: m.string for m in read_po(po) if m.id and not m.fuzzy}
-    assert [line for line in lines if not korean.get(line)] == []
-    assert korean[handoffs.STAFF_ANSWERED].count("{question}") == 1
-
-
-def test_the_compiled_catalog_the_bot_reads_is_the_one_in_the_po_file():
-    """Editing a .po without running scripts/translations fails here, instead of showing customers old lines."""
-    import io
-
-    from babel.messages.mofile import write_mo
-    from babel.messages.pofile import read_po
-
-    from bot.i18n import catalog_path
-
-    with catalog_path("ko", "po").open("rb") as po:
-        compiled = io.BytesIO()
-        write_mo(compiled, read_po(po))
-    assert catalog_path("ko").read_bytes() == compiled.getvalue()
-
-
 async def test_a_korean_server_gets_the_bots_lines_in_korean_and_staff_answers_under_a_korean_heading(settings, validation_executor):
     """BOT_LANGUAGE=ko: the handoff line and the delivered answer's heading are Korean; the staff answer itself is as written."""
     korean = replace(settings, openai_api_key=None, staff_channel=STAFF_CHANNEL, bot_language="ko")

@@ -222,7 +222,7 @@ async def test_usage_shows_tokens_and_cost_per_day_model_and_purpose(discord_bot
     interaction = await discord_bot.slash("usage", user=ADMIN, days=1)
 
     [text] = discord_bot.ephemeral_texts(interaction)
-    assert text.startswith("Usage, last 1 days: ≈ $10.46")
+    assert text.startswith("Usage, last day: ≈ $10.46")
     assert "support    gpt-5-mini" in text and "$0.4500" in text
     assert "training   gpt-4.1-mini-2025-04-14" in text and "$10.0000" in text
 

@@ -1,0 +1,92 @@
+"""The catalogs: every line marked for translation in bot/ and cogs/ has its Korean, with the same placeholders."""
+
+from __future__ import annotations
+
+import ast
+import io
+import string
+from pathlib import Path
+
+from babel.messages.extract import extract_from_dir
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+from bot.i18n import Lines, _, catalog_path, localize
+
+ROOT = Path(__file__).resolve().parent.parent
+KEYWORDS = {"_": None, "_n": (1, 2), "N_": None}
+MARKS = {"_", "_n", "N_"}
+
+
+def marked() -> dict[str, str]:
+    """Every marked English line (a plural's singular) -> where it is, as Babel extracts them (the standard gettext keywords)."""
+    found = {}
+    for folder in ("bot", "cogs"):
+        for filename, line, message, _comments, _context in extract_from_dir(
+            ROOT / folder, method_map=[("**.py", "python")], keywords=KEYWORDS
+        ):
+            found.setdefault(message[0] if isinstance(message, tuple) else message, f"{folder}/{filename}:{line}")
+    return found
+
+
+def korean() -> dict[str, object]:
+    with catalog_path("ko", "po").open("rb") as po:
+        return {m.id if isinstance(m.id, str) else m.id[0]: m for m in read_po(po) if m.id}
+
+
+def placeholders(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+
+
+def test_every_marked_line_has_its_korean_with_the_same_placeholders():
+    """A line added without its Korean translation, or a translation that drops or renames a {value}, fails here."""
+    catalog = korean()
+    lines = marked()
+    assert len(lines) > 20  # the extraction found the marks
+    missing = [f"{where}: {text}" for text, where in lines.items() if text not in catalog or catalog[text].fuzzy or not catalog[text].string]
+    assert missing == [], "add these to locale/ko/LC_MESSAGES/bot.po, then run scripts/translations"
+    wrong = []
+    for text in lines:
+        message = catalog[text]
+        english = message.id if isinstance(message.id, tuple) else (message.id,)
+        translations = message.string if isinstance(message.string, tuple) else (message.string,)
+        expected = set().union(*(placeholders(e) for e in english)) - {"count"}
+        for translation in translations:
+            if placeholders(translation) - {"count"} != expected:
+                wrong.append(f"{lines[text]}: {translation}")
+    assert wrong == []
+
+
+def test_lines_are_marked_with_literal_english_only():
+    """`_(f"...")` or `_(variable)` cannot be extracted into the catalog: the values go in as keywords instead."""
+    bad = []
+    for path in [*(ROOT / "bot").rglob("*.py"), *(ROOT / "cogs").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in MARKS:
+                literal = [isinstance(arg, ast.Constant) and isinstance(arg.value, str) for arg in node.args[: 2 if node.func.id == "_n" else 1]]
+                if not node.args or not all(literal):
+                    bad.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert bad == []
+
+
+def test_the_compiled_catalog_the_bot_reads_is_the_one_in_the_po_file():
+    """Editing a .po without running scripts/translations fails here, instead of showing customers old lines."""
+    with catalog_path("ko", "po").open("rb") as po:
+        compiled = io.BytesIO()
+        write_mo(compiled, read_po(po))
+    assert catalog_path("ko").read_bytes() == compiled.getvalue()
+
+
+def test_a_line_is_filled_in_after_translation_and_english_is_the_fallback():
+    line = _("Job `{job}` is still {status}. Wait for it to finish or `/cancel` it first.", job="ftjob-1", status="running")
+    assert str(line) == "Job `ftjob-1` is still running. Wait for it to finish or `/cancel` it first."
+    assert localize(line, "ko").startswith("작업 `ftjob-1`")
+    assert localize(line, "fr") == str(line)
+    assert localize(Lines([line, "", "plain"]), "en") == f"{line}\nplain"
+
+
+def test_a_plural_follows_the_count_in_english_and_korean_has_one_form():
+    from cogs.admin import render_usage
+
+    assert [str(render_usage([], days)) for days in (1, 7)] == ["No model usage in the last day.", "No model usage in the last 7 days."]
+    assert localize(render_usage([], 7), "ko") == "최근 7일 동안 모델 사용 내역이 없어요."
