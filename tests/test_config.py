@@ -127,3 +127,13 @@ def test_promotion_settings():
 def test_bot_language_setting():
     assert Settings.from_env({"BOT_LANGUAGE": " KO "}).bot_language == "ko"
     assert Settings.from_env({}).bot_language is None
+
+
+def test_an_embeddings_endpoint_of_its_own_with_its_key_kept_secret():
+    settings = Settings.from_env(
+        {"EMBEDDING_MODEL": "e5-query", "EMBEDDING_BASE_URL": "http://127.0.0.1:8000/v1", "EMBEDDING_API_KEY": "emb-secret"}
+    )
+    assert (settings.embedding_model, settings.embedding_base_url) == ("e5-query", "http://127.0.0.1:8000/v1")
+    assert "emb-secret" in settings.secrets and "emb-secret" not in repr(settings)
+    with pytest.raises(ConfigError, match="EMBEDDING_BASE_URL must be an http"):
+        Settings.from_env({"EMBEDDING_BASE_URL": "localhost:8000"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -225,3 +226,26 @@ async def test_example_taught_while_embeddings_fail_is_matched_on_its_words(sett
     words_only.load_now(matcher.entries)
     assert decision.best.entry.answer == "네, 2,000원에 포장해 드려요."
     assert decision.best.score == pytest.approx(words_only.search_now("선물 포장 돼요?").best.score)
+
+
+async def test_a_local_embeddings_server_blends_in_without_a_model_key_and_counts_against_nobody(settings, validation_executor, fake_openai):
+    """EMBEDDING_BASE_URL with no key (a server the shop runs): vectors come from it with no OPENAI_API_KEY, customers'
+    questions are embedded there, and nothing is billed or counted against their limits."""
+    from bot.services import open_services
+
+    local = replace(
+        settings,
+        openai_api_key=None,
+        embedding_model="text-embedding-3-small",
+        embedding_base_url=fake_openai.base_url,
+        rate_limit_per_minute=1,
+    )
+    fake_openai.api_key = "not-needed"  # what the bot sends a keyless endpoint; a local server checks none
+    async with open_services(local, executor=validation_executor) as services:
+        assert sum(len(batch) for batch in embedding_requests(fake_openai)) == 24  # the sample's questions, at start
+        for _ in range(3):  # over the customer's rate limit, were embeddings counted
+            answer = await services.support.respond("구독 방법 알려주세요.", user_id=42, guild_id=7)
+            assert answer.text == SUBSCRIPTION_HOW
+        assert embedding_requests(fake_openai)[-1] == ["구독 방법 알려주세요."]
+        assert await services.usage.report(1) == []
+    assert all(r.headers.get("authorization") == "Bearer not-needed" for r in fake_openai.requests if r.path == "/v1/embeddings")
