@@ -28,20 +28,18 @@ ENGLISH = "en"
 class Line:
     """A fixed line and its values, put into the reader's language when it is sent."""
 
-    __slots__ = ("template", "plural", "count", "values")
+    __slots__ = ("template", "values", "plural")
 
-    def __init__(self, template: str, /, *, plural: str | None = None, count: int | None = None, **values: object) -> None:
+    def __init__(self, template: str, values: dict[str, object] | None = None, plural: str | None = None) -> None:
         self.template = template
-        self.plural = plural
-        self.count = count
-        self.values = values
+        self.values = values or {}
+        self.plural = plural  # with a plural, values["count"] chooses the form
 
     def localize(self, language: str) -> str:
-        text = _lookup(self.template, language, self.plural, self.count)
-        if not self.values and self.plural is None:
+        text = _lookup(self.template, language, self.plural, self.values.get("count"))
+        if not self.values:
             return text
-        values = {name: _localized_value(value, language) for name, value in self.values.items()}
-        return text.format(count=self.count, **values) if self.plural is not None else text.format(**values)
+        return text.format(**{name: _localized_value(value, language) for name, value in self.values.items()})
 
     def __str__(self) -> str:
         return self.localize(ENGLISH)
@@ -51,7 +49,7 @@ class Line:
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Line):
-            return (self.template, self.plural, self.count, self.values) == (other.template, other.plural, other.count, other.values)
+            return (self.template, self.values, self.plural) == (other.template, other.values, other.plural)
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]
@@ -81,12 +79,12 @@ Text = str | Line | Lines
 
 def _(template: str, /, **values: object) -> Line:
     """A line for the catalog; its `{values}` are filled in after translation (values that are lines are localized too)."""
-    return Line(template, **values)
+    return Line(template, values)
 
 
 def _n(singular: str, plural: str, count: int, /, **values: object) -> Line:
     """A line whose English depends on a count (`{count}` in it is the count)."""
-    return Line(singular, plural=plural, count=count, **values)
+    return Line(singular, {"count": count, **values}, plural)
 
 
 def N_(text: str) -> str:
@@ -119,13 +117,13 @@ def translate(text: str, language: str) -> str:
     return catalog.gettext(text) if catalog is not None else text
 
 
-def _lookup(template: str, language: str, plural: str | None, count: int | None) -> str:
+def _lookup(template: str, language: str, plural: str | None, count: object) -> str:
     if plural is None:
         return translate(template, language)
     catalog = _catalog(language) if language != ENGLISH else None
     if catalog is None:
         return template if count == 1 else plural
-    return catalog.ngettext(template, plural, count or 0)
+    return catalog.ngettext(template, plural, count if isinstance(count, int) else 0)
 
 
 def catalog_path(language: str, extension: str = "mo") -> Path:

@@ -90,3 +90,8 @@ def test_a_plural_follows_the_count_in_english_and_korean_has_one_form():
 
     assert [str(render_usage([], days)) for days in (1, 7)] == ["No model usage in the last day.", "No model usage in the last 7 days."]
     assert localize(render_usage([], 7), "ko") == "최근 7일 동안 모델 사용 내역이 없어요."
+
+
+def test_a_value_may_be_called_count_outside_a_plural_too():
+    line = _("Job `{job}` is still {count}. Wait for it to finish or `/cancel` it first.", job="ftjob-1", count=3)
+    assert str(line) == "Job `ftjob-1` is still 3. Wait for it to finish or `/cancel` it first."
