@@ -9,13 +9,14 @@ from datetime import timedelta
 import numpy as np
 
 from bot.errors import UserError
+from bot.i18n import N_, _
 from bot.matching import LexicalIndex, analyzer, terms
 from bot.records import utcnow
 from bot.retrieval import Matcher
 from bot.storage import AnswerStore
 from bot.storage.answers import AnswerCounts, StoredAnswer
 
-RATED_DOWN = "rated 👎"
+RATED_DOWN = N_("rated 👎")  # the handoff's reason, shown to staff with the review
 RATING_DAYS = 7  # an answer older than this is not rated any more
 # Two unanswered questions this alike (lemma TF-IDF cosine) are one suggestion: "선물포장 돼요?" and "선물 포장 가능한가요?".
 ALIKE = 0.5
@@ -49,7 +50,7 @@ class FeedbackService:
     async def get(self, key: int) -> StoredAnswer:
         stored = await self._answers.get(key)
         if stored is None:
-            raise UserError("That answer is no longer kept; ask the question again.")
+            raise UserError(_("That answer is no longer kept; ask the question again."))
         return stored
 
     async def rate(self, key: int, *, customer_id: int, up: bool) -> StoredAnswer:
@@ -57,7 +58,7 @@ class FeedbackService:
         since = utcnow() - timedelta(days=RATING_DAYS)
         rated = await self._answers.rate(key, customer_id=customer_id, rating=1 if up else -1, answered_since=since)
         if rated is None:
-            raise UserError("This answer was rated already, or is too old to rate; ask again and rate the new one.")
+            raise UserError(_("This answer was rated already, or is too old to rate; ask again and rate the new one."))
         return rated
 
     async def counts(self, days: int) -> AnswerCounts:

@@ -19,6 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from bot.errors import ModelError
+from bot.i18n import Lines, Text, _, _n
 from bot.storage import StorageError
 from bot.llm import Caller
 from bot.matching import Calibration, Candidate, Decision, Entry, Intents, LexicalIndex, analyzer, decide, terms
@@ -295,32 +296,63 @@ def _confusion(row: LeftOut, library: _Library, calibration: Calibration) -> tup
     return library.entries[row.index].question, library.entries[entry].question, score
 
 
-def render_check(check: LibraryCheck, *, most: int = 10) -> str:
-    """The check as text for staff: the rule in force, questions that would get another answer, intents to strengthen."""
+def render_check(check: LibraryCheck, *, most: int = 10) -> Lines:
+    """The check as text for staff: the rule in force, questions that would get another answer, intents to strengthen.
+
+    Lines in the reader's language; `str()` of it is English (the `check-examples` command prints that).
+    """
     calibration = check.calibration
     phrasings = sum(len(intent.questions) for intent in check.intents)
-    lines = [
-        f"{phrasings:,} taught questions in {len(check.intents):,} intents (questions sharing an answer are one intent).",
-        f"A customer gets a taught answer word for word when its intent scores at least {calibration.floor:.2f} "
-        f"and leads the next intent by {calibration.margin:.2f} or more.",
-    ]
+    summary = Lines([
+        _(
+            "{questions} in {intents} (questions sharing an answer are one intent).",
+            questions=_n("{count:,} taught question", "{count:,} taught questions", phrasings),
+            intents=_n("{count:,} intent", "{count:,} intents", len(check.intents)),
+        ),
+        _(
+            "A customer gets a taught answer word for word when its intent scores at least {floor:.2f} "
+            "and leads the next intent by {margin:.2f} or more.",
+            floor=calibration.floor,
+            margin=calibration.margin,
+        ),
+    ])
     confused = check.confused
+    wrong: list[Text] = []
     if confused:
-        lines += ["", f"⚠️ {len(confused)} taught question(s) would get another intent's answer if a customer asked them in other words:"]
-        lines += [f"• “{q}” → the answer of “{other}” ({alike:.0%} alike)" for q, other, alike in confused[:most]]
+        wrong.append(_n(
+            "⚠️ {count} taught question would get another intent's answer if a customer asked it in other words:",
+            "⚠️ {count} taught questions would get another intent's answer if a customer asked them in other words:",
+            len(confused),
+        ))
+        wrong += [
+            _("• “{question}” → the answer of “{other}” ({alike:.0%} alike)", question=q, other=other, alike=alike)
+            for q, other, alike in confused[:most]
+        ]
         if len(confused) > most:
-            lines.append(f"• … and {len(confused) - most} more")
+            wrong.append(_("• … and {more} more", more=len(confused) - most))
     weak = [intent for intent in check.intents if not intent.safe]
+    strengthen: list[Text] = []
     if weak:
-        lines += ["", "Intents that need more phrasings (fewer than 3, or too close to another intent), least safe first:"]
+        strengthen.append(_("Intents that need more phrasings (fewer than 3, or too close to another intent), least safe first:"))
         for intent in weak[:most]:
-            near = f"; nearest: “{intent.nearest_question}” ({intent.nearest_alike:.0%} alike)" if intent.nearest_question else ""
-            lines.append(f"• “{intent.questions[0]}” ({len(intent.questions)} phrasing{'s' if len(intent.questions) != 1 else ''}){near}")
+            count = _n("{count} phrasing", "{count} phrasings", len(intent.questions))
+            strengthen.append(
+                _(
+                    "• “{question}” ({phrasings}); nearest: “{nearest}” ({alike:.0%} alike)",
+                    question=intent.questions[0], phrasings=count, nearest=intent.nearest_question, alike=intent.nearest_alike,
+                )
+                if intent.nearest_question
+                else _("• “{question}” ({phrasings})", question=intent.questions[0], phrasings=count)
+            )
         if len(weak) > most:
-            lines.append(f"• … and {len(weak) - most} more")
-    safe = len(check.intents) - len(weak)
-    lines += ["", f"{safe} of {len(check.intents)} intents are well separated (3+ phrasings, none answered wrongly)."]
-    return "\n".join(lines)
+            strengthen.append(_("• … and {more} more", more=len(weak) - most))
+    safe = _n(
+        "{safe} of {count} intent is well separated (3+ phrasings, none answered wrongly).",
+        "{safe} of {count} intents are well separated (3+ phrasings, none answered wrongly).",
+        len(check.intents),
+        safe=len(check.intents) - len(weak),
+    )
+    return Lines([summary, Lines(wrong), Lines(strengthen), safe], separator="\n\n")
 
 
 # -- the provider's embeddings ---------------------------------------------------------------

@@ -9,8 +9,9 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.dataset import TOO_DEEP, Problem, example_problems, render_problems
+from bot.dataset import MAX_ERRORS_SHOWN, TOO_DEEP, example_problems
 from bot.errors import DatasetError, UserError
+from bot.i18n import Line, Lines, Text, _
 from bot.moderation import Moderator
 from bot.records import Example
 from bot.matching import answer_key
@@ -31,7 +32,7 @@ class AlreadyTaught(UserError):
     """The question is taught already; the user may replace its answer."""
 
     def __init__(self, existing: Example, new_answer: str) -> None:
-        super().__init__(f"“{existing.question}” is already taught (#{existing.id}).")
+        super().__init__(_("“{question}” is already taught (#{example}).", question=existing.question, example=existing.id))
         self.existing = existing
         self.new_answer = new_answer
 
@@ -119,7 +120,7 @@ class TeachingService:
             siblings = [e.id for e in self.other_phrasings(old)] if old is not None else []
             example = await self._examples.replace_answer(example_id, answer, author_id=author_id, also=siblings)
             if example is None:
-                raise UserError(f"Example #{example_id} no longer exists; nothing was changed.")
+                raise UserError(_("Example #{example} no longer exists; nothing was changed.", example=example_id))
             await self._reindex()
         return example
 
@@ -134,7 +135,7 @@ class TeachingService:
         async with self._changing:
             example = await self._examples.remove(example_id, actor_id=actor_id)
             if example is None:
-                raise UserError(f"There is no example #{example_id}.")
+                raise UserError(_("There is no example #{example}.", example=example_id))
             await self._reindex()
         return example
 
@@ -170,22 +171,22 @@ class TeachingService:
     async def add_test_question(self, question: str, example_id: int, *, author_id: int) -> tuple[int, Example]:
         """A question to evaluate models with, expecting example #`example_id`'s answer; never trained on or matched."""
         if self._evaluations is None:
-            raise UserError("Test questions are not set up here.")
+            raise UserError(_("Test questions are not set up here."))
         question = clean(question)
         if not question:
-            raise UserError("The question is empty; write it as a customer would.")
+            raise UserError(_("The question is empty; write it as a customer would."))
         if len(question) > MAX_QUESTION_CHARS:
-            raise UserError(f"The question is {len(question):,} characters; keep it under {MAX_QUESTION_CHARS:,}.")
+            raise UserError(too_long(question, MAX_QUESTION_CHARS))
         example = await self._examples.get(example_id)
         if example is None:
-            raise UserError(f"There is no example #{example_id}; `/examples list` shows their numbers.")
+            raise UserError(_("There is no example #{example}; `/examples list` shows their numbers.", example=example_id))
         if normalise_question(question) in self._by_question:
-            raise UserError(f"“{question}” is taught already, so it would test nothing; write it in other words.")
+            raise UserError(_("“{question}” is taught already, so it would test nothing; write it in other words.", question=question))
         return await self._evaluations.add_test_question(question, example_id, author_id=author_id), example
 
     async def remove_test_question(self, test_id: int) -> None:
         if self._evaluations is None or not await self._evaluations.remove_test_question(test_id):
-            raise UserError(f"There is no test question {test_id}.")
+            raise UserError(_("There is no test question {test}.", test=test_id))
 
     async def check(self) -> LibraryCheck:
         """How safely each intent is told apart from the others (`/examples check`)."""
@@ -205,24 +206,41 @@ class TeachingService:
         if not flagged:
             return
         if source is None:
-            raise UserError(
-                f"Moderation flagged this example ({', '.join(flagged[0][1])}); fine-tuning would reject it, so it was not saved."
-            )
-        problems = [Problem(None, f"example {n}: flagged by moderation ({', '.join(c)})") for n, c in flagged]
-        raise DatasetError(f"{source} can't be imported; nothing was saved. Fix these examples:\n{render_problems(problems)}")
+            raise UserError(_(
+                "Moderation flagged this example ({categories}); fine-tuning would reject it, so it was not saved.",
+                categories=", ".join(flagged[0][1]),
+            ))
+        problems: list[Text] = [
+            _("example {number}: flagged by moderation ({categories})", number=n, categories=", ".join(c)) for n, c in flagged
+        ]
+        raise DatasetError(Lines([
+            _("{source} can't be imported; nothing was saved. Fix these examples:", source=source), problem_list(problems),
+        ]))
 
 
 def check_example(question: str, answer: str) -> tuple[str, str]:
     question, answer = clean(question), clean(answer)
     if not question:
-        raise UserError("The question is empty; write the customer's question.")
+        raise UserError(_("The question is empty; write the customer's question."))
     if not answer:
-        raise UserError("The answer is empty; write the answer customers should get.")
+        raise UserError(_("The answer is empty; write the answer customers should get."))
     if len(question) > MAX_QUESTION_CHARS:
-        raise UserError(f"The question is {len(question):,} characters; keep it under {MAX_QUESTION_CHARS:,}.")
+        raise UserError(too_long(question, MAX_QUESTION_CHARS))
     if len(answer) > MAX_ANSWER_CHARS:
-        raise UserError(f"The answer is {len(answer):,} characters; keep it under {MAX_ANSWER_CHARS:,}.")
+        raise UserError(_("The answer is {length:,} characters; keep it under {limit:,}.", length=len(answer), limit=MAX_ANSWER_CHARS))
     return question, answer
+
+
+def too_long(question: str, limit: int) -> Line:
+    return _("The question is {length:,} characters; keep it under {limit:,}.", length=len(question), limit=limit)
+
+
+def problem_list(problems: list[Text]) -> Lines:
+    """The first problems as a list, then how many more there are (as bot.dataset.render_problems, in the reader's language)."""
+    shown: list[Text] = [Lines(["-", problem], separator=" ") for problem in problems[:MAX_ERRORS_SHOWN]]
+    if len(problems) > MAX_ERRORS_SHOWN:
+        shown.append(_("… and {more:,} more.", more=len(problems) - MAX_ERRORS_SHOWN))
+    return Lines(shown)
 
 
 def parse_examples(raw: bytes, *, source: str) -> list[tuple[str, str]]:
@@ -234,9 +252,11 @@ def parse_examples(raw: bytes, *, source: str) -> list[tuple[str, str]]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
-        raise DatasetError(f"{source} can't be imported: line {line}: not UTF-8 (byte offset {exc.start:,}).") from None
+        raise DatasetError(
+            _("{source} can't be imported: line {line}: not UTF-8 (byte offset {offset:,}).", source=source, line=line, offset=exc.start)
+        ) from None
     pairs: list[tuple[str, str]] = []
-    problems: list[Problem] = []
+    problems: list[Text] = []
     # Only "\n" ends a line, as in `validate`: str.splitlines would also split at U+2028, U+0085 and other
     # separators that JSON allows inside a string. A "\r" before it is whitespace to the JSON parser.
     for number, line in enumerate(text.split("\n"), start=1):
@@ -245,40 +265,46 @@ def parse_examples(raw: bytes, *, source: str) -> list[tuple[str, str]]:
         try:
             item = json.loads(line)
         except RecursionError:
-            problems.append(Problem(number, TOO_DEEP))
+            problems.append(on_line(number, TOO_DEEP))
             continue
         except ValueError:
-            problems.append(Problem(number, "not valid JSON"))
+            problems.append(on_line(number, _("not valid JSON")))
             continue
         try:
             pairs.append(check_example(*question_and_answer(item)))
         except (UserError, DatasetError) as exc:
-            problems.append(Problem(number, exc.message))
+            problems.append(on_line(number, exc.message))
     if problems:
-        raise DatasetError(f"{source} can't be imported; nothing was saved. Fix these lines:\n{render_problems(problems)}")
+        raise DatasetError(Lines([
+            _("{source} can't be imported; nothing was saved. Fix these lines:", source=source), problem_list(problems),
+        ]))
     if not pairs:
-        raise DatasetError(f"{source} has no examples.")
+        raise DatasetError(_("{source} has no examples.", source=source))
     return pairs
+
+
+def on_line(number: int, problem: Text) -> Line:
+    return _("line {line}: {problem}", line=number, problem=problem)
 
 
 def question_and_answer(item: object) -> tuple[str, str]:
     if isinstance(item, dict) and "messages" not in item and ("question" in item or "answer" in item):
         question, answer = item.get("question"), item.get("answer")
         if not isinstance(question, str) or not isinstance(answer, str):
-            raise DatasetError("'question' and 'answer' must both be text")
+            raise DatasetError(_("'question' and 'answer' must both be text"))
         return question, answer
     problems = example_problems(item)
     if problems:
-        raise DatasetError("; ".join(problems))
+        raise DatasetError(Lines(problems, separator="; "))
     messages = item["messages"]  # type: ignore[index]
     users = [i for i, m in enumerate(messages) if m.get("role") == "user"]
     if not users:
-        raise DatasetError("no user message")
+        raise DatasetError(_("no user message"))
     if not isinstance(messages[users[-1]]["content"], str):
-        raise DatasetError("the last user message is not plain text; only text questions can be taught")
+        raise DatasetError(_("the last user message is not plain text; only text questions can be taught"))
     answers = [m for m in messages[users[-1] + 1 :] if m.get("role") == "assistant" and isinstance(m.get("content"), str)]
     if not answers:
-        raise DatasetError("no assistant answer after the last user message")
+        raise DatasetError(_("no assistant answer after the last user message"))
     return messages[users[-1]]["content"], answers[0]["content"]
 
 

@@ -14,6 +14,8 @@ from discord.ext import commands
 from bot.access import require_staff, staff_only
 from bot.attachments import read_attachment
 from bot.client import SupportBot
+from bot.feedback import Suggestion
+from bot.i18n import ENGLISH, Lines, Text, _, _n, language_of, localize
 from bot.records import Example
 from bot.replies import send_ephemeral, user_message
 from bot.retrieval import render_check
@@ -62,7 +64,9 @@ class Teaching(commands.Cog):
             await interaction.response.defer(ephemeral=True, thinking=True)
             await save_example(interaction, self.teaching, question, answer)
         else:
-            await interaction.response.send_modal(TeachModal(self.teaching, question=question, answer=answer))
+            await interaction.response.send_modal(
+                TeachModal(self.teaching, question=question, answer=answer, language=language_of(interaction.locale))
+            )
 
     async def teach_from_message(self, interaction: discord.Interaction[SupportBot], message: discord.Message) -> None:
         """Open the teaching form with the customer's question and this reply as the answer."""
@@ -77,7 +81,7 @@ class Teaching(commands.Cog):
                     replied = None
             question = replied.content if replied is not None else None
         await interaction.response.send_modal(
-            TeachModal(self.teaching, question=question, answer=message.content or None)
+            TeachModal(self.teaching, question=question, answer=message.content or None, language=language_of(interaction.locale))
         )
 
     examples = app_commands.Group(
@@ -98,7 +102,8 @@ class Teaching(commands.Cog):
     ) -> None:
         """List taught examples with their IDs, 10 to a page."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await interaction.followup.send(render_page(await self.teaching.page(search, page)), ephemeral=True)
+        text = render_page(await self.teaching.page(search, page))
+        await interaction.followup.send(localize(text, language_of(interaction.locale))[:2000], ephemeral=True)
 
     @examples.command(name="remove")
     @app_commands.describe(example_id="The example's ID, from /examples list")
@@ -107,7 +112,8 @@ class Teaching(commands.Cog):
         """Remove a taught example."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         removed = await self.teaching.remove(example_id, actor_id=interaction.user.id)
-        await interaction.followup.send(f"Removed #{removed.id}: “{removed.question}”.", ephemeral=True)
+        removed_line = _("Removed #{example}: “{question}”.", example=removed.id, question=removed.question)
+        await interaction.followup.send(localize(removed_line, language_of(interaction.locale)), ephemeral=True)
 
     @examples.command(name="export")
     @staff_only()
@@ -116,8 +122,13 @@ class Teaching(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         data = await self.teaching.export()
         count = data.count(b"\n")
+        exported = _n(
+            "{count:,} example in the training format; `/train dataset:` takes this file as it is.",
+            "{count:,} examples in the training format; `/train dataset:` takes this file as it is.",
+            count,
+        )
         await interaction.followup.send(
-            f"{count:,} examples in the training format; `/train dataset:` takes this file as it is.",
+            localize(exported, language_of(interaction.locale)),
             file=discord.File(io.BytesIO(data), filename="examples.jsonl"),
             ephemeral=True,
         )
@@ -130,11 +141,15 @@ class Teaching(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         raw = await read_attachment(file, self.bot.settings.max_dataset_mb)
         result = await self.teaching.import_file(raw, file.filename, actor_id=interaction.user.id)
-        await interaction.followup.send(
-            f"Imported {file.filename}: {result.added:,} examples added, {result.replaced:,} answers replaced."
-            + render_confusions(result.confusions),
-            ephemeral=True,
+        imported = _(
+            "Imported {file}: {added}, {replaced}.",
+            file=file.filename,
+            added=_n("{count:,} example added", "{count:,} examples added", result.added),
+            replaced=_n("{count:,} answer replaced", "{count:,} answers replaced", result.replaced),
         )
+        report = localize(Lines([imported, render_confusions(result.confusions)], separator="\n\n"), language_of(interaction.locale))
+        for chunk in split_message(report):
+            await interaction.followup.send(chunk, ephemeral=True)
 
     @examples.command(name="add-test")
     @app_commands.describe(
@@ -151,11 +166,11 @@ class Teaching(commands.Cog):
         """Add a question to evaluate models with (/evaluate); it is never trained on or matched."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         test_id, example = await self.teaching.add_test_question(question, example_id, author_id=interaction.user.id)
-        await interaction.followup.send(
-            f"Test question {test_id} saved: “{question.strip()}” should get the answer of #{example.id} "
-            f"(“{example.question}”). `/evaluate` asks it.",
-            ephemeral=True,
+        saved = _(
+            "Test question {test} saved: “{question}” should get the answer of #{example} (“{example_question}”). `/evaluate` asks it.",
+            test=test_id, question=question.strip(), example=example.id, example_question=example.question,
         )
+        await interaction.followup.send(localize(saved, language_of(interaction.locale)), ephemeral=True)
 
     @examples.command(name="remove-test")
     @app_commands.describe(test_id="The test question's number, given when it was added")
@@ -164,7 +179,8 @@ class Teaching(commands.Cog):
         """Remove a test question."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         await self.teaching.remove_test_question(test_id)
-        await interaction.followup.send(f"Removed test question {test_id}.", ephemeral=True)
+        removed = _("Removed test question {test}.", test=test_id)
+        await interaction.followup.send(localize(removed, language_of(interaction.locale)), ephemeral=True)
 
     @examples.command(name="suggest")
     @app_commands.describe(days="How many days back (default 14)")
@@ -172,25 +188,26 @@ class Teaching(commands.Cog):
     async def examples_suggest(self, interaction: discord.Interaction[SupportBot], days: app_commands.Range[int, 1, 90] = 14) -> None:
         """The questions customers asked most that no taught answer covers, grouped, each with a Teach button."""
         await interaction.response.defer(ephemeral=True, thinking=True)
+        language = language_of(interaction.locale)
         suggestions = await self.bot.feedback.suggestions(days)
         if not suggestions:
-            await interaction.followup.send(f"Every question of the last {days} days got a taught answer.", ephemeral=True)
+            none_left = _n(
+                "Every question of the last day got a taught answer.", "Every question of the last {count} days got a taught answer.", days
+            )
+            await interaction.followup.send(localize(none_left, language), ephemeral=True)
             return
-        lines = [f"Asked most in the last {days} days with no taught answer (teach one to answer them all):"]
+        shown = suggestions[:SUGGESTIONS_SHOWN]
         view = discord.ui.View(timeout=None)
-        for number, suggestion in enumerate(suggestions[:SUGGESTIONS_SHOWN], 1):
-            also = f"\n   also: {'; '.join(f'“{shorten(o, 60)}”' for o in suggestion.others[:3])}" if suggestion.others else ""
-            customers = f"{suggestion.count} customer{'s' if suggestion.count != 1 else ''}"
-            lines.append(f"{number}. “{shorten(suggestion.question, 150)}” · {customers}{also}")
-            view.add_item(SuggestionButton(suggestion.key, number))
-        await interaction.followup.send("\n".join(lines)[:2000], view=view, ephemeral=True)
+        for number, suggestion in enumerate(shown, 1):
+            view.add_item(SuggestionButton(suggestion.key, number, language=language))
+        await interaction.followup.send(localize(render_suggestions(shown, days), language)[:2000], view=view, ephemeral=True)
 
     @examples.command(name="check")
     @staff_only()
     async def examples_check(self, interaction: discord.Interaction[SupportBot]) -> None:
         """How safely each taught intent is told apart, and which need more phrasings."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        report = render_check(await self.teaching.check())
+        report = localize(render_check(await self.teaching.check()), language_of(interaction.locale))
         for chunk in split_message(report):
             await interaction.followup.send(chunk, ephemeral=True)
 
@@ -201,10 +218,9 @@ SUGGESTIONS_SHOWN = 10  # one Teach button each: at most 25 fit under a message
 class SuggestionButton(discord.ui.DynamicItem[discord.ui.Button], template=r"suggest:(?P<key>\d+):(?P<number>\d+)"):
     """*Teach n* under `/examples suggest`: opens the teaching form with that question; staff only."""
 
-    def __init__(self, key: int, number: int) -> None:
-        super().__init__(
-            discord.ui.Button(label=f"Teach {number}", style=discord.ButtonStyle.primary, custom_id=f"suggest:{key}:{number}")
-        )
+    def __init__(self, key: int, number: int, *, language: str = ENGLISH) -> None:
+        label = localize(_("Teach {number}", number=number), language)
+        super().__init__(discord.ui.Button(label=label, style=discord.ButtonStyle.primary, custom_id=f"suggest:{key}:{number}"))
         self.key = key
 
     @classmethod
@@ -218,22 +234,26 @@ class SuggestionButton(discord.ui.DynamicItem[discord.ui.Button], template=r"sug
         except Exception as error:
             await send_ephemeral(interaction, user_message(error, context="suggestion button"))
             return
-        await interaction.response.send_modal(TeachModal(interaction.client.teaching, question=question, answer=None))
+        await interaction.response.send_modal(
+            TeachModal(interaction.client.teaching, question=question, answer=None, language=language_of(interaction.locale))
+        )
 
 
-class TeachModal(discord.ui.Modal, title="Teach the bot an answer"):
-    question: discord.ui.TextInput = discord.ui.TextInput(
-        label="Customer question", max_length=MAX_QUESTION_CHARS, placeholder="구독 안내 부탁드려요."
-    )
-    answer: discord.ui.TextInput = discord.ui.TextInput(
-        label="Answer", style=discord.TextStyle.paragraph, max_length=MAX_ANSWER_CHARS
-    )
+class TeachModal(discord.ui.Modal):
+    """The teaching form, in the language of the member who opened it."""
 
-    def __init__(self, teaching: TeachingService, *, question: str | None, answer: str | None) -> None:
-        super().__init__()
+    def __init__(self, teaching: TeachingService, *, question: str | None, answer: str | None, language: str = ENGLISH) -> None:
+        super().__init__(title=localize(_("Teach the bot an answer"), language))
         self.teaching = teaching
-        self.question.default = (question or "")[:MAX_QUESTION_CHARS] or None
-        self.answer.default = (answer or "")[:MAX_ANSWER_CHARS] or None
+        self.question = discord.ui.TextInput(
+            label=localize(_("Customer question"), language), max_length=MAX_QUESTION_CHARS, placeholder="구독 안내 부탁드려요.",
+            default=(question or "")[:MAX_QUESTION_CHARS] or None,
+        )
+        self.answer = discord.ui.TextInput(
+            label=localize(_("Answer"), language), style=discord.TextStyle.paragraph, max_length=MAX_ANSWER_CHARS,
+            default=(answer or "")[:MAX_ANSWER_CHARS] or None,
+        )
+        self.add_item(self.question).add_item(self.answer)
 
     async def on_submit(self, interaction: discord.Interaction[SupportBot]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -246,15 +266,17 @@ class TeachModal(discord.ui.Modal, title="Teach the bot an answer"):
 class ReplaceView(discord.ui.View):
     """Asks whether a taught question's answer should be replaced; only the person teaching may answer."""
 
-    def __init__(self, teaching: TeachingService, duplicate: AlreadyTaught, author_id: int) -> None:
+    def __init__(self, teaching: TeachingService, duplicate: AlreadyTaught, author_id: int, *, language: str = ENGLISH) -> None:
         super().__init__(timeout=600)
         self.teaching = teaching
         self.duplicate = duplicate
         self.author_id = author_id
+        self.replace.label = localize(_("Replace the answer"), language)
+        self.keep.label = localize(_("Keep the current answer"), language)
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if interaction.user.id != self.author_id:
-            await interaction.response.send_message("Only the person teaching can choose here.", ephemeral=True)
+            await send_ephemeral(interaction, _("Only the person teaching can choose here."))
             return False
         return True
 
@@ -264,15 +286,25 @@ class ReplaceView(discord.ui.View):
         example = await self.teaching.replace(self.duplicate.existing.id, self.duplicate.new_answer, author_id=interaction.user.id)
         self.stop()
         others = self.teaching.other_phrasings(example)
-        also = f" and of its other phrasing{'s' if len(others) > 1 else ''} ({', '.join(f'#{e.id}' for e in others)})" if others else ""
-        await interaction.edit_original_response(
-            content=f"Replaced the answer of #{example.id}{also}.\n\n{render_example(example)}", view=None
+        replaced = (
+            _n(
+                "Replaced the answer of #{example} and of its other phrasing ({others}).",
+                "Replaced the answer of #{example} and of its other phrasings ({others}).",
+                len(others),
+                example=example.id,
+                others=", ".join(f"#{e.id}" for e in others),
+            )
+            if others
+            else _("Replaced the answer of #{example}.", example=example.id)
         )
+        content = localize(Lines([replaced, render_example(example)], separator="\n\n"), language_of(interaction.locale))
+        await interaction.edit_original_response(content=content[:2000], view=None)
 
     @discord.ui.button(label="Keep the current answer", style=discord.ButtonStyle.secondary)
     async def keep(self, interaction: discord.Interaction[SupportBot], button: discord.ui.Button) -> None:
         self.stop()
-        await interaction.response.edit_message(content=f"Kept the current answer of #{self.duplicate.existing.id}.", view=None)
+        kept = _("Kept the current answer of #{example}.", example=self.duplicate.existing.id)
+        await interaction.response.edit_message(content=localize(kept, language_of(interaction.locale)), view=None)
 
     async def on_error(self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item) -> None:
         await send_ephemeral(interaction, user_message(error, context="teaching button"))
@@ -280,49 +312,81 @@ class ReplaceView(discord.ui.View):
 
 async def save_example(interaction: discord.Interaction[SupportBot], teaching: TeachingService, question: str, answer: str) -> None:
     """Save, then confirm with what was saved; a taught question asks before replacing."""
+    language = language_of(interaction.locale)
     try:
         example = await teaching.teach(question, answer, author_id=interaction.user.id)
     except AlreadyTaught as duplicate:
+        asked = _(
+            "“{question}” is already taught (#{example}) with this answer:\n>>> {answer}\n\nReplace it with your new answer?",
+            question=duplicate.existing.question, example=duplicate.existing.id, answer=duplicate.existing.answer,
+        )
         await interaction.followup.send(
-            f"“{duplicate.existing.question}” is already taught (#{duplicate.existing.id}) with this answer:\n"
-            f">>> {duplicate.existing.answer}\n\nReplace it with your new answer?",
-            view=ReplaceView(teaching, duplicate, interaction.user.id),
+            localize(asked, language)[:2000],
+            view=ReplaceView(teaching, duplicate, interaction.user.id, language=language),
             ephemeral=True,
         )
         return
     warning = render_confusions(await teaching.confusions([example.id]))
-    await interaction.followup.send(f"Saved as #{example.id}.\n\n{render_example(example)}{warning}", ephemeral=True)
+    saved = Lines([_("Saved as #{example}.", example=example.id), render_example(example), warning], separator="\n\n")
+    for chunk in split_message(localize(saved, language)):
+        await interaction.followup.send(chunk, ephemeral=True)
 
 
-def render_example(example: Example) -> str:
-    return f"**Q:** {example.question}\n**A:** {example.answer}"
+def render_example(example: Example) -> Text:
+    return _("**Q:** {question}\n**A:** {answer}", question=example.question, answer=example.answer)
 
 
-def render_confusions(confusions: list[tuple[str, str, float]], most: int = 5) -> str:
+def render_confusions(confusions: list[tuple[str, str, float]], most: int = 5) -> Text:
     """A warning after teaching: questions customers might now get the wrong taught answer for."""
     if not confusions:
         return ""
-    lines = [f"• “{q}” could get the answer of “{other}” ({alike:.0%} alike)" for q, other, alike in confusions[:most]]
-    more = f"\n• … and {len(confusions) - most} more" if len(confusions) > most else ""
-    return (
-        "\n\n⚠️ Asked in other words, these could get another intent's answer:\n" + "\n".join(lines) + more
-        + "\nTeach a few more phrasings of each; `/examples check` shows the whole library."
-    )
+    lines: list[Text] = [_("⚠️ Asked in other words, these could get another intent's answer:")]
+    lines += [
+        _("• “{question}” could get the answer of “{other}” ({alike:.0%} alike)", question=q, other=other, alike=alike)
+        for q, other, alike in confusions[:most]
+    ]
+    if len(confusions) > most:
+        lines.append(_("• … and {more} more", more=len(confusions) - most))
+    lines.append(_("Teach a few more phrasings of each; `/examples check` shows the whole library."))
+    return Lines(lines)
 
 
-def render_page(page: ExamplePage) -> str:
+def render_suggestions(suggestions: list[Suggestion], days: int) -> Text:
+    """The untaught questions asked most, numbered as their Teach buttons."""
+    lines: list[Text] = [
+        _n(
+            "Asked most in the last day with no taught answer (teach one to answer them all):",
+            "Asked most in the last {count} days with no taught answer (teach one to answer them all):",
+            days,
+        )
+    ]
+    for number, suggestion in enumerate(suggestions, 1):
+        customers = _n("{count} customer", "{count} customers", suggestion.count)
+        lines.append(_("{number}. “{question}” · {customers}", number=number, question=shorten(suggestion.question, 150), customers=customers))
+        if suggestion.others:
+            others = "; ".join(f"“{shorten(o, 60)}”" for o in suggestion.others[:3])
+            lines.append(Lines(["   ", _("also: {others}", others=others)], separator=""))
+    return Lines(lines)
+
+
+def render_page(page: ExamplePage) -> Text:
     if not page.total:
-        return f"No examples match “{page.search}”." if page.search else "No examples are taught yet. Use `/teach`."
+        return _("No examples match “{search}”.", search=page.search) if page.search else _("No examples are taught yet. Use `/teach`.")
     if not page.examples:
-        return f"There are only {page.pages} pages of examples; try `page:{page.pages}`."
-    heading = f"{page.total:,} examples" + (f" matching “{page.search}”" if page.search else "")
-    lines = [f"{heading} · page {page.page} of {page.pages}"]
+        return _("There are only {pages} pages of examples; try `page:{pages}`.", pages=page.pages)
+    heading = (
+        _n("{count:,} example matching “{search}”", "{count:,} examples matching “{search}”", page.total, search=page.search)
+        if page.search
+        else _n("{count:,} example", "{count:,} examples", page.total)
+    )
+    lines: list[Text] = [_("{heading} · page {page} of {pages}", heading=heading, page=page.page, pages=page.pages)]
     for example in page.examples:
         answer = example.answer.replace("\n", " ")
         lines.append(f"`#{example.id}` {example.question}\n  → {answer[:120] + '…' if len(answer) > 120 else answer}")
     if page.page < page.pages:
-        lines.append(f"Next: `/examples list page:{page.page + 1}`" + (f" `search:{page.search}`" if page.search else ""))
-    return "\n".join(lines)[:2000]
+        next_page = f"`/examples list page:{page.page + 1}`" + (f" `search:{page.search}`" if page.search else "")
+        lines.append(_("Next: {command}", command=next_page))
+    return Lines(lines)
 
 
 async def setup(bot: SupportBot) -> None:

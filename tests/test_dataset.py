@@ -242,7 +242,7 @@ def test_import_of_deeply_nested_json_is_a_line_error():
 
     with pytest.raises(DatasetError) as refused:
         parse_examples(jsonl(*valid_rows(10), DEEP), source="deep.jsonl")
-    assert "line 11: JSON nested too deeply to read" in refused.value.message
+    assert "line 11: JSON nested too deeply to read" in str(refused.value)
 
 
 def test_validate_cli_reports_input_it_cannot_parse_without_a_traceback(tmp_path):

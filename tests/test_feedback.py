@@ -140,3 +140,34 @@ async def test_a_second_rating_is_refused_and_a_duplicate_answer_row_does_not_ja
     later = await shop.send_message("오늘 영업해요?")
     rows = await stored_answers(shop)
     assert [str(key) for key, *_ in rows] == [asked["id"], later["id"]] and rows[0][5] == 1
+
+
+async def test_suggest_speaks_korean_to_a_korean_staff_member_and_its_teach_button_opens_a_korean_form(shop, fake_openai):
+    """/examples suggest from a Korean Discord: the empty reply, the list, its Teach buttons and their form are in Korean."""
+    empty = shop.ephemeral_texts(await shop.slash("examples suggest", user=STAFF, locale="ko"))
+    assert empty == ["최근 14일 동안의 질문은 모두 가르친 답변을 받았어요."]
+    assert shop.ephemeral_texts(await shop.slash("examples suggest", user=STAFF, days=1)) == ["Every question of the last day got a taught answer."]
+
+    for number, question in enumerate(["선물 포장 되나요?", "선물포장 가능한가요?", "주차 되나요?"]):
+        await shop.send_message(question, author=(CUSTOMER, OTHER_CUSTOMER)[number % 2])
+    shown = shop.ephemeral_texts(await shop.slash("examples suggest", user=STAFF, locale="ko"))
+    assert shown[0].splitlines() == [
+        "최근 14일 동안 가르친 답변 없이 가장 많이 물은 질문이에요 (하나를 가르치면 묶인 질문에 모두 답해요):",
+        "1. “선물포장 가능한가요?” · 고객 2명",
+        "   비슷한 질문: “선물 포장 되나요?”",
+        "2. “주차 되나요?” · 고객 1명",
+    ]
+    opened = await shop.click("가르치기 1", user=STAFF, channel_id=SUPPORT_CHANNEL, locale="ko")
+    form = shop.modal_of(opened)
+    assert (form["title"], form["components"][0]["components"][0]["value"]) == ("봇에게 답변 가르치기", "선물포장 가능한가요?")
+
+
+async def test_a_korean_customer_is_thanked_and_refused_in_korean(shop):
+    """The rating buttons' replies follow the clicking member's language, a second rating's refusal too."""
+    await shop.send_message(TAUGHT)
+    refused = await shop.click("👍", user=OTHER_CUSTOMER, channel_id=SUPPORT_CHANNEL, locale="ko")
+    assert shop.ephemeral_texts(refused) == ["질문하신 고객님만 이 답변을 평가할 수 있어요."]
+    rated = await shop.click("👍", user=CUSTOMER, channel_id=SUPPORT_CHANNEL, locale="ko")
+    assert shop.ephemeral_texts(rated) == ["알려 주셔서 감사합니다!"]
+    again = await shop.click("👎", user=CUSTOMER, channel_id=SUPPORT_CHANNEL, locale="ko")
+    assert shop.ephemeral_texts(again) == ["이미 평가했거나 평가 기간이 지난 답변이에요. 다시 질문하신 뒤 새 답변을 평가해 주세요."]

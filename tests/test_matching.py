@@ -238,3 +238,26 @@ def test_the_analyser_gives_the_same_lemmas_when_used_from_two_threads_at_once()
     with ThreadPoolExecutor(max_workers=4) as pool:
         for _ in range(3):
             assert list(pool.map(analyzer().lemmas, texts)) == expected
+
+
+async def test_the_warning_after_teaching_and_the_check_are_in_korean_for_a_korean_staff_member(discord_bot):
+    """A Korean staff member sees the confusion warning after /teach, and /examples check, in Korean; no English is left."""
+    taught = await discord_bot.slash("teach", user=STAFF, locale="ko", question="구독 안내 좀 해줘요", answer="홈페이지에서 신청하세요.")
+    [text] = discord_bot.ephemeral_texts(taught)
+    assert text.startswith("저장했어요 (#")
+    assert "\n\n⚠️ 다른 말로 물으면 다음 질문이 다른 주제의 답변을 받을 수 있어요:\n" in text
+    assert "• “구독 안내 좀 해줘요” → “구독 안내 부탁드려요.”의 답변을 받을 수 있어요 (유사도 " in text
+    assert text.endswith("\n질문마다 다른 표현을 몇 개 더 가르쳐 주세요. `/examples check`에서 전체 예시를 점검할 수 있어요.")
+
+    checked = "\n".join(discord_bot.ephemeral_texts(await discord_bot.slash("examples check", user=STAFF, locale="ko")))
+    assert checked.startswith("가르친 질문 25개가 주제 16개로 묶여 있어요 (답변이 같은 질문은 한 주제로 봐요).\n주제 점수가 ")
+    assert "\n\n⚠️ 고객이 다른 말로 물으면 가르친 질문 " in checked
+    assert "\n• “구독 안내 좀 해줘요” (표현 1개); 가장 가까운 질문: “구독 안내 부탁드려요.” (유사도 " in checked
+    assert "\n• … 외 6개\n\n주제 16개 중 0개가 잘 구분돼요 (표현 3개 이상, 잘못 답하는 질문 없음)." in checked
+    assert not any(word in checked for word in ("taught", "intent", "alike", "phrasing"))
+
+
+async def test_examples_check_in_english_counts_what_it_leaves_out(discord_bot):
+    """An English staff member's check ends with the intents it did not list and the count of well separated ones."""
+    checked = "\n".join(discord_bot.ephemeral_texts(await discord_bot.slash("examples check", user=STAFF)))
+    assert checked.endswith("\n• … and 5 more\n\n0 of 15 intents are well separated (3+ phrasings, none answered wrongly).")

@@ -114,7 +114,7 @@ def test_import_raises_only_dataset_errors_and_keeps_only_valid_examples(raw):
     try:
         pairs = parse_examples(raw, source="upload.jsonl")
     except DatasetError as exc:
-        assert exc.message.startswith(("upload.jsonl", "upload.jsonl can't"))
+        assert str(exc).startswith(("upload.jsonl", "upload.jsonl can't"))
         return
     assert pairs
     for question, answer in pairs:

@@ -215,7 +215,7 @@ async def test_import_adds_question_answer_lines_and_replaces_taught_answers(dis
     interaction = await discord_bot.slash("examples import", user=STAFF, file=FakeFile("new.jsonl", raw))
 
     [text] = discord_bot.ephemeral_texts(interaction)
-    assert text.splitlines()[0] == "Imported new.jsonl: 1 examples added, 1 answers replaced."
+    assert text.splitlines()[0] == "Imported new.jsonl: 1 example added, 1 answer replaced."
     assert (await storage.examples.get(1)).answer == "하루면 와요."
     assert (await storage.examples.audit_log(1))[0].detail == "new.jsonl: 1 added, 1 replaced"
 
@@ -265,3 +265,83 @@ async def test_teach_and_examples_are_hidden_from_members_without_manage_message
     for name in ("teach", "examples", "Teach as answer"):
         assert int(registered[name]["default_member_permissions"]) == 1 << 13
         assert registered[name]["dm_permission"] is False
+
+
+async def test_a_korean_staff_member_is_answered_in_korean_and_an_english_one_in_english(discord_bot, storage):
+    """/teach from a Korean Discord confirms in Korean; the same command from an English Discord is unchanged."""
+    korean = await discord_bot.slash("teach", user=STAFF, locale="ko", question="선물 포장 되나요?", answer="네, 2,000원에 포장해 드려요.")
+    english = await discord_bot.slash("teach", user=STAFF, question="영수증 발급 되나요?", answer="마이페이지에서 출력할 수 있어요.")
+
+    ids = {e.question: e.id for e in await storage.examples.all()}
+    assert discord_bot.ephemeral_texts(korean) == [
+        f"저장했어요 (#{ids['선물 포장 되나요?']}).\n\n**질문:** 선물 포장 되나요?\n**답변:** 네, 2,000원에 포장해 드려요."
+    ]
+    assert discord_bot.ephemeral_texts(english) == [
+        f"Saved as #{ids['영수증 발급 되나요?']}.\n\n**Q:** 영수증 발급 되나요?\n**A:** 마이페이지에서 출력할 수 있어요."
+    ]
+
+
+async def test_the_teaching_form_and_its_errors_follow_the_members_language(discord_bot, storage):
+    """/teach alone opens the form titled and labelled in Korean for a Korean member; a refused field is told in Korean."""
+    korean = discord_bot.modal_of(await discord_bot.slash("teach", user=STAFF, locale="ko"))
+    english = discord_bot.modal_of(await discord_bot.slash("teach", user=STAFF))
+
+    assert (korean["title"], [row["components"][0]["label"] for row in korean["components"]]) == ("봇에게 답변 가르치기", ["고객 질문", "답변"])
+    assert (english["title"], [row["components"][0]["label"] for row in english["components"]]) == ("Teach the bot an answer", ["Customer question", "Answer"])
+    too_long = await discord_bot.slash("teach", user=STAFF, locale="ko", question="q" * 1001, answer="a")
+    assert discord_bot.ephemeral_texts(too_long) == ["질문이 1,001자예요. 1,000자 이내로 줄여 주세요."]
+    assert len(await storage.examples.all()) == SAMPLE_COUNT
+
+
+async def test_a_korean_teacher_is_asked_in_korean_before_replacing_and_clicks_korean_buttons(discord_bot, storage):
+    """The duplicate question, its buttons, a stranger's refusal and the confirmation are all in Korean."""
+    asked = await discord_bot.slash("teach", user=STAFF, locale="ko", question="배송은 얼마나 걸리나요", answer="이틀이면 도착해요.")
+    [text] = discord_bot.ephemeral_texts(asked)
+    assert text.startswith("“배송은 얼마나 걸리나요?” 질문은 이미 이 답변으로 가르쳤어요 (#1):\n>>> ")
+    assert text.endswith("\n\n새 답변으로 바꿀까요?")
+
+    refused = await discord_bot.click("답변 바꾸기", user=CUSTOMER, locale="ko")
+    assert discord_bot.ephemeral_texts(refused) == ["가르치는 사람만 여기서 고를 수 있어요."]
+    replaced = await discord_bot.click("답변 바꾸기", user=STAFF, locale="ko")
+    sibling = next(e for e in await storage.examples.all() if e.question == "주문하면 언제 도착해요?")
+    [confirmation] = [c.payload["content"] for c in discord_bot.interaction_calls(replaced) if c.payload and "content" in c.payload]
+    assert confirmation == (
+        f"#1 예시와 그 다른 표현(#{sibling.id})의 답변을 바꿨어요.\n\n**질문:** 배송은 얼마나 걸리나요?\n**답변:** 이틀이면 도착해요."
+    )
+
+
+async def test_a_korean_import_with_a_bad_line_names_the_lines_in_korean(discord_bot, storage):
+    """Every bad line of a refused import is named in Korean, with its number and what is wrong with it."""
+    raw = '{"question": "좋은 질문", "answer": "좋은 답"}\nnot json\n{"question": "  ", "answer": "x"}\n'.encode()
+    interaction = await discord_bot.slash("examples import", user=STAFF, locale="ko", file=FakeFile("bad.jsonl", raw))
+
+    assert discord_bot.ephemeral_texts(interaction) == [
+        "bad.jsonl 파일을 가져올 수 없어서 아무것도 저장하지 않았어요. 다음 줄을 고쳐 주세요:\n"
+        "- 2번째 줄: 올바른 JSON이 아니에요\n"
+        "- 3번째 줄: 질문이 비어 있어요. 고객의 질문을 적어 주세요."
+    ]
+    assert len(await storage.examples.all()) == SAMPLE_COUNT
+
+
+async def test_a_korean_import_reports_what_it_added_in_korean(discord_bot, storage):
+    """A good import is counted in Korean."""
+    lines = [{"question": "쿠폰은 어디서 받나요?", "answer": "이벤트 페이지에서요."}, {"question": "배송은 얼마나 걸리나요", "answer": "하루면 와요."}]
+    raw = "\n".join(json.dumps(line, ensure_ascii=False) for line in lines).encode()
+    interaction = await discord_bot.slash("examples import", user=STAFF, locale="ko", file=FakeFile("new.jsonl", raw))
+
+    assert discord_bot.ephemeral_texts(interaction)[0].splitlines()[0] == "new.jsonl 파일을 가져왔어요: 예시 1개 추가, 답변 1개 교체."
+
+
+async def test_examples_list_remove_and_export_reply_in_korean(discord_bot):
+    """The list's heading and next page, a removal, a missing example and the export are in Korean."""
+    listed = discord_bot.ephemeral_texts(await discord_bot.slash("examples list", user=STAFF, locale="ko", search="구독"))[0]
+    assert listed.startswith("“구독”에 맞는 예시 8개 · 1페이지 중 1페이지\n`#9` 구독 안내 부탁드려요.")
+    first = discord_bot.ephemeral_texts(await discord_bot.slash("examples list", user=STAFF, locale="ko"))[0]
+    assert first.startswith("예시 24개 · 3페이지 중 1페이지") and first.endswith("\n다음: `/examples list page:2`")
+
+    removed = await discord_bot.slash("examples remove", user=STAFF, locale="ko", example_id=3)
+    assert discord_bot.ephemeral_texts(removed) == ["#3 예시를 삭제했어요: “택배 송장번호는 어디서 확인하나요?”."]
+    missing = await discord_bot.slash("examples remove", user=STAFF, locale="ko", example_id=999)
+    assert discord_bot.ephemeral_texts(missing) == ["#999 예시가 없어요."]
+    exported = await discord_bot.slash("examples export", user=STAFF, locale="ko")
+    assert discord_bot.ephemeral_texts(exported) == ["학습 형식의 예시 23개예요. 이 파일을 그대로 `/train dataset:`에 쓸 수 있어요."]
