@@ -125,7 +125,7 @@ async def test_invalid_dataset_uploads_nothing(training, fake_openai):
     """A dataset with errors raises the report and never reaches the provider."""
     with pytest.raises(DatasetError) as caught:
         await training.train(SAMPLE + b"{broken\n", "bad.jsonl", REQUEST, no_progress)
-    assert "line 25: not valid JSON" in caught.value.message
+    assert "line 25: not valid JSON" in str(caught.value.message)
     assert fake_openai.requests == []
 
 
@@ -541,8 +541,8 @@ async def test_train_checks_examples_against_the_chosen_base_models_limit(traini
     lines = "\n".join([long_line] + [line for line in SAMPLE.decode().splitlines()[:12]]).encode()
     small = await training.validate(lines, base_model="gpt-3.5-turbo-0613")
     large = await training.validate(lines, base_model="gpt-4.1-mini-2025-04-14")
-    assert "4,096" in small.render("shop.jsonl")
-    assert "4,096" not in large.render("shop.jsonl") and large.ok
+    assert "4,096" in str(small.render("shop.jsonl"))
+    assert "4,096" not in str(large.render("shop.jsonl")) and large.ok
 
 
 async def test_a_run_the_provider_has_not_confirmed_cannot_be_cancelled_by_its_placeholder(training, storage, fake_openai):
