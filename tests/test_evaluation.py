@@ -139,8 +139,8 @@ async def test_better_candidate_is_promoted_with_both_scores_in_the_post(trainin
     final = notify.updates[-1]
     model = fake_openai.jobs[job.id]["fine_tuned_model"]
     assert (final.job.status, final.promoted_model, final.awaiting) == ("succeeded", model, False)
-    assert final.comparison.candidate.summary().startswith(f"`{model}`: 2/2 right, 0 confused, 0 off")
-    assert final.comparison.live.summary().startswith("`gpt-5-mini`: 0/2 right, 0 confused, 2 off")
+    assert str(final.comparison.candidate.summary()).startswith(f"`{model}`: 2/2 right, 0 confused, 0 off")
+    assert str(final.comparison.live.summary()).startswith("`gpt-5-mini`: 0/2 right, 0 confused, 2 off")
     assert await support.live_model() == model
     asked = [customer_question(r) for r in fake_openai.chat_requests()]
     assert sorted(asked) == sorted(HELD_OUT * 2)  # each held-out question, to each model, once
@@ -155,7 +155,7 @@ async def test_candidate_confusing_a_near_pair_is_not_promoted_and_the_post_name
     final = notify.updates[-1]
     assert (final.job.status, final.promoted_model, final.awaiting) == ("succeeded", None, True)
     assert await support.live_model() == "gpt-5-mini"
-    shown = final.comparison.render()
+    shown = str(final.comparison.render())
     assert "1/2 right, 1 confused" in shown and "Live `gpt-5-mini`: 2/2 right" in shown
     assert "Worse than live on: “구독 안내 부탁드려요.”" in shown
     assert "Confused: “구독 안내 부탁드려요.” answered as “구독 방법 알려주세요.”" in shown
@@ -298,12 +298,12 @@ async def test_test_questions_in_an_uploaded_file_are_left_out_of_both_files(tra
     leaking = SAMPLE + training_jsonl([("구독 박스 구성품 알려주세여", SUBSCRIPTION_INFO)], "You are a shop's support assistant.")
     progress: list[str] = []
 
-    async def record(text: str) -> None:
-        progress.append(text)
+    async def record(text) -> None:
+        progress.append(str(text))
 
     await training.train(leaking, "shop.jsonl", REQUEST, record)
     assert all("구독 박스 구성품".encode() not in f["bytes"] for f in fake_openai.files.values())
-    assert "Left out of both files: 1 examples asking a test question" in progress[0]
+    assert "Left out of both files: 1 example asking a test question" in progress[0]
 
 
 class NotServingFineTunes(set):
@@ -394,7 +394,7 @@ async def test_model_use_can_evaluate_first_and_switches_only_when_at_least_as_g
     confused = fake_openai.add_checkpoint(job.id, 10)
     with pytest.raises(UserError, match="did not do at least as well") as refused:
         await training.use_model(confused, by=str(ADMIN.id), evaluate_first=True)
-    assert "answered as “구독 방법 알려주세요.”" in refused.value.message
+    assert "answered as “구독 방법 알려주세요.”" in str(refused.value.message)
     assert await support.live_model() == "gpt-5-mini"
 
     fake_openai.reply = models(candidate=right, live=right)
