@@ -617,6 +617,7 @@ class TrainingService:
         chart = None
         if rows:
             try:
+                # The chart's words stay English whatever the reader's language: matplotlib's fonts have no Hangul.
                 chart = await asyncio.to_thread(render_loss_chart, rows, f"Loss, job {job.id}")
             except Exception:
                 log.exception("could not draw the loss chart of job %s", job.id)
