@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bot.i18n import Lines, Text, _, _n
 from bot.text import normalise_question
 from bot.tokens import encoder, encoding_for, example_token_limit
 
@@ -21,17 +22,16 @@ MESSAGE_KEYS = frozenset({"role", "content", "name", "weight", "tool_calls", "fu
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
 PREFERENCE_KEYS = frozenset({"input", "preferred_output", "non_preferred_output"})
-PREFERENCE_FORMAT = (
-    "a preference (DPO) example: only supervised chat fine-tuning is supported, "
-    'one {"messages": [...]} conversation per line'
+# The problems are lines for the catalog (bot/i18n.py): a person reads them in their language, `str()` is English.
+# JSON shapes go in as values, so the templates hold no literal braces.
+PREFERENCE_FORMAT = _(
+    "a preference (DPO) example: only supervised chat fine-tuning is supported, one {shape} conversation per line",
+    shape='{"messages": [...]}',
 )
-JSON_ARRAY = (
-    "the file is one JSON array; JSONL has one JSON object per line, "
-    "with no [ ] around them and no commas between"
-)
-TOO_DEEP = "JSON nested too deeply to read (hundreds of levels of [ ] or { })"
+JSON_ARRAY = _("the file is one JSON array; JSONL has one JSON object per line, with no [ ] around them and no commas between")
+TOO_DEEP = _("JSON nested too deeply to read (hundreds of levels of {brackets} or {braces})", brackets="[ ]", braces="{ }")
 # The tokenizer refuses such texts (bpe_openai's own limits); both are far beyond any base model's example limit.
-TOO_LONG_TO_COUNT = "a text in it has 1,000,000 characters or 200,000 tokens or more"
+TOO_LONG_TO_COUNT = _("a text in it has 1,000,000 characters or 200,000 tokens or more")
 
 # The cookbook's default-epoch rule: aim for about 3 passes, bounded by example count.
 TARGET_EPOCHS = 3
@@ -44,10 +44,15 @@ MAX_DEFAULT_EPOCHS = 25
 @dataclass(frozen=True)
 class Problem:
     line: int | None  # None for a problem with the whole file
-    message: str
+    message: Text
+
+    @property
+    def text(self) -> Text:
+        """The problem as a person reads it, with its line number (localized when it is sent)."""
+        return _("line {line}: {problem}", line=self.line, problem=self.message) if self.line is not None else self.message
 
     def __str__(self) -> str:
-        return f"line {self.line}: {self.message}" if self.line is not None else self.message
+        return str(self.text)  # English: the command-line report and logs
 
 
 @dataclass
@@ -68,30 +73,38 @@ class DatasetReport:
     def estimated_billed_tokens(self) -> int:
         return self.epochs * self.billed_tokens_per_epoch
 
-    def summary(self) -> str:
-        return (
-            f"{self.examples:,} examples, {self.tokens:,} tokens; {self.epochs} epochs "
-            f"≈ {self.estimated_billed_tokens:,} billed training tokens"
+    def summary(self) -> Text:
+        return _n(
+            "{examples:,} examples, {tokens:,} tokens; {count} epoch ≈ {billed:,} billed training tokens",
+            "{examples:,} examples, {tokens:,} tokens; {count} epochs ≈ {billed:,} billed training tokens",
+            self.epochs,
+            examples=self.examples,
+            tokens=self.tokens,
+            billed=self.estimated_billed_tokens,
         )
 
-    def render(self, name: str = "dataset") -> str:
-        """The report as shown to a person: verdict, summary, errors (the first 20) and warnings."""
-        lines = [f"{name} is ready to train: {self.summary()}." if self.ok else f"{name} can't be used for training."]
+    def render(self, name: str = "dataset") -> Text:
+        """The report as shown to a person: verdict, summary, errors (the first 20) and warnings; `str()` is English."""
+        lines: list[Text] = [
+            _("{name} is ready to train: {summary}.", name=name, summary=self.summary())
+            if self.ok
+            else _("{name} can't be used for training.", name=name)
+        ]
         if self.errors:
-            lines.append(f"Errors ({len(self.errors):,}):")
+            lines.append(_("Errors ({number:,}):", number=len(self.errors)))
             lines.append(render_problems(self.errors))
         if self.warnings:
-            lines.append(f"Warnings ({len(self.warnings):,}):")
+            lines.append(_("Warnings ({number:,}):", number=len(self.warnings)))
             lines.append(render_problems(self.warnings))
-        return "\n".join(lines)
+        return Lines(lines)
 
 
-def render_problems(problems: list[Problem]) -> str:
+def render_problems(problems: list[Problem]) -> Text:
     """The first 20 problems as a list, then how many more there are."""
-    lines = [f"- {p}" for p in problems[:MAX_ERRORS_SHOWN]]
+    lines: list[Text] = [Lines(["- ", p.text], separator="") for p in problems[:MAX_ERRORS_SHOWN]]
     if len(problems) > MAX_ERRORS_SHOWN:
-        lines.append(f"… and {len(problems) - MAX_ERRORS_SHOWN:,} more.")
-    return "\n".join(lines)
+        lines.append(_("… and {number:,} more.", number=len(problems) - MAX_ERRORS_SHOWN))
+    return Lines(lines)
 
 
 def count_example_tokens(
@@ -147,103 +160,122 @@ def default_epochs(examples: int) -> int:
 
 
 def example_problems(example: object) -> list[str]:
+    """What is wrong with one parsed example, in English (see `problems_of` for the lines a person reads)."""
+    return [str(problem) for problem in problems_of(example)]
+
+
+def problems_of(example: object) -> list[Text]:
     """What is wrong with one parsed example, in the order a reader would fix it."""
     if not isinstance(example, dict):
-        return ["not a JSON object"]
+        return [_("not a JSON object")]
     if "messages" not in example and PREFERENCE_KEYS & example.keys():
         return [PREFERENCE_FORMAT]
-    problems = [f"unknown key '{key}'" for key in example if key not in TOP_LEVEL_KEYS]
+    problems: list[Text] = [_("unknown key '{key}'", key=key) for key in example if key not in TOP_LEVEL_KEYS]
     problems += _tools_problems(example)
     messages = example.get("messages")
     if messages is None:
-        return [*problems, "'messages' is missing"]
+        return [*problems, _("'messages' is missing")]
     if not isinstance(messages, list):
-        return [*problems, "'messages' is not a list"]
+        return [*problems, _("'messages' is not a list")]
     if not messages:
-        return [*problems, "'messages' is empty"]
+        return [*problems, _("'messages' is empty")]
     has_assistant = False
     for number, message in enumerate(messages, start=1):
         if not isinstance(message, dict):
-            problems.append(f"message {number} is not an object")
+            problems.append(_("message {number} is not an object", number=number))
             continue
-        problems += [f"message {number} has unknown key '{key}'" for key in message if key not in MESSAGE_KEYS]
+        problems += [_("message {number} has unknown key '{key}'", number=number, key=key) for key in message if key not in MESSAGE_KEYS]
         role = message.get("role")
         if role is None:
-            problems.append(f"message {number} has no 'role'")
+            problems.append(_("message {number} has no 'role'", number=number))
         elif not isinstance(role, str) or role not in ROLES:
-            problems.append(f"message {number} has unknown role {role!r}")
+            problems.append(_("message {number} has unknown role {role}", number=number, role=repr(role)))
         has_assistant = has_assistant or role == "assistant"
-        label = role if isinstance(role, str) else "no role"
-        problems += [f"message {number} ({label}) {p}" for p in _message_problems(message, role)]
+        label = role if isinstance(role, str) else _("no role")
+        problems += [
+            _("message {number} ({role}) {problem}", number=number, role=label, problem=p) for p in _message_problems(message, role)
+        ]
         if "weight" in message and (message["weight"] not in (0, 1) or isinstance(message["weight"], bool)):
-            problems.append(f"message {number} has weight {message['weight']!r}; only 0 or 1 is allowed")
+            problems.append(_("message {number} has weight {weight}; only 0 or 1 is allowed", number=number, weight=repr(message["weight"])))
     if not has_assistant:
-        problems.append("no assistant message")
+        problems.append(_("no assistant message"))
     return problems
 
 
 ASSISTANT_ONLY = ("tool_calls", "function_call", "refusal")
-TOOL_CALL_SHAPE = 'must be {"id": "…", "type": "function", "function": {"name": "…", "arguments": "<JSON text>"}}'
+TOOL_CALL_SHAPE = '{"id": "…", "type": "function", "function": {"name": "…", "arguments": "<JSON text>"}}'
+FUNCTION_CALL_SHAPE = '{"name": "…", "arguments": "<JSON text>"}'
+IMAGE_PART_SHAPE = '{"type": "image_url", "image_url": {"url": "…"}}'
+TOOLS_SHAPE = '{"type": "function", "function": {"name": …}}'
+TOOL_SHAPE = '{"type": "function", "function": {"name": "…", "parameters": {…}}}'
+FUNCTIONS_SHAPE = '{"name": "…", "parameters": {…}}'
 
 
-def _message_problems(message: dict, role: object) -> list[str]:
+def _message_problems(message: dict, role: object) -> list[Text]:
     """Content, refusal and tool calls as OpenAI's chat fine-tuning format takes them."""
-    problems = [f"has '{key}', which only assistant messages may have" for key in ASSISTANT_ONLY if key in message and role != "assistant"]
+    problems: list[Text] = [
+        _("has '{key}', which only assistant messages may have", key=key) for key in ASSISTANT_ONLY if key in message and role != "assistant"
+    ]
     calls = message.get("tool_calls")
     if calls is not None and (not isinstance(calls, list) or not calls):
-        problems.append("has 'tool_calls' that is not a list of tool calls")
+        problems.append(_("has 'tool_calls' that is not a list of tool calls"))
     elif calls is not None:
-        problems += [f"tool call {n} {TOOL_CALL_SHAPE}" for n, call in enumerate(calls, start=1) if not _is_tool_call(call)]
+        problems += [
+            _("tool call {number} must be {shape}", number=n, shape=TOOL_CALL_SHAPE)
+            for n, call in enumerate(calls, start=1)
+            if not _is_tool_call(call)
+        ]
     if "function_call" in message and not _is_call(message["function_call"]):
-        problems.append('has a \'function_call\' that is not {"name": "…", "arguments": "<JSON text>"}')
+        problems.append(_("has a 'function_call' that is not {shape}", shape=FUNCTION_CALL_SHAPE))
     refusal = message.get("refusal")
     if refusal is not None and not (isinstance(refusal, str) and refusal.strip()):
-        problems.append("has a 'refusal' that is not text")
+        problems.append(_("has a 'refusal' that is not text"))
     if role == "tool" and not (isinstance(message.get("tool_call_id"), str) and message["tool_call_id"]):
-        problems.append("has no 'tool_call_id' naming the call it answers")
+        problems.append(_("has no 'tool_call_id' naming the call it answers"))
     content = message.get("content")
     answered = role == "assistant" and bool(calls or message.get("function_call") or refusal)
     if content is None:
-        return problems if answered else [*problems, "has no 'content'"]
+        return problems if answered else [*problems, _("has no 'content'")]
     if isinstance(content, str):
         # The cookbook counts empty content as missing: the provider trains on nothing there.
-        return problems if content.strip() or answered else [*problems, "has empty content"]
+        return problems if content.strip() or answered else [*problems, _("has empty content")]
     if not isinstance(content, list):
-        return [*problems, "has content that is not a string or a list of parts"]
+        return [*problems, _("has content that is not a string or a list of parts")]
     if not content:
-        return [*problems, "has empty content"]
+        return [*problems, _("has empty content")]
     for n, part in enumerate(content, start=1):
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text":
             if not (isinstance(part.get("text"), str) and part["text"].strip()):
-                problems.append(f"content part {n} has no text")
+                problems.append(_("content part {number} has no text", number=n))
         elif kind == "image_url" and role == "user":
             image = part.get("image_url")
             if not (isinstance(image, dict) and isinstance(image.get("url"), str) and image["url"]):
-                problems.append(f'content part {n} must be {{"type": "image_url", "image_url": {{"url": "…"}}}}')
+                problems.append(_("content part {number} must be {shape}", number=n, shape=IMAGE_PART_SHAPE))
+        elif role == "user":
+            problems.append(_("content part {number} has type {kind}; user messages take text or image_url parts", number=n, kind=repr(kind)))
         else:
-            allowed = "text or image_url" if role == "user" else "text"
-            problems.append(f"content part {n} has type {kind!r}; {role} messages take {allowed} parts")
+            problems.append(_("content part {number} has type {kind}; {role} messages take text parts", number=n, kind=repr(kind), role=role))
     return problems
 
 
-def _tools_problems(example: dict) -> list[str]:
-    problems = []
+def _tools_problems(example: dict) -> list[Text]:
+    problems: list[Text] = []
     tools = example.get("tools")
     if tools is not None:
         if not isinstance(tools, list) or not tools:
-            problems.append('\'tools\' is not a list of tools ({"type": "function", "function": {"name": …}})')
+            problems.append(_("'tools' is not a list of tools ({shape})", shape=TOOLS_SHAPE))
         else:
             problems += [
-                f'tool {n} must be {{"type": "function", "function": {{"name": "…", "parameters": {{…}}}}}}'
+                _("tool {number} must be {shape}", number=n, shape=TOOL_SHAPE)
                 for n, tool in enumerate(tools, start=1)
                 if not (isinstance(tool, dict) and tool.get("type") == "function" and _is_function(tool.get("function")))
             ]
     functions = example.get("functions")
     if functions is not None and not (isinstance(functions, list) and functions and all(map(_is_function, functions))):
-        problems.append('\'functions\' is not a list of functions ({"name": "…", "parameters": {…}})')
+        problems.append(_("'functions' is not a list of functions ({shape})", shape=FUNCTIONS_SHAPE))
     if "parallel_tool_calls" in example and not isinstance(example["parallel_tool_calls"], bool):
-        problems.append("'parallel_tool_calls' is not true or false")
+        problems.append(_("'parallel_tool_calls' is not true or false"))
     return problems
 
 
@@ -281,10 +313,9 @@ def validate_dataset(
     """
     token_limit = example_token_limit(base_model or "", token_limit)
     encoding = encoding or (encoding_for(base_model) if base_model else "o200k_base")
-    model_name = f"{base_model}'s" if base_model else "the base model's"
     report = DatasetReport(token_limit=token_limit)
     if not raw.strip():
-        report.errors.append(Problem(None, "the file is empty"))
+        report.errors.append(Problem(None, _("the file is empty")))
         return report
 
     if _is_json_array(raw.removeprefix(b"\xef\xbb\xbf")):
@@ -307,7 +338,7 @@ def validate_dataset(
         except UnicodeDecodeError as exc:
             at = line_offset + exc.start
             report.errors.append(
-                Problem(number, f"not UTF-8 (byte {raw_line[exc.start]:#04x} at byte offset {at:,}); save the file as UTF-8")
+                Problem(number, _("not UTF-8 (byte {byte:#04x} at byte offset {offset:,}); save the file as UTF-8", byte=raw_line[exc.start], offset=at))
             )
             return report
         if not line.strip():
@@ -319,10 +350,15 @@ def validate_dataset(
             report.errors.append(Problem(number, TOO_DEEP))
             continue
         except ValueError as exc:
-            reason = f"{exc.msg} at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
-            report.errors.append(Problem(number, f"not valid JSON ({reason})"))
+            # The parser's own reason is English; the line around it is not.
+            invalid = (
+                _("not valid JSON ({reason} at column {column})", reason=exc.msg, column=exc.colno)
+                if isinstance(exc, json.JSONDecodeError)
+                else _("not valid JSON ({reason})", reason=str(exc))
+            )
+            report.errors.append(Problem(number, invalid))
             continue
-        problems = example_problems(example)
+        problems = problems_of(example)
         if problems:
             report.errors += [Problem(number, p) for p in problems]
             continue
@@ -330,15 +366,25 @@ def validate_dataset(
         try:
             tokens = count_example_tokens(messages, encode, repeated, example.get("tools") or example.get("functions"))
         except (ValueError, RecursionError):
-            report.errors.append(Problem(number, f"too long to count: {TOO_LONG_TO_COUNT}, far over the limit of {token_limit:,} tokens"))
+            report.errors.append(
+                Problem(number, _("too long to count: {reason}, far over the limit of {limit:,} tokens", reason=TOO_LONG_TO_COUNT, limit=token_limit))
+            )
             continue
         if tokens > token_limit:
-            over = f"{tokens:,} tokens, over {model_name} limit of {token_limit:,} per example"
+            over = (
+                _("{tokens:,} tokens, over {model}'s limit of {limit:,} per example", tokens=tokens, model=base_model, limit=token_limit)
+                if base_model
+                else _("{tokens:,} tokens, over the base model's limit of {limit:,} per example", tokens=tokens, limit=token_limit)
+            )
             cut_at = _truncated_after_an_answer(example, encode, repeated, token_limit)
             if cut_at is None:
-                report.errors.append(Problem(number, f"{over}: cut there, no answer in it would be complete, so nothing would be trained; shorten it"))
+                report.errors.append(
+                    Problem(number, _("{over}: cut there, no answer in it would be complete, so nothing would be trained; shorten it", over=over))
+                )
                 continue
-            report.warnings.append(Problem(number, f"{over}: the provider truncates it, so message {cut_at} onward is not trained"))
+            report.warnings.append(
+                Problem(number, _("{over}: the provider truncates it, so message {message} onward is not trained", over=over, message=cut_at))
+            )
         report.tokens += tokens
         report.billed_tokens_per_epoch += min(tokens, token_limit)
         if not any(m.get("role") == "system" for m in messages):
@@ -356,26 +402,41 @@ def validate_dataset(
                 if len(exchanges) > CONFUSABLE_CHECK_LIMIT:
                     exchanges = None
                     report.warnings.append(
-                        Problem(None, f"over {CONFUSABLE_CHECK_LIMIT:,} examples: confusable questions were not checked")
+                        Problem(None, _("over {limit:,} examples: confusable questions were not checked", limit=CONFUSABLE_CHECK_LIMIT))
                     )
 
     if report.examples == 0:
-        report.errors.append(Problem(None, "the file is empty"))
+        report.errors.append(Problem(None, _("the file is empty")))
         return report
     if report.examples < MIN_EXAMPLES:
-        report.errors.append(Problem(None, f"only {report.examples} examples; fine-tuning needs at least {MIN_EXAMPLES}"))
+        report.errors.append(
+            Problem(
+                None,
+                _n(
+                    "only {count} example; fine-tuning needs at least {minimum}",
+                    "only {count} examples; fine-tuning needs at least {minimum}",
+                    report.examples,
+                    minimum=MIN_EXAMPLES,
+                ),
+            )
+        )
     elif report.examples < RECOMMENDED_EXAMPLES:
         report.warnings.append(
-            Problem(None, f"{report.examples} examples; {RECOMMENDED_EXAMPLES} or more usually train noticeably better")
+            Problem(
+                None,
+                _("{examples} examples; {recommended} or more usually train noticeably better", examples=report.examples, recommended=RECOMMENDED_EXAMPLES),
+            )
         )
     if without_system:
-        report.warnings.append(Problem(None, f"{without_system:,} examples have no system message"))
-    report.warnings += [Problem(later, f"repeats line {first} exactly") for first, later in duplicates]
+        report.warnings.append(
+            Problem(None, _n("{count:,} example has no system message", "{count:,} examples have no system message", without_system))
+        )
+    report.warnings += [Problem(later, _("repeats line {first} exactly", first=first)) for first, later in duplicates]
     for answers in answers_by_question.values():
         if len(answers) > 1:
             lines = sorted(answers.values())
             report.warnings.append(
-                Problem(lines[0], f"the same question has different answers on lines {', '.join(map(str, lines))}")
+                Problem(lines[0], _("the same question has different answers on lines {lines}", lines=", ".join(map(str, lines))))
             )
     if exchanges:
         report.warnings += confusable_pairs(exchanges)
@@ -405,7 +466,16 @@ def confusable_pairs(exchanges: list[tuple[int, str, str]]) -> list[Problem]:
         reported.add(pair)
         first, second = (question, other) if line_of[question] < line_of[other] else (other, question)
         found.append(
-            Problem(pair[0], f"confusable with line {pair[1]}: “{first}” and “{second}” are {alike:.0%} alike but have different answers")
+            Problem(
+                pair[0],
+                _(
+                    "confusable with line {other}: “{first}” and “{second}” are {alike:.0%} alike but have different answers",
+                    other=pair[1],
+                    first=first,
+                    second=second,
+                    alike=alike,
+                ),
+            )
         )
     return found
 

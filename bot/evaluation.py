@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from bot.errors import ModelError, UserError
+from bot.i18n import Lines, Text, _, _n
 from bot.llm import LLM, Caller
 from bot.matching import answer_key
 from bot.records import EvalQuestion
@@ -38,7 +39,7 @@ MIN_TRAINING_LINES = 10  # the provider's minimum; nothing is held out below it
 GRADE_FLOOR = 0.25
 CONCURRENT_QUESTIONS = 4
 COMPLETION_TOKENS_GUESS = 200  # per reply, for the cost shown before the replies are in
-TAUGHT_ONLY = "taught answers only"  # evaluating the matcher alone, without any model
+TAUGHT_ONLY = "taught answers only"  # evaluating the matcher alone, without any model (stored as its model name)
 
 RIGHT, CONFUSED, OFF = "right", "confused", "off"
 
@@ -54,22 +55,27 @@ class Split:
     lines: int
     tests_left_out: int = 0  # lines asking one of staff's test questions: in neither file
 
-    def render(self) -> str:
+    def render(self) -> Text:
         tests = (
-            f"\nLeft out of both files: {self.tests_left_out} examples asking a test question (`/examples add-test`)."
+            _n(
+                "Left out of both files: {count} example asking a test question (`/examples add-test`).",
+                "Left out of both files: {count} examples asking a test question (`/examples add-test`).",
+                self.tests_left_out,
+            )
             if self.tests_left_out else ""
         )
-        return self._held() + tests
+        return Lines([self._held(), tests])
 
-    def _held(self) -> str:
+    def _held(self) -> Text:
         if not self.held_out:
-            return (
+            return _(
                 "Held out for evaluation: none (no answer has two or more phrasings to spare). "
                 "Add test questions with `/examples add-test` to evaluate the new model."
             )
-        return (
-            f"Held out for evaluation: {len(self.held_out)} of {self.lines} examples "
-            f"(never trained on; sent as the validation file)."
+        return _(
+            "Held out for evaluation: {held} of {lines} examples (never trained on; sent as the validation file).",
+            held=len(self.held_out),
+            lines=self.lines,
         )
 
 
@@ -219,14 +225,15 @@ class Report:
     def confused_pairs(self) -> list[tuple[str, str]]:
         return sorted({(g.intent, g.confused_with) for g in self.graded if g.verdict == CONFUSED and g.confused_with})
 
-    def summary(self) -> str:
+    def summary(self) -> Text:
+        """One line for admins; `str()` of it is English (logs, and the reason stored with a promotion)."""
+        model = model_name(self.model)
         if not self.asked:
-            return f"`{self.model}`: no questions to evaluate on"
-        cost = f", ~${self.estimated_cost:.4f}" if self.estimated_cost else ""
-        return (
-            f"`{self.model}`: {self.count(RIGHT)}/{self.asked} right, {self.count(CONFUSED)} confused, "
-            f"{self.count(OFF)} off{cost}"
-        )
+            return _("`{model}`: no questions to evaluate on", model=model)
+        values = {"model": model, "right": self.count(RIGHT), "asked": self.asked, "confused": self.count(CONFUSED), "off": self.count(OFF)}
+        if self.estimated_cost:
+            return _("`{model}`: {right}/{asked} right, {confused} confused, {off} off, ~${cost:.4f}", cost=self.estimated_cost, **values)
+        return _("`{model}`: {right}/{asked} right, {confused} confused, {off} off", **values)
 
     @classmethod
     def from_stored(cls, stored: StoredEvaluation) -> Report:
@@ -257,31 +264,38 @@ class Comparison:
             if right < live.get(intent, (0, 0))[0]
         ]
 
-    def render(self) -> str:
-        lines = [f"Candidate {self.candidate.summary()}", f"Live {self.live.summary()}"]
+    def render(self) -> Text:
+        lines: list[Text] = [_("Candidate {summary}", summary=self.candidate.summary()), _("Live {summary}", summary=self.live.summary())]
         worse = self.worse_intents()
         if worse:
-            more = f" and {len(worse) - 5} more" if len(worse) > 5 else ""
-            lines.append("Worse than live on: " + ", ".join(f"“{_short(i)}”" for i in worse[:5]) + more)
+            intents = ", ".join(f"“{_short(i)}”" for i in worse[:5])
+            more = _(" and {number} more", number=len(worse) - 5) if len(worse) > 5 else ""
+            lines.append(_("Worse than live on: {intents}{more}", intents=intents, more=more))
         pairs = self.candidate.confused_pairs()
         if pairs:
-            more = f"; and {len(pairs) - 5} more" if len(pairs) > 5 else ""
-            lines.append("Confused: " + "; ".join(f"“{_short(a)}” answered as “{_short(b)}”" for a, b in pairs[:5]) + more)
-        return "\n".join(lines)
+            confused = Lines([_("“{intent}” answered as “{other}”", intent=_short(a), other=_short(b)) for a, b in pairs[:5]], separator="; ")
+            more = _("; and {number} more", number=len(pairs) - 5) if len(pairs) > 5 else ""
+            lines.append(_("Confused: {pairs}{more}", pairs=confused, more=more))
+        return Lines(lines)
 
 
-def render_report(report: Report, *, most: int = 15) -> str:
+def model_name(model: str) -> Text:
+    """A model as admins read its name: the taught answers alone are named in their language."""
+    return _("taught answers only") if model == TAUGHT_ONLY else model
+
+
+def render_report(report: Report, *, most: int = 15) -> Text:
     lines = [report.summary()]
     misses = [g for g in report.graded if g.verdict != RIGHT]
     for g in misses[:most]:
         if g.verdict == CONFUSED:
-            got = f"answered as “{_short(g.confused_with)}”"
+            got = _("answered as “{other}”", other=_short(g.confused_with))
         else:
-            got = "no taught answer in the reply" if g.replied else "no sure taught answer: handed to staff"
-        lines.append(f"- “{_short(g.question)}” ({_short(g.intent)}): {got}")
+            got = _("no taught answer in the reply") if g.replied else _("no sure taught answer: handed to staff")
+        lines.append(_("- “{question}” ({intent}): {result}", question=_short(g.question), intent=_short(g.intent), result=got))
     if len(misses) > most:
-        lines.append(f"…and {len(misses) - most} more")
-    return "\n".join(lines)
+        lines.append(_("…and {number} more", number=len(misses) - most))
+    return Lines(lines)
 
 
 def _short(text: str | None) -> str:
@@ -382,7 +396,7 @@ class Evaluator:
                             model=model, caller=Caller("evaluation"),
                         )
                     except ModelError as exc:
-                        raise UserError(f"Evaluating `{model}` stopped: {exc.message}") from None
+                        raise UserError(_("Evaluating `{model}` stopped: {reason}", model=model, reason=exc.message)) from None
                 usage["prompt"] += answer.prompt_tokens
                 usage["completion"] += answer.completion_tokens
                 reply = answer.text

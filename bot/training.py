@@ -21,7 +21,7 @@ from bot.dataset import DatasetReport, validate_dataset
 from bot.evaluation import TAUGHT_ONLY, Comparison, Evaluator, Report, split_dataset
 from bot.tokens import encoding_for
 from bot.errors import DatasetError, UserError
-from bot.i18n import _
+from bot.i18n import Lines, Text, _
 from bot.llm import LLM, Checkpoint, FineTuningAPI, JobEvent, JobMayExist, RemoteJob
 from bot.metrics import parse_metrics_csv, render_loss_chart, rows_from_events
 from bot.records import EvalQuestion, SupportModelChange, TrainingJob, Usage, utcnow
@@ -33,7 +33,7 @@ from bot.usage import DEFAULT_PRICES, estimate_cost, parse_prices
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[str], Awaitable[None]]
+Progress = Callable[[Text], Awaitable[None]]  # a step of /train, localized where it is shown
 MAX_POST_ATTEMPTS = 5  # a status post that keeps failing (channel gone) is given up on
 # A stored run with no job at the provider this long after it started was never created (another process
 # may still be creating it before that).
@@ -42,6 +42,23 @@ EVALUATION_ATTEMPTS = 3  # a candidate that cannot be evaluated this many times 
 # Events read for /status: enough to hold the newest status messages among a run's per-step metrics events.
 STATUS_EVENTS = 100
 SHOWN_EVENTS = 5
+
+
+# A job's status as admins read it; a status the provider adds later is shown as it comes.
+STATUS_NAMES: dict[str, Text] = {
+    STARTING: _("starting"),
+    "validating_files": _("validating files"),
+    "queued": _("queued"),
+    "running": _("running"),
+    "paused": _("paused"),
+    "succeeded": _("succeeded"),
+    "failed": _("failed"),
+    "cancelled": _("cancelled"),
+}
+
+
+def status_name(status: str) -> Text:
+    return STATUS_NAMES.get(status) or status.replace("_", " ")
 
 
 @dataclass(frozen=True)
@@ -187,18 +204,20 @@ class TrainingService:
     async def train(self, dataset: bytes | None, filename: str | None, request: TrainingRequest, progress: Progress) -> RemoteJob:
         """Validate, upload and start one job, telling `progress` each step; the shop's examples when no file."""
         if self._starting.locked():
-            raise UserError("Another `/train` is being started right now. Wait for it, then check `/status`.")
+            raise UserError(_("Another `/train` is being started right now. Wait for it, then check `/status`."))
         async with self._starting:  # two /train at once must not both pass the running-job check
             running = await self.running_job()
             if running is not None:
-                raise UserError(_("Job `{job}` is still {status}. Wait for it to finish or `/cancel` it first.", job=running.id, status=running.status))
+                raise UserError(
+                    _("Job `{job}` is still {status}. Wait for it to finish or `/cancel` it first.", job=running.id, status=status_name(running.status))
+                )
             if dataset is None:
                 # The examples library: the seeded sample and what staff taught, with the live system prompt.
                 dataset, filename = await self._teaching.export(), "shop-examples.jsonl"
             filename = filename or "dataset.jsonl"
             if len(dataset) > self._max_dataset_bytes:
                 raise DatasetError(
-                    f"{filename} is {len(dataset) / 1e6:.1f} MB; the limit is {self._max_dataset_bytes / 1e6:.0f} MB."
+                    _("{file} is {size:.1f} MB; the limit is {limit:.0f} MB.", file=filename, size=len(dataset) / 1e6, limit=self._max_dataset_bytes / 1e6)
                 )
             report = await self.validate(dataset, base_model=request.base_model, epochs=request.epochs)
             if not report.ok:
@@ -206,7 +225,7 @@ class TrainingService:
             tests = await self._evaluator.store.test_questions() if self._evaluator is not None else []
             lines = await asyncio.to_thread(validated_lines, dataset)
             split = await asyncio.to_thread(split_dataset, lines, never_train=[q.question for q in tests])
-            await progress(f"{report.render(filename)}\n{split.render()}\nUploading…")
+            await progress(Lines([report.render(filename), split.render(), _("Uploading…")]))
             file_id = await self._finetune.upload(split.training, filename)
             validation_id = await self._finetune.upload(split.validation, f"held-out-{filename}") if split.held_out else None
             run_id = uuid.uuid4().hex
@@ -275,16 +294,20 @@ class TrainingService:
         except ValidatorCrashed as exc:
             log.error("the dataset validator failed: %s", exc)
             raise DatasetError(
-                "The dataset could not be checked: the validator stopped on it. Nothing was uploaded. "
-                "A very long message is the usual cause; shorten or split it and try again."
+                _(
+                    "The dataset could not be checked: the validator stopped on it. Nothing was uploaded. "
+                    "A very long message is the usual cause; shorten or split it and try again."
+                )
             ) from None
         except BrokenExecutor:
             # The worker died (killed, out of memory): start a new one next time instead of failing for good.
             log.exception("the dataset validation worker stopped; a new one starts with the next dataset")
             self._replace_broken(executor)
             raise DatasetError(
-                "The dataset could not be checked: the validation worker stopped. Nothing was uploaded. "
-                "Try again; if it happens again with this file, shorten its longest messages."
+                _(
+                    "The dataset could not be checked: the validation worker stopped. Nothing was uploaded. "
+                    "Try again; if it happens again with this file, shorten its longest messages."
+                )
             ) from None
 
     def _replace_broken(self, broken: Executor) -> None:
@@ -443,20 +466,25 @@ class TrainingService:
         """An admin's answer to a candidate that was not promoted automatically, given where its post is."""
         job = await self._jobs.get(job_id)
         if job is None or job.promotion not in (AWAITING, PROMOTED, KEPT) or (channel_id and channel_id != job.channel_id):
-            raise UserError(f"Job `{job_id}` has no model waiting for a decision here.")
+            raise UserError(_("Job `{job}` has no model waiting for a decision here.", job=job_id))
         if promote and job.promotion == AWAITING:
             newest = await self._jobs.model_history(1)
             if newest and newest[0].activated_at > job.updated_at:
                 raise UserError(
-                    f"`{newest[0].model}` went live after this evaluation; nothing changed. "
-                    f"`/evaluate model:{job.fine_tuned_model}` measures it again, and `/model use` makes it live."
+                    _(
+                        "`{live}` went live after this evaluation; nothing changed. "
+                        "`/evaluate model:{model}` measures it again, and `/model use` makes it live.",
+                        live=newest[0].model,
+                        model=job.fine_tuned_model,
+                    )
                 )
         outcome = PROMOTED if promote else KEPT
         reason = f"promoted anyway from job {job_id}" if promote else ""
         if not await self._jobs.settle(job_id, outcome, was=(AWAITING,), by=str(by), reason=reason):
             current = await self._jobs.get(job_id) or job
-            done = "made live" if current.promotion == PROMOTED else "kept out"
-            raise UserError(f"`{job.fine_tuned_model}` was already {done}; nothing changed.")
+            if current.promotion == PROMOTED:
+                raise UserError(_("`{model}` was already made live; nothing changed.", model=job.fine_tuned_model))
+            raise UserError(_("`{model}` was already kept out; nothing changed.", model=job.fine_tuned_model))
         return await self._jobs.get(job_id) or job
 
     async def plan_evaluation(self, model: str | None) -> EvaluationPlan:
@@ -466,14 +494,14 @@ class TrainingService:
         `model` None is the live model; "taught" is the taught answers alone, without a model.
         """
         if self._evaluator is None:
-            raise UserError("Evaluation is not set up here.")
+            raise UserError(_("Evaluation is not set up here."))
         chosen: str | None = (model or await self._support.live_model()).strip()
         if chosen.casefold() in ("taught", TAUGHT_ONLY):
             chosen = None
         elif not self._llm.available:
-            raise UserError("Evaluating a model needs an API key; `/evaluate model:taught` measures the taught answers alone.")
+            raise UserError(_("Evaluating a model needs an API key; `/evaluate model:taught` measures the taught answers alone."))
         elif await self._llm.model_info(chosen) is None:
-            raise UserError(f"The model endpoint has no model `{chosen}`.")
+            raise UserError(_("The model endpoint has no model `{model}`.", model=chosen))
         latest = await self._jobs.get()
         held = await self._evaluator.store.held_out(latest.run_id) if latest else []
         tests = await self._evaluator.store.test_questions()
@@ -483,8 +511,10 @@ class TrainingService:
         questions = self._evaluator.bounded(tests + held)
         if not questions:
             raise UserError(
-                "There is nothing to evaluate on yet: teach two or more phrasings of an answer, or add test "
-                "questions with `/examples add-test`."
+                _(
+                    "There is nothing to evaluate on yet: teach two or more phrasings of an answer, or add test "
+                    "questions with `/examples add-test`."
+                )
             )
         cost = self._evaluator.estimate(chosen, questions) if chosen else 0.0
         return EvaluationPlan(chosen, questions, cost)
@@ -531,7 +561,9 @@ class TrainingService:
     async def status(self, job_id: str | None = None) -> JobStatus:
         job = await self._jobs.get(job_id)
         if job is None:
-            raise UserError(f"No fine-tuning job `{job_id}` was started from here." if job_id else "No fine-tuning job was started yet. Use `/train`.")
+            raise UserError(
+                _("No fine-tuning job `{job}` was started from here.", job=job_id) if job_id else _("No fine-tuning job was started yet. Use `/train`.")
+            )
         if job.status == STARTING:
             job = await self._reconcile(job) or job
         events: list[JobEvent] = []
@@ -585,6 +617,7 @@ class TrainingService:
         chart = None
         if rows:
             try:
+                # The chart's words stay English whatever the reader's language: matplotlib's fonts have no Hangul.
                 chart = await asyncio.to_thread(render_loss_chart, rows, f"Loss, job {job.id}")
             except Exception:
                 log.exception("could not draw the loss chart of job %s", job.id)
@@ -608,12 +641,12 @@ class TrainingService:
     async def cancel(self, job_id: str) -> TrainingJob:
         job = await self._jobs.get(job_id)
         if job is None:
-            raise UserError(f"No fine-tuning job `{job_id}` was started from here.")
+            raise UserError(_("No fine-tuning job `{job}` was started from here.", job=job_id))
         if job.finished:
-            raise UserError(f"Job `{job_id}` has already {job.status}.")
+            raise UserError(_("Job `{job}` has already {status}.", job=job_id, status=status_name(job.status)))
         if job.status == STARTING:
             raise UserError(
-                f"`{job_id}` is a run the provider hasn't confirmed yet; once its job appears in /status, cancel that job ID."
+                _("`{job}` is a run the provider hasn't confirmed yet; once its job appears in /status, cancel that job ID.", job=job_id)
             )
         remote = await self._finetune.cancel(job_id)
         return await self._record(job, remote)
@@ -637,7 +670,7 @@ class TrainingService:
         """
         model = model.strip()
         if await self._llm.model_info(model) is None:
-            raise UserError(f"The model endpoint has no model `{model}`; nothing was changed.")
+            raise UserError(_("The model endpoint has no model `{model}`; nothing was changed.", model=model))
         comparison = None
         reason = "set with /model use"
         if evaluate_first:
@@ -646,7 +679,8 @@ class TrainingService:
             live = await self._support.live_model()
             comparison = await self._evaluator.compare(model, live, plan.questions, requested_by=_user(by))
             if not comparison.at_least_as_good:
-                raise UserError(f"`{model}` did not do at least as well as `{live}`, so nothing was changed.\n{comparison.render()}")
+                refused = _("`{model}` did not do at least as well as `{live}`, so nothing was changed.", model=model, live=live)
+                raise UserError(Lines([refused, comparison.render()]))
             reason += f"; evaluated {comparison.candidate.summary()} against {comparison.live.summary()}"
         await self._jobs.set_live_model(model, by=by, reason=reason)
         return await self.live_model(), comparison
@@ -655,7 +689,7 @@ class TrainingService:
         """Return to the model that was live before the current one (the configured default at the start)."""
         history = await self._jobs.model_history(2)
         if not history:
-            raise UserError(f"`{self._support.default_model}` has been live all along; there is nothing to roll back to.")
+            raise UserError(_("`{model}` has been live all along; there is nothing to roll back to.", model=self._support.default_model))
         previous = self._previous_model(history)
         await self._jobs.set_live_model(previous, by=by, reason=f"rollback from {history[0].model}")
         return await self.live_model()
@@ -723,13 +757,15 @@ def _user(by: str) -> int | None:
     return int(by) if by.isdigit() else None
 
 
-def elapsed(since: datetime, until: datetime | None = None) -> str:
+def elapsed(since: datetime, until: datetime | None = None) -> Text:
     return duration(((until or utcnow()) - since).total_seconds())
 
 
-def duration(seconds: float) -> str:
+def duration(seconds: float) -> Text:
     seconds = int(seconds)
     hours, rest = divmod(seconds, 3600)
     minutes = rest // 60
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {seconds % 60:02d}s"
+    if hours:
+        return _("{hours}h {minutes:02d}m", hours=hours, minutes=minutes)
+    return _("{minutes}m {seconds:02d}s", minutes=minutes, seconds=seconds % 60)
 

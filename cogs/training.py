@@ -16,14 +16,15 @@ from discord.utils import format_dt
 from bot.access import NOT_SERVED, admin_only, is_admin
 from bot.attachments import read_attachment
 from bot.client import SupportBot
-from bot.evaluation import render_report
+from bot.evaluation import model_name, render_report
+from bot.i18n import ENGLISH, N_, Lines, Text, _, _n, language_of, localize
 from bot.replies import send_ephemeral, user_message
 from bot.text import split_message
-from bot.training import JobProgress, JobStatus, JobUpdate, LiveModel, TrainingRequest, duration, elapsed
+from bot.training import JobProgress, JobStatus, JobUpdate, LiveModel, TrainingRequest, duration, elapsed, status_name
 
 log = logging.getLogger(__name__)
 
-DECIDE_BELOW = "An admin can decide below."
+DECIDE_BELOW = N_("An admin can decide below.")
 
 CHART_FILENAME = "loss.png"
 # Discord's embed limits (characters).
@@ -88,14 +89,16 @@ class Training(commands.Cog):
             suffix=suffix,
         )
 
-        async def progress(text: str) -> None:
+        async def progress(text: Text) -> None:
             await send_chunks(interaction, text)
 
         job = await self.training.train(raw, dataset.filename if dataset else None, request, progress)
-        await interaction.followup.send(
-            f"Started fine-tuning job `{job.id}` on `{request.base_model}`. "
-            "I'll post here as it moves along; `/status` shows the details."
+        started = _(
+            "Started fine-tuning job `{job}` on `{model}`. I'll post here as it moves along; `/status` shows the details.",
+            job=job.id,
+            model=request.base_model,
         )
+        await send_chunks(interaction, started)
 
     @app_commands.command()
     @app_commands.default_permissions(manage_guild=True)
@@ -106,7 +109,7 @@ class Training(commands.Cog):
         """Show a fine-tuning job's progress and which model answers support."""
         await interaction.response.defer(thinking=True)
         status = await self.training.status(job_id.strip() if job_id else None)
-        embed = render_status(status)
+        embed = render_status(status, language_of(interaction.locale))
         if status.progress.chart is None:
             await interaction.followup.send(embed=embed)
         else:
@@ -122,7 +125,8 @@ class Training(commands.Cog):
         """Cancel a running fine-tuning job."""
         await interaction.response.defer(thinking=True)
         job = await self.training.cancel(job_id.strip())
-        await interaction.followup.send(f"Job `{job.id}` is now {job.status}.")
+        cancelled = _("Job `{job}` is now {status}.", job=job.id, status=status_name(job.status))
+        await send_chunks(interaction, cancelled)
 
     @app_commands.command()
     @app_commands.default_permissions(manage_guild=True)
@@ -135,10 +139,17 @@ class Training(commands.Cog):
         """Ask a model the held-out and test questions and grade its answers against the taught ones."""
         await interaction.response.defer(thinking=True)
         plan = await self.training.plan_evaluation(model)
-        cost = f", about ${plan.estimated_cost:.4f}" if plan.estimated_cost else ""
-        await interaction.followup.send(f"Asking `{plan.name}` {len(plan.questions)} questions{cost}…")
+        cost = _(", about ${cost:.4f}", cost=plan.estimated_cost) if plan.estimated_cost else ""
+        asking = _n(
+            "Asking `{model}` {count} question{cost}…",
+            "Asking `{model}` {count} questions{cost}…",
+            len(plan.questions),
+            model=model_name(plan.name),
+            cost=cost,
+        )
+        await send_chunks(interaction, asking)
         report = await self.training.evaluate(plan, by=interaction.user.id)
-        await send_chunks(interaction, f"**Evaluation #{report.id}**\n{render_report(report)}")
+        await send_chunks(interaction, Lines([_("**Evaluation #{id}**", id=report.id), render_report(report)]))
 
     model = app_commands.Group(
         name="model",
@@ -164,8 +175,8 @@ class Training(commands.Cog):
         """Make a model live for support answers, after checking that it exists (and, if asked, evaluating it)."""
         await interaction.response.defer(thinking=True)
         live, comparison = await self.training.use_model(model_id, by=str(interaction.user.id), evaluate_first=evaluate_first)
-        measured = f"\n{comparison.render()}" if comparison else ""
-        await send_chunks(interaction, f"Support now answers with `{live.model}`.{measured}\n\n{render_live_model(live)}")
+        switched = Lines([_("Support now answers with `{model}`.", model=live.model), comparison.render() if comparison else ""])
+        await send_chunks(interaction, Lines([switched, render_live_model(live)], separator="\n\n"))
 
     @model.command(name="rollback")
     @admin_only()
@@ -173,20 +184,22 @@ class Training(commands.Cog):
         """Go back to the model that was live before the current one."""
         await interaction.response.defer(thinking=True)
         live = await self.training.rollback(by=str(interaction.user.id))
-        await send_chunks(interaction, f"Rolled back: support now answers with `{live.model}`.\n\n{render_live_model(live)}")
+        rolled = Lines([_("Rolled back: support now answers with `{model}`.", model=live.model), render_live_model(live)], separator="\n\n")
+        await send_chunks(interaction, rolled)
 
     # -- job updates -------------------------------------------------------------------
 
     async def post_update(self, update: JobUpdate) -> None:
-        """Post a status change in the channel where /train ran, pinging only the admin who ran it."""
+        """Post a status change in the channel where /train ran, in the server's language, pinging only the admin who ran it."""
         job = update.job
         if job.channel_id is None:
             return
-        view = promotion_view(job.id) if update.awaiting else discord.utils.MISSING
         try:
             channel = self.bot.get_channel(job.channel_id) or await self.bot.fetch_channel(job.channel_id)
+            language = self.bot.language(getattr(channel, "guild", None))
+            view = promotion_view(job.id, language) if update.awaiting else discord.utils.MISSING
             await channel.send(  # type: ignore[union-attr]
-                f"<@{job.started_by}> {render_update(update)}"[:2000],
+                f"<@{job.started_by}> {localize(render_update(update), language)}"[:2000],
                 allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.started_by)]),
                 view=view,
             )
@@ -195,18 +208,19 @@ class Training(commands.Cog):
             log.warning("cannot post job %s's status in channel %s: %s", job.id, job.channel_id, exc)
 
 
-async def send_chunks(interaction: discord.Interaction, text: str) -> None:
-    for chunk in split_message(text):
+async def send_chunks(interaction: discord.Interaction, text: Text) -> None:
+    """A reply to a command, in the member's language, split to Discord's message length."""
+    for chunk in split_message(localize(text, language_of(interaction.locale))):
         await interaction.followup.send(chunk)
 
 
 class PromotionButton(discord.ui.DynamicItem[discord.ui.Button], template=r"promotion:(?P<choice>promote|keep):(?P<job>[\w-]+)"):
     """*Promote anyway* / *Keep current* under a candidate that was not promoted automatically; admins only."""
 
-    def __init__(self, job_id: str, promote: bool) -> None:
+    def __init__(self, job_id: str, promote: bool, language: str = ENGLISH) -> None:
         super().__init__(
             discord.ui.Button(
-                label="Promote anyway" if promote else "Keep current",
+                label=localize(_("Promote anyway") if promote else _("Keep current"), language),
                 style=discord.ButtonStyle.danger if promote else discord.ButtonStyle.secondary,
                 custom_id=f"promotion:{'promote' if promote else 'keep'}:{job_id}",
             )
@@ -225,7 +239,7 @@ class PromotionButton(discord.ui.DynamicItem[discord.ui.Button], template=r"prom
             await send_ephemeral(interaction, NOT_SERVED)
             return
         if not is_admin(interaction.user, bot.settings):
-            await send_ephemeral(interaction, "Only admins (Manage Server or an ADMIN_ROLES role) can decide this.")
+            await send_ephemeral(interaction, _("Only admins (Manage Server or an ADMIN_ROLES role) can decide this."))
             return
         await interaction.response.defer()
         try:
@@ -235,120 +249,151 @@ class PromotionButton(discord.ui.DynamicItem[discord.ui.Button], template=r"prom
         except Exception as error:
             await send_ephemeral(interaction, user_message(error, context="promotion button"))
             return
+        # The post is the channel's: it stays in the server's language, whoever clicks.
+        language = bot.language(interaction.guild)
+        admin, model = f"<@{interaction.user.id}>", job.fine_tuned_model
         if self.promote:
-            outcome = f"<@{interaction.user.id}> promoted `{job.fine_tuned_model}`: it now answers support (`/model rollback` goes back)."
+            outcome = _("{admin} promoted `{model}`: it now answers support (`/model rollback` goes back).", admin=admin, model=model)
         else:
-            outcome = f"<@{interaction.user.id}> kept the current model; `{job.fine_tuned_model}` stays out (`/model use` can still make it live)."
-        before = (interaction.message.content if interaction.message else "").removesuffix(f"\n{DECIDE_BELOW}")
-        content = f"{outcome}\n\n{before}"  # the decision first: a long comparison may be cut, never it
+            outcome = _("{admin} kept the current model; `{model}` stays out (`/model use` can still make it live).", admin=admin, model=model)
+        before = interaction.message.content if interaction.message else ""
+        for decide in (localize(DECIDE_BELOW, language), DECIDE_BELOW):
+            before = before.removesuffix(f"\n{decide}")
+        content = f"{localize(outcome, language)}\n\n{before}"  # the decision first: a long comparison may be cut, never it
         await interaction.edit_original_response(content=content[:2000], view=None, allowed_mentions=discord.AllowedMentions.none())
 
 
-def promotion_view(job_id: str) -> discord.ui.View:
+def promotion_view(job_id: str, language: str = ENGLISH) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
-    view.add_item(PromotionButton(job_id, promote=True))
-    view.add_item(PromotionButton(job_id, promote=False))
+    view.add_item(PromotionButton(job_id, promote=True, language=language))
+    view.add_item(PromotionButton(job_id, promote=False, language=language))
     return view
 
 
-def render_update(update: JobUpdate) -> str:
+def render_update(update: JobUpdate) -> Text:
     job = update.job
     if job.status == "succeeded":
-        evaluation = f"\n{update.comparison.render()}" if update.comparison else ""
+        evaluation = update.comparison.render() if update.comparison else ""
         if update.promoted_model:
-            return (
-                f"Fine-tuning job `{job.id}` succeeded: `{update.promoted_model}` now answers support "
-                f"(before: `{update.previous_model}`; `/model rollback` goes back).{evaluation}"
+            promoted = _(
+                "Fine-tuning job `{job}` succeeded: `{model}` now answers support (before: `{previous}`; `/model rollback` goes back).",
+                job=job.id,
+                model=update.promoted_model,
+                previous=update.previous_model,
             )
+            return Lines([promoted, evaluation])
         if update.awaiting:
             if update.comparison is None or not update.comparison.candidate.asked:
-                why = "it could not be measured (no held-out or test questions, or the evaluation failed)"
+                why = _("it could not be measured (no held-out or test questions, or the evaluation failed)")
             elif update.comparison.at_least_as_good:
-                why = "PROMOTE is set to never, so an admin decides"
+                why = _("PROMOTE is set to never, so an admin decides")
             else:
-                why = "it did not do at least as well as the live model on the held-out questions"
-            return (
-                f"Fine-tuning job `{job.id}` succeeded, but `{job.fine_tuned_model}` is **not live yet**: {why}."
-                f"{evaluation}\n{DECIDE_BELOW}"
+                why = _("it did not do at least as well as the live model on the held-out questions")
+            waiting = _(
+                "Fine-tuning job `{job}` succeeded, but `{model}` is **not live yet**: {why}.", job=job.id, model=job.fine_tuned_model, why=why
             )
+            return Lines([waiting, evaluation, DECIDE_BELOW])
         if not job.fine_tuned_model:
-            return f"Fine-tuning job `{job.id}` succeeded, but the provider named no model; nothing changed."
-        return f"Fine-tuning job `{job.id}` succeeded: `{job.fine_tuned_model}` was kept out.{evaluation}"
+            return _("Fine-tuning job `{job}` succeeded, but the provider named no model; nothing changed.", job=job.id)
+        return Lines([_("Fine-tuning job `{job}` succeeded: `{model}` was kept out.", job=job.id, model=job.fine_tuned_model), evaluation])
     if job.status == "failed":
-        reason = (job.error or "the provider gave no reason").rstrip(".")
-        return f"Fine-tuning job `{job.id}` failed: {reason}."
+        reason = job.error.rstrip(".") if job.error else _("the provider gave no reason")
+        return _("Fine-tuning job `{job}` failed: {reason}.", job=job.id, reason=reason)
     if job.status == "cancelled":
-        return f"Fine-tuning job `{job.id}` was cancelled."
-    return f"Fine-tuning job `{job.id}` is now **{job.status.replace('_', ' ')}**."
+        return _("Fine-tuning job `{job}` was cancelled.", job=job.id)
+    return _("Fine-tuning job `{job}` is now **{status}**.", job=job.id, status=status_name(job.status))
 
 
-def render_status(status: JobStatus) -> discord.Embed:
-    """The job as an embed: status and progress on top, then the numbers, checkpoints, events and the live model."""
+def render_status(status: JobStatus, language: str = ENGLISH) -> discord.Embed:
+    """The job as an embed in `language`: status and progress on top, then the numbers, checkpoints, events and the live model."""
     job, progress = status.job, status.progress
+
+    def text(line: Text) -> str:
+        return localize(line, language)
+
     embed = discord.Embed(
-        title=_clip(f"Fine-tuning job {job.id}", EMBED_TITLE),
-        description=_clip(_progress_text(job.status, progress), EMBED_DESCRIPTION),
+        title=_clip(text(_("Fine-tuning job {job}", job=job.id)), EMBED_TITLE),
+        description=_clip(_progress_text(job.status, progress, language), EMBED_DESCRIPTION),
         colour=STATUS_COLOURS.get(job.status, 0x5865F2),
     )
-    embed.add_field(name="Base model", value=_clip(f"`{job.base_model}`", EMBED_FIELD), inline=True)
-    embed.add_field(name="Started", value=f"by <@{job.started_by}> {format_dt(job.created_at, 'R')}", inline=True)
-    embed.add_field(name="Elapsed", value=elapsed(job.created_at, job.finished_at), inline=True)
+    embed.add_field(name=text(_("Base model")), value=_clip(f"`{job.base_model}`", EMBED_FIELD), inline=True)
+    started = _("by {user} {when}", user=f"<@{job.started_by}>", when=format_dt(job.created_at, "R"))
+    embed.add_field(name=text(_("Started")), value=text(started), inline=True)
+    embed.add_field(name=text(_("Elapsed")), value=text(elapsed(job.created_at, job.finished_at)), inline=True)
     if not job.finished:
-        remaining = f"about {duration(progress.remaining.total_seconds())}" if progress.remaining is not None else "not known yet"
-        embed.add_field(name="Remaining", value=remaining, inline=True)
-    tokens = f"{job.trained_tokens:,}" if job.trained_tokens else "reported when the job ends"
-    embed.add_field(name="Trained tokens", value=tokens, inline=True)
+        remaining = (
+            _("about {duration}", duration=duration(progress.remaining.total_seconds()))
+            if progress.remaining is not None
+            else _("not known yet")
+        )
+        embed.add_field(name=text(_("Remaining")), value=text(remaining), inline=True)
+    tokens = f"{job.trained_tokens:,}" if job.trained_tokens else text(_("reported when the job ends"))
+    embed.add_field(name=text(_("Trained tokens")), value=tokens, inline=True)
     if job.trained_tokens:
-        cost = _usd(status.cost) if status.cost is not None else "no price for this model (see PRICES)"
-        embed.add_field(name="Estimated cost", value=cost, inline=True)
-    embed.add_field(name="Loss", value=_loss_text(progress), inline=False)
+        cost = _usd(status.cost) if status.cost is not None else text(_("no price for this model (see PRICES)"))
+        embed.add_field(name=text(_("Estimated cost")), value=cost, inline=True)
+    embed.add_field(name=text(_("Loss")), value=text(_loss_text(progress)), inline=False)
     if job.fine_tuned_model:
-        embed.add_field(name="Fine-tuned model", value=_clip(f"`{job.fine_tuned_model}`", EMBED_FIELD), inline=False)
+        embed.add_field(name=text(_("Fine-tuned model")), value=_clip(f"`{job.fine_tuned_model}`", EMBED_FIELD), inline=False)
     if job.error:
-        embed.add_field(name="Error", value=_clip(job.error, EMBED_FIELD), inline=False)
+        embed.add_field(name=text(_("Error")), value=_clip(job.error, EMBED_FIELD), inline=False)
     if status.checkpoints:
         lines = [
-            f"`{c.model}` · step {c.step}" + (f" · validation loss {c.valid_loss:.3f}" if c.valid_loss is not None else "")
+            text(
+                _("`{model}` · step {step} · validation loss {loss:.3f}", model=c.model, step=c.step, loss=c.valid_loss)
+                if c.valid_loss is not None
+                else _("`{model}` · step {step}", model=c.model, step=c.step)
+            )
             for c in status.checkpoints
         ]
-        embed.add_field(name="Checkpoints (`/model use` takes any)", value=_lines(lines), inline=False)
+        embed.add_field(name=text(_("Checkpoints (`/model use` takes any)")), value=_lines(lines, language), inline=False)
     if status.events:
         lines = [f"{format_dt(e.created_at, 'T')} {_clip(e.message, 200)}" for e in status.events]
-        embed.add_field(name="Latest events", value=_lines(lines), inline=False)
+        embed.add_field(name=text(_("Latest events")), value=_lines(lines, language), inline=False)
     if status.evaluation is not None:
         report = status.evaluation
         embed.add_field(
-            name=f"Latest evaluation (#{report.id}, `/evaluate` runs another)", value=_clip(report.summary(), EMBED_FIELD), inline=False
+            name=text(_("Latest evaluation (#{id}, `/evaluate` runs another)", id=report.id)),
+            value=_clip(text(report.summary()), EMBED_FIELD),
+            inline=False,
         )
-    embed.add_field(name="Live support model", value=_clip(_live_value(status.live_model, status.live_model_shutdown), EMBED_FIELD), inline=False)
+    live = _live_value(status.live_model, status.live_model_shutdown)
+    embed.add_field(name=text(_("Live support model")), value=_clip(text(live), EMBED_FIELD), inline=False)
     if progress.chart is not None:
         embed.set_image(url=f"attachment://{CHART_FILENAME}")
     return _fit(embed)
 
 
-def _progress_text(job_status: str, progress: JobProgress) -> str:
-    text = f"**{job_status.replace('_', ' ').capitalize()}**"
+def _progress_text(job_status: str, progress: JobProgress, language: str) -> str:
+    text = f"**{localize(status_name(job_status), language).capitalize()}**"
     fraction = progress.fraction
     if progress.step is not None:
-        text += f" · step {progress.step:,}" + (f" of {progress.total_steps:,}" if progress.total_steps else "")
+        step = (
+            _("step {step:,} of {total:,}", step=progress.step, total=progress.total_steps)
+            if progress.total_steps
+            else _("step {step:,}", step=progress.step)
+        )
+        text += f" · {localize(step, language)}"
     if fraction is not None:
         filled = round(fraction * BAR_WIDTH)
         text += f"\n`{'█' * filled}{'░' * (BAR_WIDTH - filled)}` {fraction:.0%}"
     return text
 
 
-def _loss_text(progress: JobProgress) -> str:
+def _loss_text(progress: JobProgress) -> Text:
     if progress.metrics == "unreadable":
-        return "The provider's metrics file could not be read, so there is no loss chart."
+        return _("The provider's metrics file could not be read, so there is no loss chart.")
     if progress.metrics == "none":
-        return "No training metrics yet, so no loss chart."
-    parts = []
+        return _("No training metrics yet, so no loss chart.")
+    parts: list[Text] = []
     if progress.train_loss is not None:
-        parts.append(f"training {progress.train_loss:.3f}")
+        parts.append(_("training {loss:.3f}", loss=progress.train_loss))
     if progress.valid_loss is not None:
-        parts.append(f"validation {progress.valid_loss:.3f}")
-    text = "Latest: " + ", ".join(parts)
-    return text if progress.chart is not None else text + " (the chart could not be drawn)"
+        parts.append(_("validation {loss:.3f}", loss=progress.valid_loss))
+    losses = Lines(parts, separator=", ")
+    if progress.chart is not None:
+        return _("Latest: {losses}", losses=losses)
+    return _("Latest: {losses} (the chart could not be drawn)", losses=losses)
 
 
 def _usd(cost: float) -> str:
@@ -359,7 +404,7 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _lines(lines: list[str], limit: int = EMBED_FIELD) -> str:
+def _lines(lines: list[str], language: str, limit: int = EMBED_FIELD) -> str:
     """Whole lines that fit in a field, newest last, saying how many were left out."""
     kept = list(lines)
     while kept and len("\n".join(kept)) > limit - 20:
@@ -367,7 +412,7 @@ def _lines(lines: list[str], limit: int = EMBED_FIELD) -> str:
     if not kept:
         return _clip(lines[-1], limit)
     left_out = len(lines) - len(kept)
-    return (f"… {left_out} earlier\n" if left_out else "") + "\n".join(kept)
+    return (localize(_("… {number} earlier", number=left_out), language) + "\n" if left_out else "") + "\n".join(kept)
 
 
 def _fit(embed: discord.Embed) -> discord.Embed:
@@ -382,25 +427,28 @@ def _fit(embed: discord.Embed) -> discord.Embed:
     return embed
 
 
-def render_live_model(live: LiveModel) -> str:
-    lines = [_live_line(live.model, live.shutdown_date)]
+def render_live_model(live: LiveModel) -> Text:
+    lines: list[Text] = [_("Live support model: {model}", model=_live_value(live.model, live.shutdown_date))]
     if live.history:
-        lines.append("History (newest first):")
+        lines.append(_("History (newest first):"))
         lines += [
-            f"- `{c.model}` {format_dt(c.activated_at, 'R')}"
-            + (f" by <@{c.activated_by}>" if c.activated_by and c.activated_by.isdigit() else "")
-            + f": {c.reason}"
+            # The reason is stored as it was written (English), like the provider's own messages.
+            _(
+                "- `{model}` {when}{by}: {reason}",
+                model=c.model,
+                when=format_dt(c.activated_at, "R"),
+                by=_(" by {user}", user=f"<@{c.activated_by}>") if c.activated_by and c.activated_by.isdigit() else "",
+                reason=c.reason,
+            )
             for c in live.history
         ]
-    return "\n".join(lines)
+    return Lines(lines)
 
 
-def _live_line(model: str, shutdown: str | None) -> str:
-    return f"Live support model: {_live_value(model, shutdown)}"
-
-
-def _live_value(model: str, shutdown: str | None) -> str:
-    return f"`{model}`" + (f" (the provider shuts it down on {shutdown})" if shutdown else "")
+def _live_value(model: str, shutdown: str | None) -> Text:
+    if shutdown:
+        return _("`{model}` (the provider shuts it down on {date})", model=model, date=shutdown)
+    return f"`{model}`"
 
 
 async def setup(bot: SupportBot) -> None:

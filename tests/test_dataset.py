@@ -11,6 +11,7 @@ import pytest
 
 from bot.dataset import count_example_tokens, default_epochs, validate_dataset
 from bot.errors import DatasetError
+from bot.i18n import localize
 from bot.tokens import encoding_for
 from conftest import ROOT
 
@@ -83,7 +84,7 @@ def test_every_bad_line_is_reported_and_the_report_shows_the_first_twenty():
     """Many bad lines: all counted, twenty shown, the rest summarised."""
     report = validate_dataset(jsonl(*["not json"] * 35, *valid_rows(10)), token_limit=LIMIT)
     assert len(report.errors) == 35
-    text = report.render("data.jsonl")
+    text = str(report.render("data.jsonl"))
     assert "line 20: not valid JSON" in text and "line 21:" not in text and "… and 15 more." in text
 
 
@@ -187,7 +188,7 @@ def test_byte_offset_counts_a_byte_order_mark():
 def test_warnings_are_capped_in_the_report():
     """Thousands of duplicate lines give a short report, not thousands of lines."""
     report = validate_dataset(jsonl(*[example()] * 500), token_limit=LIMIT)
-    text = report.render("dup.jsonl")
+    text = str(report.render("dup.jsonl"))
     assert len(report.warnings) > 400 and "… and" in text and text.count("\n") < 30
 
 
@@ -260,7 +261,7 @@ def test_empty_content_is_missing_content(role, number):
     row = example(question="" if role == "user" else "질문", answer=" " if role == "assistant" else "답변", system=None)
     report = validate_dataset(jsonl(*valid_rows(10), row), token_limit=LIMIT)
     assert [str(e) for e in report.errors] == [f"line 11: message {number} ({role}) has empty content"]
-    assert "can't be used for training" in report.render()
+    assert "can't be used for training" in str(report.render())
 
 
 CALL = {"id": "c1", "type": "function", "function": {"name": "track", "arguments": "{\"order\": 7}"}}
@@ -377,3 +378,69 @@ def test_the_same_question_with_two_answers_is_not_called_confusable_with_itself
     rows = [*valid_rows(10), example("구독 안내 부탁드려요.", "월 29,000원입니다."), example("구독 안내 부탁드려요.", "홈페이지에서 신청하세요.")]
     report = validate_dataset(jsonl(*rows), token_limit=LIMIT, check_confusable=True)
     assert not any("confusable" in str(w) for w in report.warnings + report.errors)
+
+
+# -- the reader's language ---------------------------------------------------------------
+
+
+def test_the_report_reads_in_korean_with_its_line_numbers_and_str_stays_english():
+    """An admin whose Discord is Korean reads the report in Korean, line numbers and JSON shapes kept; str() is the CLI's English."""
+    bad_call = {"role": "assistant", "tool_calls": [{"id": "c1"}]}
+    rows = [*valid_rows(10), "not json", {"messages": [{"role": "user", "content": "질문"}, bad_call]}, example(answer=" ")]
+    report = validate_dataset(jsonl(*rows), token_limit=LIMIT)
+
+    assert localize(report.render("data.jsonl"), "ko") == "\n".join([
+        "data.jsonl 파일은 학습에 쓸 수 없어요.",
+        "오류 (3개):",
+        "- 11번째 줄: 올바른 JSON이 아니에요 (1번째 칸: Expecting value)",
+        '- 12번째 줄: 2번째 메시지(assistant): 1번째 도구 호출은 {"id": "…", "type": "function", "function": {"name": "…", '
+        '"arguments": "<JSON text>"}} 형식이어야 해요',
+        "- 13번째 줄: 3번째 메시지(assistant): 내용이 비어 있어요",
+        "경고 (1개):",
+        "- 예시 13개예요. 보통 50개 이상이면 눈에 띄게 더 잘 학습돼요",
+    ])
+    assert str(report.render("data.jsonl")).splitlines()[:5] == [
+        "data.jsonl can't be used for training.",
+        "Errors (3):",
+        "- line 11: not valid JSON (Expecting value at column 1)",
+        '- line 12: message 2 (assistant) tool call 1 must be {"id": "…", "type": "function", "function": {"name": "…", '
+        '"arguments": "<JSON text>"}}',
+        "- line 13: message 3 (assistant) has empty content",
+    ]
+
+
+BROKEN_ROWS = [
+    "[1, 2]",
+    {"input": {}, "preferred_output": []},
+    {"messages": "x", "extra": 1, "tools": "x", "functions": [], "parallel_tool_calls": "yes"},
+    {"messages": []},
+    {"tools": [{"type": "x"}]},
+    {"messages": [
+        "x",
+        {"role": "robot", "colour": "red", "weight": 2},
+        {"content": "x"},
+        {"role": "user", "content": [{"type": "text", "text": ""}, {"type": "image_url"}, {"type": "audio"}], "refusal": "no"},
+        {"role": "tool", "content": None},
+        {"role": "system", "content": [{"type": "image_url", "image_url": {"url": "u"}}]},
+        {"role": "assistant", "content": 3, "tool_calls": [], "function_call": {}, "refusal": ""},
+        {"role": "assistant", "content": []},
+    ]},
+    "[" * 100_000,
+    {"messages": [{"role": "user", "content": "x"}]},
+]
+
+
+def test_every_problem_the_validator_finds_has_its_korean():
+    """Each kind of problem (and each part of a composed one) is a line for the catalog: none reaches a Korean admin in English."""
+    long_answer = "긴 답변 " * 300
+    truncated = {"messages": [*example()["messages"], {"role": "user", "content": "더요"}, {"role": "assistant", "content": long_answer}]}
+    confusable = [example("구독 안내 부탁드려요.", "월 29,000원이에요."), example("구독 안내 좀 해주세요", "홈페이지에서 신청하세요.")]
+    rows = [*BROKEN_ROWS, *valid_rows(5), valid_rows(1)[0], example("질문 0", "다른 답변"), example(system=None), *confusable]
+    checked = validate_dataset(jsonl(*rows, example(answer=long_answer), truncated), token_limit=200, check_confusable=True)
+    named = validate_dataset(jsonl(example(answer=long_answer)), token_limit=200, base_model="gpt-4.1-mini-2025-04-14")
+    others = [validate_dataset(raw, token_limit=LIMIT) for raw in (b"", b"\xff", b'[{"messages": []},\n{"messages": []}]')]
+    problems = [p for report in (checked, named, *others) for p in report.errors + report.warnings]
+    assert len(problems) > 40
+    assert [str(p) for p in problems if localize(p.text, "ko") == str(p)] == []
+    english = (" has ", " is ", " not ", "line ", "message ", "must ", "example")
+    assert [localize(p.text, "ko") for p in problems if any(word in localize(p.text, "ko") for word in english)] == []

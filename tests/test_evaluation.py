@@ -14,7 +14,7 @@ from bot.evaluation import CONFUSED, OFF, RIGHT, Grader, split_dataset
 from bot.services import open_services
 from bot.teaching import question_and_answer, training_jsonl
 from bot.training import JobUpdate, TrainingRequest
-from conftest import ROOT, both_engines
+from conftest import ROOT, both_engines, logged_in
 from fake_openai import echo_last_user_message
 
 pytestmark = both_engines
@@ -139,8 +139,8 @@ async def test_better_candidate_is_promoted_with_both_scores_in_the_post(trainin
     final = notify.updates[-1]
     model = fake_openai.jobs[job.id]["fine_tuned_model"]
     assert (final.job.status, final.promoted_model, final.awaiting) == ("succeeded", model, False)
-    assert final.comparison.candidate.summary().startswith(f"`{model}`: 2/2 right, 0 confused, 0 off")
-    assert final.comparison.live.summary().startswith("`gpt-5-mini`: 0/2 right, 0 confused, 2 off")
+    assert str(final.comparison.candidate.summary()).startswith(f"`{model}`: 2/2 right, 0 confused, 0 off")
+    assert str(final.comparison.live.summary()).startswith("`gpt-5-mini`: 0/2 right, 0 confused, 2 off")
     assert await support.live_model() == model
     asked = [customer_question(r) for r in fake_openai.chat_requests()]
     assert sorted(asked) == sorted(HELD_OUT * 2)  # each held-out question, to each model, once
@@ -155,7 +155,7 @@ async def test_candidate_confusing_a_near_pair_is_not_promoted_and_the_post_name
     final = notify.updates[-1]
     assert (final.job.status, final.promoted_model, final.awaiting) == ("succeeded", None, True)
     assert await support.live_model() == "gpt-5-mini"
-    shown = final.comparison.render()
+    shown = str(final.comparison.render())
     assert "1/2 right, 1 confused" in shown and "Live `gpt-5-mini`: 2/2 right" in shown
     assert "Worse than live on: “구독 안내 부탁드려요.”" in shown
     assert "Confused: “구독 안내 부탁드려요.” answered as “구독 방법 알려주세요.”" in shown
@@ -271,6 +271,51 @@ async def test_evaluate_a_model_and_the_taught_answers_alone(discord_bot, fake_o
     assert len(fake_openai.chat_requests()) == calls
 
 
+async def test_a_korean_server_gets_the_promotion_post_and_its_buttons_in_korean(settings, validation_executor, fake_openai):
+    """BOT_LANGUAGE=ko: the held-back post, its buttons and the decision are Korean; a click answers in the clicker's language."""
+    fake_openai.reply = models(candidate=confuses_subscription, live=right)
+    async with open_services(replace(settings, bot_language="ko"), executor=validation_executor) as services:
+        async with logged_in(services) as fake:
+            await fake.slash("train", user=ADMIN, dataset=FakeFile("shop.jsonl", SAMPLE))
+            post = await wait_for_post(fake, "아직 적용되지 않았어요")
+            [job_id] = fake_openai.jobs
+            model = fake_openai.jobs[job_id]["fine_tuned_model"]
+            assert post.startswith(
+                f"<@{ADMIN.id}> 파인튜닝 작업 `{job_id}`이(가) 완료됐지만 `{model}`은(는) **아직 적용되지 않았어요**: "
+                "떼어 둔 질문에서 현재 모델만큼 잘하지 못했어요.\n"
+                f"후보 `{model}`: 2개 중 1개 정답, 혼동 1개, 빗나감 0개"
+            )
+            assert "혼동: “구독 안내 부탁드려요.”에 “구독 방법 알려주세요.”의 답변" in post
+            assert post.endswith("\n관리자가 아래에서 결정할 수 있어요.")
+            [sent] = [p for p in fake.sent_messages(GENERAL_CHANNEL) if p["content"] == post]
+            assert [b["label"] for row in sent["components"] for b in row["components"]] == ["그래도 적용", "현재 모델 유지"]
+
+            refused = await fake.click("그래도 적용", user=CUSTOMER, locale="ko")
+            assert fake.ephemeral_texts(refused) == ["관리자(서버 관리 권한 또는 ADMIN_ROLES 역할)만 결정할 수 있어요."]
+
+            clicked = await fake.click("그래도 적용", user=ADMIN)  # an admin whose Discord is in English
+            [edited] = [c.payload for c in fake.interaction_calls(clicked) if c.method == "PATCH"]
+            assert edited["content"].startswith(f"<@{ADMIN.id}>님이 `{model}`을(를) 적용했어요.")
+            assert edited["content"].endswith(post.removesuffix("\n관리자가 아래에서 결정할 수 있어요."))
+            assert await services.support.live_model() == model
+
+            again = await fake.click("현재 모델 유지", user=ADMIN)
+            assert fake.ephemeral_texts(again) == [f"`{model}` was already made live; nothing changed."]
+
+
+async def test_a_korean_admin_sees_evaluate_in_korean(discord_bot, fake_openai):
+    """/evaluate for an admin whose Discord is Korean: the cost line, the summary and the misses are Korean."""
+    fake_openai.reply = models(candidate=None, live=right)
+    shown = discord_bot.interaction_texts(await discord_bot.slash("evaluate", user=ADMIN, locale="ko"))
+    assert shown[0] == "`gpt-5-mini`에게 질문 2개를 묻는 중이에요, 예상 비용 약 $0.0012…"
+    assert shown[-1].startswith("**평가 #1**\n`gpt-5-mini`: 2개 중 2개 정답, 혼동 0개, 빗나감 0개")
+
+    shown = discord_bot.interaction_texts(await discord_bot.slash("evaluate", user=ADMIN, model="taught", locale="ko"))
+    assert shown[0] == "`가르친 답변만`에게 질문 2개를 묻는 중이에요…"
+    assert "`가르친 답변만`: 2개 중 0개 정답, 혼동 0개, 빗나감 2개" in shown[-1]
+    assert "- “구독하면 매달 뭐가 오나요?” (구독 안내 부탁드려요.): 확실한 가르친 답변이 없어 직원에게 넘김" in shown[-1]
+
+
 async def test_evaluate_is_for_admins_only(discord_bot, fake_openai):
     """A customer's /evaluate is refused before any model is asked."""
     interaction = await discord_bot.slash("evaluate", user=CUSTOMER)
@@ -298,12 +343,12 @@ async def test_test_questions_in_an_uploaded_file_are_left_out_of_both_files(tra
     leaking = SAMPLE + training_jsonl([("구독 박스 구성품 알려주세여", SUBSCRIPTION_INFO)], "You are a shop's support assistant.")
     progress: list[str] = []
 
-    async def record(text: str) -> None:
-        progress.append(text)
+    async def record(text) -> None:
+        progress.append(str(text))
 
     await training.train(leaking, "shop.jsonl", REQUEST, record)
     assert all("구독 박스 구성품".encode() not in f["bytes"] for f in fake_openai.files.values())
-    assert "Left out of both files: 1 examples asking a test question" in progress[0]
+    assert "Left out of both files: 1 example asking a test question" in progress[0]
 
 
 class NotServingFineTunes(set):
@@ -394,7 +439,7 @@ async def test_model_use_can_evaluate_first_and_switches_only_when_at_least_as_g
     confused = fake_openai.add_checkpoint(job.id, 10)
     with pytest.raises(UserError, match="did not do at least as well") as refused:
         await training.use_model(confused, by=str(ADMIN.id), evaluate_first=True)
-    assert "answered as “구독 방법 알려주세요.”" in refused.value.message
+    assert "answered as “구독 방법 알려주세요.”" in str(refused.value.message)
     assert await support.live_model() == "gpt-5-mini"
 
     fake_openai.reply = models(candidate=right, live=right)

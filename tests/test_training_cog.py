@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 from discord_fakes import ADMIN, CUSTOMER, GENERAL_CHANNEL, MANAGER, STAFF, FakeFile
 
-from conftest import API_KEY, ROOT, both_engines
+from bot.services import open_services
+from conftest import API_KEY, ROOT, both_engines, logged_in
 
 pytestmark = both_engines  # every test here runs on SQLite and on PostgreSQL
 
@@ -241,3 +243,82 @@ async def test_provider_error_echoing_the_key_is_shown_redacted(discord_bot, fak
         "The provider refused to start the fine-tuning job: Unrecognized request header Authorization: "
         "Bearer [redacted] (project key [redacted])"
     )
+
+
+# -- the admin's language ----------------------------------------------------------------
+
+
+async def test_a_korean_admin_gets_the_dataset_report_in_korean_with_the_line_numbers(discord_bot, fake_openai):
+    """An admin whose Discord is Korean reads why the file was refused, line by line; nothing is uploaded."""
+    bad = SAMPLE + b'{"messages": "oops"}\nnot json\n'
+    interaction = await discord_bot.slash("train", user=ADMIN, locale="ko", dataset=FakeFile("bad.jsonl", bad))
+
+    text = "\n".join(discord_bot.interaction_texts(interaction))
+    assert text.startswith("bad.jsonl 파일은 학습에 쓸 수 없어요.\n오류 (2개):\n")
+    assert "- 25번째 줄: 'messages'가 목록이 아니에요" in text
+    assert "- 26번째 줄: 올바른 JSON이 아니에요 (1번째 칸: Expecting value)" in text
+    assert "line 25" not in text and "can't be used" not in text
+    assert fake_openai.requests == []
+
+
+async def test_a_korean_admin_follows_train_and_cancel_in_korean(discord_bot, fake_openai):
+    """/train's report, its start line and /cancel's answer follow the admin's Korean Discord."""
+    fake_openai.job_script = ["queued"] * 1000
+    interaction = await discord_bot.slash("train", user=ADMIN, locale="ko", dataset=FakeFile("shop.jsonl", SAMPLE))
+    [job_id] = fake_openai.jobs
+
+    texts = discord_bot.interaction_texts(interaction)
+    assert texts[0].startswith("shop.jsonl 파일로 학습할 수 있어요: 예시 24개, 토큰 ")
+    assert "평가용으로 떼어 둔 예시: 24개 중 2개 (학습에는 쓰지 않고 검증 파일로 보내요)." in texts[0]
+    assert texts[0].endswith("\n업로드하는 중…")
+    assert texts[-1].startswith(f"`gpt-4.1-mini-2025-04-14`로 파인튜닝 작업 `{job_id}`을(를) 시작했어요.")
+
+    cancelled = await discord_bot.slash("cancel", user=ADMIN, locale="ko", job_id=job_id)
+    assert discord_bot.interaction_texts(cancelled) == [f"작업 `{job_id}`은(는) 이제 취소됨 상태예요."]
+    again = await discord_bot.slash("cancel", user=ADMIN, locale="ko", job_id=job_id)
+    assert discord_bot.interaction_texts(again) == [f"작업 `{job_id}`은(는) 이미 취소됨 상태예요."]
+
+
+async def test_job_posts_in_a_korean_server_are_korean_and_the_admins_own_replies_follow_their_discord(settings, validation_executor, fake_openai):
+    """BOT_LANGUAGE=ko: the channel hears each status and the promotion in Korean; the admin (English Discord) gets English replies."""
+    async with open_services(replace(settings, bot_language="ko"), executor=validation_executor) as services:
+        async with logged_in(services) as fake:
+            interaction = await fake.slash("train", user=ADMIN, dataset=FakeFile("shop.jsonl", SAMPLE))
+            assert "shop.jsonl is ready to train: 24 examples" in fake.interaction_texts(interaction)[0]
+            [job_id] = fake_openai.jobs
+            await wait_until(lambda: any("완료" in p["content"] for p in posts(fake)))
+
+            model = fake_openai.jobs[job_id]["fine_tuned_model"]
+            assert [p["content"] for p in posts(fake)] == [
+                f"<@{ADMIN.id}> 파인튜닝 작업 `{job_id}`은(는) 이제 **대기 중** 상태예요.",
+                f"<@{ADMIN.id}> 파인튜닝 작업 `{job_id}`은(는) 이제 **진행 중** 상태예요.",
+                f"<@{ADMIN.id}> 파인튜닝 작업 `{job_id}`이(가) 완료됐어요. 이제 `{model}`이(가) 상담 질문에 답해요 "
+                "(이전: `gpt-5-mini`, `/model rollback`으로 되돌릴 수 있어요).\n"
+                f"후보 `{model}`: 2개 중 0개 정답, 혼동 0개, 빗나감 2개, ~$0.0004\n"
+                "현재 `gpt-5-mini`: 2개 중 0개 정답, 혼동 0개, 빗나감 2개, ~$0.0001",
+            ]
+
+
+async def test_a_failed_job_is_posted_in_korean_with_the_providers_own_reason(settings, validation_executor, fake_openai):
+    """The provider's error is shown as it came; the line around it is in the server's language."""
+    fake_openai.fail_job_next("The job failed due to an invalid training file.")
+    async with open_services(replace(settings, bot_language="ko"), executor=validation_executor) as services:
+        async with logged_in(services) as fake:
+            await fake.slash("train", user=ADMIN, dataset=FakeFile("shop.jsonl", SAMPLE))
+            [job_id] = fake_openai.jobs
+            await wait_until(lambda: any("실패" in p["content"] for p in posts(fake)))
+            assert posts(fake)[-1]["content"] == (
+                f"<@{ADMIN.id}> 파인튜닝 작업 `{job_id}`이(가) 실패했어요: The job failed due to an invalid training file."
+            )
+
+
+async def test_a_korean_admin_uses_and_rolls_back_models_in_korean(discord_bot, fake_openai):
+    """/model use, /model show and /model rollback answer in Korean; an unknown model is refused in Korean."""
+    used = await discord_bot.slash("model use", user=ADMIN, locale="ko", model_id="gpt-4.1-2025-04-14")
+    assert discord_bot.interaction_texts(used)[0].startswith(
+        "이제 `gpt-4.1-2025-04-14`이(가) 상담 질문에 답해요.\n\n현재 상담 모델: `gpt-4.1-2025-04-14`\n기록 (최신순):\n- `gpt-4.1-2025-04-14` <t:"
+    )
+    rolled = await discord_bot.slash("model rollback", user=ADMIN, locale="ko")
+    assert discord_bot.interaction_texts(rolled)[0].startswith("되돌렸어요. 이제 `gpt-5-mini`이(가) 상담 질문에 답해요.")
+    unknown = await discord_bot.slash("model use", user=ADMIN, locale="ko", model_id="gpt-3.5-turbo")
+    assert discord_bot.interaction_texts(unknown) == ["모델 엔드포인트에 `gpt-3.5-turbo` 모델이 없어요. 아무것도 바꾸지 않았어요."]

@@ -14,6 +14,7 @@ from dataclasses import replace
 import pytest
 
 from bot.errors import DatasetError, TrainingError, UserError
+from bot.i18n import Text, localize
 from bot.llm import FineTuningAPI
 from bot.retrieval import Matcher
 from bot.support import SupportService
@@ -42,7 +43,7 @@ class Announcements:
         return [u.job.status for u in self.updates]
 
 
-async def no_progress(text: str) -> None:
+async def no_progress(text: Text) -> None:
     pass
 
 
@@ -67,8 +68,8 @@ async def test_valid_dataset_is_uploaded_and_job_created_once(training, fake_ope
     """The file goes up as fine-tune data and one job starts on the requested base model with a run ID."""
     progress: list[str] = []
 
-    async def record(text: str) -> None:
-        progress.append(text)
+    async def record(text: Text) -> None:
+        progress.append(str(text))
 
     job = await training.train(SAMPLE, "sample.jsonl", REQUEST, record)
 
@@ -125,7 +126,7 @@ async def test_invalid_dataset_uploads_nothing(training, fake_openai):
     """A dataset with errors raises the report and never reaches the provider."""
     with pytest.raises(DatasetError) as caught:
         await training.train(SAMPLE + b"{broken\n", "bad.jsonl", REQUEST, no_progress)
-    assert "line 25: not valid JSON" in caught.value.message
+    assert "line 25: not valid JSON" in str(caught.value.message)
     assert fake_openai.requests == []
 
 
@@ -224,14 +225,14 @@ async def test_daily_limit_is_a_plain_sentence(training, fake_openai):
     fake_openai.fail_next(429, code="daily_rate_limit_exceeded", message="Daily rate limit exceeded.", path="/v1/fine_tuning/jobs", method="POST")
     with pytest.raises(TrainingError) as caught:
         await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
-    assert caught.value.message == "The provider's daily limit for fine-tuning jobs is reached. Try again tomorrow."
+    assert str(caught.value.message) == "The provider's daily limit for fine-tuning jobs is reached. Try again tomorrow."
 
 
 async def test_model_not_available_for_fine_tuning_is_a_plain_sentence(training, fake_openai):
     """A base model the provider cannot fine-tune is explained with the provider's words."""
     with pytest.raises(TrainingError) as caught:
         await training.train(SAMPLE, "sample.jsonl", replace(REQUEST, base_model="gpt-5-mini"), no_progress)
-    assert "not available for fine-tuning" in caught.value.message and "_" not in caught.value.message.split(":")[0]
+    assert "not available for fine-tuning" in str(caught.value.message) and "_" not in str(caught.value.message).split(":")[0]
 
 
 async def test_cancel_marks_the_job_cancelled(training, fake_openai):
@@ -338,6 +339,19 @@ async def test_post_that_keeps_failing_is_retried_then_given_up(training, fake_o
     assert calls.count("running") == 5
 
 
+async def test_a_report_from_the_worker_process_keeps_its_lines_for_the_readers_language(settings, storage, llm, finetune, support, teaching):
+    """The real worker's report comes back as lines, not English text: a Korean admin reads it in Korean, line numbers kept."""
+    training = TrainingService(storage.jobs, storage.usage, finetune, llm, support, teaching, token_limit=65_536, max_dataset_bytes=10**7, poll_interval=0.01)
+    try:
+        with pytest.raises(DatasetError) as caught:
+            await training.train(SAMPLE + b'{"messages": "oops"}\n', "bad.jsonl", REQUEST, no_progress)
+    finally:
+        training.close()
+    assert isinstance(training._executor, ProcessPoolExecutor)
+    assert localize(caught.value.message, "ko").splitlines()[:3] == ["bad.jsonl 파일은 학습에 쓸 수 없어요.", "오류 (1개):", "- 25번째 줄: 'messages'가 목록이 아니에요"]
+    assert str(caught.value.message).splitlines()[2] == "- line 25: 'messages' is not a list"
+
+
 async def test_validation_runs_in_a_worker_process_by_default(settings, storage, llm, finetune, support, teaching):
     """Without an executor given, datasets are validated in a separate process (the tokenizer stays out of the bot)."""
     training = TrainingService(storage.jobs, storage.usage, finetune, llm, support, teaching, token_limit=65_536, max_dataset_bytes=10**7, poll_interval=0.01)
@@ -394,7 +408,7 @@ async def test_dataset_that_breaks_the_tokenizer_does_not_break_the_next_train(s
         job = await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
     finally:
         training.close()
-    assert "Traceback" not in caught.value.message and "TokenLimitError" not in caught.value.message
+    assert "Traceback" not in str(caught.value.message) and "TokenLimitError" not in str(caught.value.message)
     assert list(fake_openai.jobs) == [job.id]
 
 
@@ -457,7 +471,7 @@ async def test_file_never_ready_gives_up_within_the_bound_with_a_clear_message(t
         await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
 
     assert asyncio.get_running_loop().time() - started < 5
-    assert caught.value.message == (
+    assert str(caught.value.message) == (
         "The provider had not finished processing the training file after 0.3 seconds, so no job was started. "
         "Try /train again in a few minutes."
     )
@@ -541,8 +555,8 @@ async def test_train_checks_examples_against_the_chosen_base_models_limit(traini
     lines = "\n".join([long_line] + [line for line in SAMPLE.decode().splitlines()[:12]]).encode()
     small = await training.validate(lines, base_model="gpt-3.5-turbo-0613")
     large = await training.validate(lines, base_model="gpt-4.1-mini-2025-04-14")
-    assert "4,096" in small.render("shop.jsonl")
-    assert "4,096" not in large.render("shop.jsonl") and large.ok
+    assert "4,096" in str(small.render("shop.jsonl"))
+    assert "4,096" not in str(large.render("shop.jsonl")) and large.ok
 
 
 async def test_a_run_the_provider_has_not_confirmed_cannot_be_cancelled_by_its_placeholder(training, storage, fake_openai):

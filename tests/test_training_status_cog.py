@@ -159,3 +159,46 @@ async def test_embed_stays_within_discords_limits(discord_bot, fake_openai):
     assert total <= 6000
     assert fields["Error"].endswith("…")
     assert fields["Checkpoints (`/model use` takes any)"].startswith("… ") and ":ckpt-step-40` · step 40" in fields["Checkpoints (`/model use` takes any)"]
+
+
+async def test_a_korean_admin_reads_the_status_embed_in_korean_and_an_english_one_in_english(discord_bot, fake_openai):
+    """The same running job: title, field names and values follow each admin's Discord; the provider's events stay as they came."""
+    job_id = await train(discord_bot, fake_openai, RUNNING)
+    fake_openai.set_job_metrics(job_id, FORTY_STEPS, total_steps=100, seconds_per_step=6, result_file=False)
+
+    korean = await discord_bot.slash("status", user=ADMIN, locale="ko")
+    english = await discord_bot.slash("status", user=ADMIN)
+
+    embed, fields, _ = status_reply(discord_bot, korean)
+    assert embed["title"] == f"파인튜닝 작업 {job_id}"
+    assert embed["description"] == "**진행 중** · 100단계 중 40단계\n`████████░░░░░░░░░░░░` 40%"
+    assert list(fields) == ["기본 모델", "시작", "경과 시간", "남은 시간", "학습한 토큰", "손실", "최근 이벤트", "현재 상담 모델"]
+    assert fields["시작"].startswith(f"<@{ADMIN.id}>님, <t:")
+    assert fields["남은 시간"] == "약 6분 00초"
+    assert fields["학습한 토큰"] == "작업이 끝나면 알려 드려요"
+    assert fields["손실"] == "최근: 학습 0.075, 검증 0.080"
+    assert fields["최근 이벤트"].splitlines()[-1].endswith(" Fine-tuning job started")
+    assert fields["현재 상담 모델"] == "`gpt-5-mini`"
+
+    embed, fields, _ = status_reply(discord_bot, english)
+    assert embed["title"] == f"Fine-tuning job {job_id}" and embed["description"].startswith("**Running** · step 40 of 100")
+    assert list(fields) == ["Base model", "Started", "Elapsed", "Remaining", "Trained tokens", "Loss", "Latest events", "Live support model"]
+    assert fields["Remaining"] == "about 6m 00s"
+
+
+async def test_a_korean_admin_sees_a_finished_jobs_checkpoints_cost_and_evaluation_in_korean(discord_bot, fake_openai):
+    """A succeeded job: checkpoints by step, the cost line and the latest evaluation's summary are Korean."""
+    job_id = await train_to_success(discord_bot, fake_openai)
+    fake_openai.set_job_metrics(job_id, FORTY_STEPS, events=False)
+    early = fake_openai.add_checkpoint(job_id, 20, train_loss=0.15, valid_loss=0.165)
+    model = fake_openai.jobs[job_id]["fine_tuned_model"]
+
+    interaction = await discord_bot.slash("status", user=ADMIN, job_id=job_id, locale="ko")
+
+    embed, fields, _ = status_reply(discord_bot, interaction)
+    assert embed["description"] == "**완료** · 40단계 중 40단계\n`████████████████████` 100%"
+    assert fields["체크포인트 (`/model use`로 어느 것이든 쓸 수 있어요)"] == f"`{early}` · 20단계 · 검증 손실 0.165"
+    assert fields["예상 비용"].startswith("≈ $") and fields["파인튜닝된 모델"] == f"`{model}`"
+    [(name, summary)] = [(name, value) for name, value in fields.items() if name.startswith("최근 평가 (#")]
+    assert name.endswith(", `/evaluate`로 다시 평가해요)") and summary.startswith("`gpt-5-mini`: 2개 중 0개 정답")
+    assert "남은 시간" not in fields
