@@ -159,11 +159,6 @@ def default_epochs(examples: int) -> int:
     return TARGET_EPOCHS
 
 
-def example_problems(example: object) -> list[str]:
-    """What is wrong with one parsed example, in English (see `problems_of` for the lines a person reads)."""
-    return [str(problem) for problem in problems_of(example)]
-
-
 def problems_of(example: object) -> list[Text]:
     """What is wrong with one parsed example, in the order a reader would fix it."""
     if not isinstance(example, dict):

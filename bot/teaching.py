@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.dataset import MAX_ERRORS_SHOWN, TOO_DEEP, example_problems
+from bot.dataset import MAX_ERRORS_SHOWN, TOO_DEEP, problems_of
 from bot.errors import DatasetError, UserError
 from bot.i18n import Line, Lines, Text, _
 from bot.moderation import Moderator
@@ -239,7 +239,7 @@ def problem_list(problems: list[Text]) -> Lines:
     """The first problems as a list, then how many more there are (as bot.dataset.render_problems, in the reader's language)."""
     shown: list[Text] = [Lines(["-", problem], separator=" ") for problem in problems[:MAX_ERRORS_SHOWN]]
     if len(problems) > MAX_ERRORS_SHOWN:
-        shown.append(_("… and {more:,} more.", more=len(problems) - MAX_ERRORS_SHOWN))
+        shown.append(_("… and {number:,} more.", number=len(problems) - MAX_ERRORS_SHOWN))
     return Lines(shown)
 
 
@@ -293,7 +293,7 @@ def question_and_answer(item: object) -> tuple[str, str]:
         if not isinstance(question, str) or not isinstance(answer, str):
             raise DatasetError(_("'question' and 'answer' must both be text"))
         return question, answer
-    problems = example_problems(item)
+    problems = problems_of(item)
     if problems:
         raise DatasetError(Lines(problems, separator="; "))
     messages = item["messages"]  # type: ignore[index]
