@@ -224,14 +224,14 @@ async def test_daily_limit_is_a_plain_sentence(training, fake_openai):
     fake_openai.fail_next(429, code="daily_rate_limit_exceeded", message="Daily rate limit exceeded.", path="/v1/fine_tuning/jobs", method="POST")
     with pytest.raises(TrainingError) as caught:
         await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
-    assert caught.value.message == "The provider's daily limit for fine-tuning jobs is reached. Try again tomorrow."
+    assert str(caught.value) == "The provider's daily limit for fine-tuning jobs is reached. Try again tomorrow."
 
 
 async def test_model_not_available_for_fine_tuning_is_a_plain_sentence(training, fake_openai):
     """A base model the provider cannot fine-tune is explained with the provider's words."""
     with pytest.raises(TrainingError) as caught:
         await training.train(SAMPLE, "sample.jsonl", replace(REQUEST, base_model="gpt-5-mini"), no_progress)
-    assert "not available for fine-tuning" in caught.value.message and "_" not in caught.value.message.split(":")[0]
+    assert "not available for fine-tuning" in str(caught.value) and "_" not in str(caught.value).split(":")[0]
 
 
 async def test_cancel_marks_the_job_cancelled(training, fake_openai):
@@ -457,7 +457,7 @@ async def test_file_never_ready_gives_up_within_the_bound_with_a_clear_message(t
         await training.train(SAMPLE, "sample.jsonl", REQUEST, no_progress)
 
     assert asyncio.get_running_loop().time() - started < 5
-    assert caught.value.message == (
+    assert str(caught.value) == (
         "The provider had not finished processing the training file after 0.3 seconds, so no job was started. "
         "Try /train again in a few minutes."
     )
