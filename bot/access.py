@@ -18,6 +18,11 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
+# Refusals are raised as CheckFailure (plain strings) and shown by bot/replies.py, in the member's language.
+SERVER_ONLY = N_("This command works in a server, not in DMs.")
+ADMINS_ONLY = N_("Only admins (Manage Server or an ADMIN_ROLES role) can use this command.")
+STAFF_ONLY = N_("Only staff (a STAFF_ROLES role) and admins can use this command.")
+
 
 def is_admin(member: discord.abc.User, settings: Settings) -> bool:
     """Manage Server, or a role named in ADMIN_ROLES (by ID or name)."""
@@ -36,17 +41,17 @@ def is_staff(member: discord.abc.User, settings: Settings) -> bool:
 def require_admin(interaction: discord.Interaction[SupportBot]) -> bool:
     """Server-side check: Discord's default_member_permissions can be overridden by server owners."""
     if interaction.guild is None:
-        raise app_commands.CheckFailure("This command works in a server, not in DMs.")
+        raise app_commands.CheckFailure(SERVER_ONLY)
     if not is_admin(interaction.user, interaction.client.settings):
-        raise app_commands.CheckFailure("Only admins (Manage Server or an ADMIN_ROLES role) can use this command.")
+        raise app_commands.CheckFailure(ADMINS_ONLY)
     return True
 
 
 def require_staff(interaction: discord.Interaction[SupportBot]) -> bool:
     if interaction.guild is None:
-        raise app_commands.CheckFailure("This command works in a server, not in DMs.")
+        raise app_commands.CheckFailure(SERVER_ONLY)
     if not is_staff(interaction.user, interaction.client.settings):
-        raise app_commands.CheckFailure("Only staff (a STAFF_ROLES role) and admins can use this command.")
+        raise app_commands.CheckFailure(STAFF_ONLY)
     return True
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import discord
 
 from bot.errors import UserError
+from bot.i18n import _
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".txt")
 
@@ -12,12 +13,16 @@ JSONL_SUFFIXES = (".jsonl", ".json", ".txt")
 async def read_attachment(attachment: discord.Attachment, max_mb: float) -> bytes:
     """A JSONL attachment's bytes, refusing other file types, empty and oversized files before downloading."""
     if not attachment.filename.lower().endswith(JSONL_SUFFIXES):
-        raise UserError(f"{attachment.filename} isn't a JSONL file: attach a .jsonl file with one JSON object per line.")
+        raise UserError(
+            _("{file} isn't a JSONL file: attach a .jsonl file with one JSON object per line.", file=attachment.filename)
+        )
     if attachment.size > max_mb * 1_000_000:
-        raise UserError(f"{attachment.filename} is {attachment.size / 1e6:.1f} MB; the limit is {max_mb:g} MB.")
+        raise UserError(
+            _("{file} is {size:.1f} MB; the limit is {most:g} MB.", file=attachment.filename, size=attachment.size / 1e6, most=max_mb)
+        )
     if attachment.size == 0:
-        raise UserError(f"{attachment.filename} is empty.")
+        raise UserError(_("{file} is empty.", file=attachment.filename))
     try:
         return await attachment.read()
     except discord.HTTPException:
-        raise UserError(f"I couldn't download {attachment.filename}; please attach it again.") from None
+        raise UserError(_("I couldn't download {file}; please attach it again.", file=attachment.filename)) from None

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from bot.config import Settings
 from bot.errors import ModelError, UserError
+from bot.i18n import N_, _
 from bot.limits import Limits, Who
 from bot.llm import LLM, UNAVAILABLE, Caller
 from bot.moderation import NEUTRAL_REPLY, Moderator
@@ -32,7 +33,8 @@ SUMMARY_INSTRUCTIONS = (
     "of the conversation. Reply with the summary only."
 )
 REPLY_ALLOWANCE = 500  # tokens held for a reply's words against the daily budgets while it streams
-TOO_SLOW = "\n\n*(I'll leave it there for now; that took me too long. Ask again if you'd like more.)*"
+# Yielded as it is, after the reply's words; the cog shows it in the channel's language.
+TOO_SLOW = N_("\n\n*(I'll leave it there for now; that took me too long. Ask again if you'd like more.)*")
 TURNS_PER_QUERY = 200  # more whole turns than any sensible budget holds
 SUMMARY_FOLD_TOKENS = 8000  # the most history one summary call reads
 
@@ -144,7 +146,7 @@ class BartenderService:
         """Stream the bartender's reply; messages to one session are answered one at a time, in order."""
         text = clean(message or "") or OPENER
         if len(text) > MAX_MESSAGE_CHARS:
-            raise UserError(f"That's a long one! Please keep messages under {MAX_MESSAGE_CHARS:,} characters.")
+            raise UserError(_("That's a long one! Please keep messages under {most:,} characters.", most=MAX_MESSAGE_CHARS))
         who = Who(place.user_id, place.guild_id, exempt)
         hold = None
         if self._limits is not None:
@@ -201,7 +203,7 @@ class BartenderService:
                 if not "".join(parts).strip():
                     log.warning("bartender stream in %s ended without any text", place.scope)
                     raise ModelError(UNAVAILABLE, kind="timeout" if timed_out else "empty_reply")
-                session, turn_id, _ = await recording
+                session, turn_id, _new = await recording  # not `_`: that name is the catalog mark
             except BaseException:
                 # Cut off (model error, or the reader went away): kept for the record, left out of the history.
                 recorded = await asyncio.gather(asyncio.shield(recording), return_exceptions=True)

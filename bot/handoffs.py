@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.errors import UserError
+from bot.i18n import N_, _
 from bot.records import Example, Handoff, utcnow
 from bot.storage import HandoffStore
 from bot.teaching import MAX_ANSWER_CHARS, AlreadyTaught, TeachingService
@@ -21,8 +22,9 @@ from bot.text import clean
 
 log = logging.getLogger(__name__)
 
-NO_ANSWER, ASKED_FOR_STAFF, FROM_BUTTON = "no answer", "asked for staff", "asked under an answer"
-MODEL_DID_NOT_KNOW = "the model did not know"
+# Why a handoff was opened: stored as written here, shown to staff in their server's language.
+NO_ANSWER, ASKED_FOR_STAFF, FROM_BUTTON = N_("no answer"), N_("asked for staff"), N_("asked under an answer")
+MODEL_DID_NOT_KNOW = N_("the model did not know")
 
 # What a customer writes to reach a person: a person *and* reaching them, in Korean (spaces ignored) and English.
 _STAFF_KO = re.compile(r"(상담원|상담사|상담직원)|(직원|사람|매니저|담당자)(분)?(이랑|과|와|하고|한테|에게)?(연결|통화|상담|얘기|이야기|대화|바꿔)")
@@ -72,7 +74,7 @@ class HandoffService:
     async def get(self, handoff_id: int) -> Handoff:
         handoff = await self._store.get(handoff_id)
         if handoff is None:
-            raise UserError(f"There is no handoff #{handoff_id}.")
+            raise UserError(_("There is no handoff #{handoff}.", handoff=handoff_id))
         return handoff
 
     async def claim(self, handoff_id: int, answer: str, *, by: int, seen: datetime) -> Handoff:
@@ -82,18 +84,25 @@ class HandoffService:
         """
         answer = clean(answer)
         if not answer:
-            raise UserError("The answer is empty; write what the customer should be told.")
+            raise UserError(_("The answer is empty; write what the customer should be told."))
         if len(answer) > MAX_ANSWER_CHARS:
-            raise UserError(f"The answer is {len(answer):,} characters; keep it under {MAX_ANSWER_CHARS:,}.")
+            raise UserError(
+                _("The answer is {length:,} characters; keep it under {most:,}.", length=len(answer), most=MAX_ANSWER_CHARS)
+            )
         handoff = await self._store.answer(handoff_id, by=by, answer=answer, seen=seen)
         if handoff is None:
             current = await self.get(handoff_id)
             if current.open:
                 raise UserError(
-                    f"The customer added a question to handoff #{handoff_id} since you opened it; nothing was sent. "
-                    "Open it again to see everything they asked."
+                    _(
+                        "The customer added a question to handoff #{handoff} since you opened it; nothing was sent. "
+                        "Open it again to see everything they asked.",
+                        handoff=handoff_id,
+                    )
                 )
-            raise UserError(f"Handoff #{handoff_id} was already answered by <@{current.answered_by}>; nothing was sent.")
+            raise UserError(
+                _("Handoff #{handoff} was already answered by {staff}; nothing was sent.", handoff=handoff_id, staff=f"<@{current.answered_by}>")
+            )
         return handoff
 
     async def reopen(self, handoff_id: int) -> bool:

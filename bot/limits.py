@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from bot.records import Usage
 from bot.storage import UsageStore
 from bot.errors import UserError
+from bot.i18n import Line, _, _n
 
 
 class LimitReached(UserError):
@@ -139,28 +140,20 @@ class Limits:
             # No await from here on: two messages can't both pass on the same unspent tokens.
             self._expire_holds()
             resets = _until(today + timedelta(days=1))
-            for key, cap, refusal in budgets:
+            for key, cap in budgets:
                 if self._spent.get(key, 0) + self._held.get(key, 0) >= cap:
-                    raise LimitReached(refusal.format(resets=resets))
+                    raise LimitReached(_refusal(key[0], resets))
         self._check_rate(who.user_id, count=count)
         if not (count and budgets):
             return None
-        return self._hold(tuple(key for key, _, _ in budgets), max(1, estimate))
+        return self._hold(tuple(key for key, _cap in budgets), max(1, estimate))
 
-    def _budgets(self, who: Who) -> list[tuple[tuple[str, int], int, str]]:
+    def _budgets(self, who: Who) -> list[tuple[tuple[str, int], int]]:
         budgets = []
         if self._daily_user_tokens:
-            budgets.append(
-                (("user", who.user_id), self._daily_user_tokens, "You've reached today's limit for AI answers. It resets at 00:00 UTC, in {resets}.")
-            )
+            budgets.append((("user", who.user_id), self._daily_user_tokens))
         if self._daily_server_tokens and who.guild_id is not None:
-            budgets.append(
-                (
-                    ("guild", who.guild_id),
-                    self._daily_server_tokens,
-                    "This server has reached today's limit for AI answers. It resets at 00:00 UTC, in {resets}.",
-                )
-            )
+            budgets.append((("guild", who.guild_id), self._daily_server_tokens))
         return budgets
 
     def _hold(self, keys: tuple[tuple[str, int], ...], tokens: int) -> Hold:
@@ -203,7 +196,13 @@ class Limits:
             del recent[0]  # at most per_minute times are kept
         if len(recent) >= self._per_minute:
             wait = max(1, round(60 - (now - recent[0])))
-            raise LimitReached(f"You're sending messages quickly. Please wait {wait} seconds and try again.")
+            raise LimitReached(
+                _n(
+                    "You're sending messages quickly. Please wait {count} second and try again.",
+                    "You're sending messages quickly. Please wait {count} seconds and try again.",
+                    wait,
+                )
+            )
         if count:
             recent.append(now)
         elif not recent:
@@ -216,7 +215,13 @@ class Limits:
         self._next_sweep = now + SWEEP_SECONDS
 
 
-def _until(moment: datetime) -> str:
+def _refusal(kind: str, resets: Line) -> Line:
+    if kind == "guild":
+        return _("This server has reached today's limit for AI answers. It resets at 00:00 UTC, in {resets}.", resets=resets)
+    return _("You've reached today's limit for AI answers. It resets at 00:00 UTC, in {resets}.", resets=resets)
+
+
+def _until(moment: datetime) -> Line:
     minutes = max(1, int((moment - datetime.now(timezone.utc)).total_seconds() // 60))
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+    return _("{hours} h {minutes} min", hours=hours, minutes=minutes) if hours else _("{minutes} min", minutes=minutes)

@@ -15,7 +15,7 @@ from openai.types.chat import ChatCompletion
 
 from bot.config import Settings
 from bot.errors import ModelError, TrainingError, UserError
-from bot.i18n import N_
+from bot.i18n import N_, Line, _
 from bot.logs import redact
 from bot.records import Usage
 from bot.tokens import estimate_tokens
@@ -315,7 +315,7 @@ class FineTuningAPI:
         try:
             uploaded = await client.files.create(file=(filename, data, "application/jsonl"), purpose="fine-tune")
         except (openai.OpenAIError, ValueError) as exc:
-            raise self._training_error(exc, "upload the training file") from exc
+            raise self._training_error(exc, _("upload the training file")) from exc
         return uploaded.id
 
     async def create_job(
@@ -348,21 +348,24 @@ class FineTuningAPI:
                 if existing is not None:
                     return existing
                 if attempt == CREATE_ATTEMPTS:
-                    raise self._training_error(exc, "start the fine-tuning job") from exc
+                    raise self._training_error(exc, _("start the fine-tuning job")) from exc
                 await asyncio.sleep(attempt)
             except openai.BadRequestError as exc:
                 if not _file_not_ready(exc):
-                    raise self._training_error(exc, "start the fine-tuning job") from exc
+                    raise self._training_error(exc, _("start the fine-tuning job")) from exc
                 if loop.time() >= ready_by:
                     log.warning("training file %s still not ready after %ss: %s", training_file, FILE_READY_TIMEOUT, self._redact(str(exc)))
                     raise TrainingError(
-                        f"The provider had not finished processing the training file after {_duration(FILE_READY_TIMEOUT)}, "
-                        "so no job was started. Try /train again in a few minutes."
+                        _(
+                            "The provider had not finished processing the training file after {waited}, "
+                            "so no job was started. Try /train again in a few minutes.",
+                            waited=_duration(FILE_READY_TIMEOUT),
+                        )
                     ) from exc
                 # An admin is waiting on this one: processing takes seconds, so ask again soon.
                 await asyncio.sleep(min(self._poll_interval, 2.0, max(ready_by - loop.time(), 0.0)))
             except (openai.OpenAIError, ValueError) as exc:
-                raise self._training_error(exc, "start the fine-tuning job") from exc
+                raise self._training_error(exc, _("start the fine-tuning job")) from exc
 
     async def find_by_run_id(self, run_id: str) -> RemoteJob | None:
         """The provider's job carrying this run ID in its metadata, or None; JobMayExist when it can't be asked."""
@@ -382,8 +385,10 @@ class FineTuningAPI:
                 log.warning("could not look up fine-tuning job %s (attempt %s): %s", run_id, attempt, self._redact(str(exc)))
                 if attempt == LOOKUP_ATTEMPTS:
                     raise JobMayExist(
-                        "The provider stopped answering while the job was being started, so I can't tell whether it "
-                        "started. If it did, I'll find it and post here; check /status before running /train again."
+                        _(
+                            "The provider stopped answering while the job was being started, so I can't tell whether it "
+                            "started. If it did, I'll find it and post here; check /status before running /train again."
+                        )
                     ) from exc
                 await asyncio.sleep(attempt)
         for job in page.data:
@@ -396,7 +401,7 @@ class FineTuningAPI:
         try:
             return self._remote_job(await client.fine_tuning.jobs.retrieve(job_id))
         except (openai.OpenAIError, ValueError) as exc:
-            raise self._training_error(exc, f"look up job {job_id}") from exc
+            raise self._training_error(exc, _("look up job {job}", job=job_id)) from exc
 
     async def events(self, job_id: str, limit: int = 5) -> list[JobEvent]:
         """The latest events, oldest first."""
@@ -404,7 +409,7 @@ class FineTuningAPI:
         try:
             page = await client.fine_tuning.jobs.list_events(job_id, limit=limit)
         except (openai.OpenAIError, ValueError) as exc:
-            raise self._training_error(exc, f"read the events of job {job_id}") from exc
+            raise self._training_error(exc, _("read the events of job {job}", job=job_id)) from exc
         events = [
             JobEvent(
                 datetime.fromtimestamp(e.created_at, timezone.utc),
@@ -424,7 +429,7 @@ class FineTuningAPI:
             response = await client.files.content(file_id)
             return await response.aread()
         except (openai.OpenAIError, ValueError) as exc:
-            raise self._training_error(exc, f"read the result file {file_id}") from exc
+            raise self._training_error(exc, _("read the result file {file}", file=file_id)) from exc
 
     async def checkpoints(self, job_id: str) -> list[Checkpoint]:
         """The job's checkpoints, oldest first; none where the provider has no such endpoint."""
@@ -434,7 +439,7 @@ class FineTuningAPI:
         except openai.NotFoundError:
             return []
         except (openai.OpenAIError, ValueError) as exc:
-            raise self._training_error(exc, f"list the checkpoints of job {job_id}") from exc
+            raise self._training_error(exc, _("list the checkpoints of job {job}", job=job_id)) from exc
         found = [
             Checkpoint(
                 c.fine_tuned_model_checkpoint,
@@ -452,7 +457,7 @@ class FineTuningAPI:
         try:
             return self._remote_job(await client.fine_tuning.jobs.cancel(job_id))
         except (openai.OpenAIError, ValueError) as exc:
-            raise self._training_error(exc, f"cancel job {job_id}") from exc
+            raise self._training_error(exc, _("cancel job {job}", job=job_id)) from exc
 
     def _redact(self, text: str) -> str:
         return redact(text, self._secrets)
@@ -461,14 +466,13 @@ class FineTuningAPI:
         remote = _remote_job(job)
         return replace(remote, error=self._redact(remote.error)) if remote.error else remote
 
-    def _training_error(self, exc: Exception, action: str) -> TrainingError:
-        error = _training_error(exc, action, self._secrets)
-        return TrainingError(self._redact(error.message))
+    def _training_error(self, exc: Exception, action: Line) -> TrainingError:
+        return _training_error(exc, action, self._secrets)
 
     def _require_client(self) -> openai.AsyncOpenAI:
         if self._client is None:
             if self._connect is None:
-                raise TrainingError("Fine-tuning needs an API key: set OPENAI_API_KEY (or FINETUNE_API_KEY).")
+                raise TrainingError(_("Fine-tuning needs an API key: set OPENAI_API_KEY (or FINETUNE_API_KEY)."))
             self._client = self._connect()
         return self._client
 
@@ -491,7 +495,7 @@ def _remote_job(job: Any) -> RemoteJob:
     )
 
 
-def _training_error(exc: Exception, action: str, secrets: Sequence[str] = ()) -> TrainingError:
+def _training_error(exc: Exception, action: Line, secrets: Sequence[str] = ()) -> TrainingError:
     """A provider's refusal as a plain sentence, without secrets (an endpoint may echo them); its codes stay in the log."""
     log.warning("could not %s: %s", action, redact(str(exc), secrets))
     body = getattr(exc, "body", None)
@@ -499,16 +503,25 @@ def _training_error(exc: Exception, action: str, secrets: Sequence[str] = ()) ->
     code = (details.get("code") if isinstance(details, dict) else None) or getattr(exc, "code", None)
     provider_says = details.get("message") if isinstance(details, dict) else None
     if code == "daily_rate_limit_exceeded":
-        return TrainingError("The provider's daily limit for fine-tuning jobs is reached. Try again tomorrow.")
+        return TrainingError(_("The provider's daily limit for fine-tuning jobs is reached. Try again tomorrow."))
     if isinstance(exc, openai.RateLimitError):
-        return TrainingError("The provider is rate-limiting fine-tuning requests right now. Try again in a few minutes.")
+        return TrainingError(_("The provider is rate-limiting fine-tuning requests right now. Try again in a few minutes."))
+    action = _redacted(action, secrets)
     if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
-        return TrainingError(f"The provider refused the API key when trying to {action}. Check FINETUNE_API_KEY / OPENAI_API_KEY.")
+        return TrainingError(
+            _("The provider refused the API key when trying to {action}. Check FINETUNE_API_KEY / OPENAI_API_KEY.", action=action)
+        )
     if isinstance(exc, openai.NotFoundError) and provider_says and "model" not in provider_says.lower():
-        return TrainingError(f"Fine-tuning is not available at this endpoint (could not {action}). Check FINETUNE_BASE_URL.")
+        return TrainingError(_("Fine-tuning is not available at this endpoint (could not {action}). Check FINETUNE_BASE_URL.", action=action))
     if isinstance(exc, openai.APIStatusError) and provider_says:
-        return TrainingError(f"The provider refused to {action}: {provider_says}")
-    return TrainingError(f"Could not {action}: the provider did not answer. Try again in a few minutes.")
+        return TrainingError(_("The provider refused to {action}: {provider_says}", action=action, provider_says=redact(provider_says, secrets)))
+    return TrainingError(_("Could not {action}: the provider did not answer. Try again in a few minutes.", action=action))
+
+
+def _redacted(line: Line, secrets: Sequence[str]) -> Line:
+    """`line` with no secret in its values (an ID echoed from a command may be anything)."""
+    values = {name: redact(value, secrets) if isinstance(value, str) else value for name, value in line.values.items()}
+    return Line(line.template, plural=line.plural, count=line.count, **values)
 
 
 def _file_not_ready(exc: openai.BadRequestError) -> bool:
@@ -521,8 +534,8 @@ def _file_not_ready(exc: openai.BadRequestError) -> bool:
     return body.get("param") == "training_file" and ("not ready" in message or "still being processed" in message)
 
 
-def _duration(seconds: float) -> str:
-    return f"{seconds / 60:g} minutes" if seconds >= 60 else f"{seconds:g} seconds"
+def _duration(seconds: float) -> Line:
+    return _("{minutes:g} minutes", minutes=seconds / 60) if seconds >= 60 else _("{seconds:g} seconds", seconds=seconds)
 
 
 def _date(value: Any) -> str | None:

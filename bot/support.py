@@ -89,7 +89,7 @@ class SupportService:
         if not question:
             raise UserError(_("Please write your question after the command or mention, and I'll answer it."))
         if len(question) > MAX_QUESTION_CHARS:
-            raise UserError(f"That message is too long for me; please keep it under {MAX_QUESTION_CHARS:,} characters.")
+            raise UserError(_("That message is too long for me; please keep it under {most:,} characters.", most=MAX_QUESTION_CHARS))
         who = Who(user_id, guild_id, exempt)
         holds: list[Hold] = []
         try:

@@ -13,16 +13,17 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.access import limits_exempt
-from bot.bartender import Place
+from bot.bartender import TOO_SLOW, Place
 from bot.client import SupportBot
 from bot.errors import UserError
+from bot.i18n import ENGLISH, N_, Text, _, language_of, localize, translate
 from bot.replies import user_message
 from bot.routing import in_channels
 from bot.text import DISCORD_LIMIT, cut_head
 
 log = logging.getLogger(__name__)
 
-CUT_OFF = "\n\n*(cut off: something went wrong on my side. Send your message again and I'll pick up from there.)*"
+CUT_OFF = N_("\n\n*(cut off: something went wrong on my side. Send your message again and I'll pick up from there.)*")
 
 
 class Bartender(commands.Cog):
@@ -35,7 +36,9 @@ class Bartender(commands.Cog):
         place = self.bot.route(message)
         if not isinstance(place, Place):
             return
-        writer = StreamWriter(message.channel, reply_to=message, edit_every=self.bot.settings.bartender_edit_seconds)
+        writer = StreamWriter(
+            message.channel, reply_to=message, edit_every=self.bot.settings.bartender_edit_seconds, language=self.bot.language(message.guild)
+        )
         exempt = limits_exempt(message.author, self.bot.settings)
         await writer.write(self.bartender.reply(place, message.content, exempt=exempt))
 
@@ -49,13 +52,16 @@ class Bartender(commands.Cog):
         if isinstance(channel, discord.Thread):
             channel = channel.parent
         if not isinstance(channel, discord.TextChannel):
-            raise UserError("I can only open a table in a text channel.")
+            raise UserError(_("I can only open a table in a text channel."))
         exempt = limits_exempt(interaction.user, self.bot.settings)
         await self.bartender.may_reply(interaction.user.id, interaction.guild_id, exempt=exempt)
         thread = await open_thread(channel, interaction.user)
         place = await self.bartender.open_thread(thread.id, interaction.user.id, interaction.guild_id)
-        await interaction.followup.send(f"Your table is ready: {thread.mention} 🍸", ephemeral=True)
-        writer = StreamWriter(thread, reply_to=None, edit_every=self.bot.settings.bartender_edit_seconds)
+        ready = _("Your table is ready: {thread} 🍸", thread=thread.mention)
+        await interaction.followup.send(localize(ready, language_of(interaction.locale)), ephemeral=True)
+        writer = StreamWriter(
+            thread, reply_to=None, edit_every=self.bot.settings.bartender_edit_seconds, language=self.bot.language(interaction.guild)
+        )
         await writer.write(self.bartender.reply(place, message, exempt=exempt))
 
     @app_commands.command()
@@ -66,16 +72,20 @@ class Bartender(commands.Cog):
         owner = self.bartender.thread_owner(interaction.channel_id or 0)
         if owner is not None:
             if owner != interaction.user.id:
-                raise UserError("This is someone else's table; only they can reset it.")
+                raise UserError(_("This is someone else's table; only they can reset it."))
             place = Place.thread(interaction.channel_id, owner)  # type: ignore[arg-type]
         elif channel is not None and in_channels(channel, self.bot.settings.bartender_channels):
             place = Place.seat(channel.id, interaction.user.id)
         else:
-            raise UserError("There's no bartender conversation here. Use `/bartender` to take a seat.")
+            raise UserError(_("There's no bartender conversation here. Use `/bartender` to take a seat."))
         await interaction.response.defer(ephemeral=True, thinking=True)
         had_one = await self.bartender.reset(place)
-        text = "Fresh start! I've forgotten our chat here; what can I pour you?" if had_one else "We hadn't started chatting here yet; say hi!"
-        await interaction.followup.send(text, ephemeral=True)
+        text = (
+            _("Fresh start! I've forgotten our chat here; what can I pour you?")
+            if had_one
+            else _("We hadn't started chatting here yet; say hi!")
+        )
+        await interaction.followup.send(localize(text, language_of(interaction.locale)), ephemeral=True)
 
 
 async def open_thread(channel: discord.TextChannel, user: discord.abc.User) -> discord.Thread:
@@ -89,15 +99,21 @@ async def open_thread(channel: discord.TextChannel, user: discord.abc.User) -> d
         await thread.add_user(user)
     except discord.HTTPException as exc:
         log.warning("could not open a bartender thread in %s: %s", channel.id, exc)
-        raise UserError("I couldn't open a thread here; check that I may create threads in this channel.") from None
+        raise UserError(_("I couldn't open a thread here; check that I may create threads in this channel.")) from None
     return thread
 
 
 class StreamWriter:
-    """Shows a streamed reply: posts at the first words, edits at most every `edit_every` seconds, splits past 2,000."""
+    """Shows a streamed reply: posts at the first words, edits at most every `edit_every` seconds, splits past 2,000.
 
-    def __init__(self, channel: discord.abc.Messageable, *, reply_to: discord.Message | None, edit_every: float) -> None:
+    The model's words are shown as they come; the bot's own lines (cut off, too slow, errors) in `language`.
+    """
+
+    def __init__(
+        self, channel: discord.abc.Messageable, *, reply_to: discord.Message | None, edit_every: float, language: str = ENGLISH
+    ) -> None:
         self.channel = channel
+        self.language = language
         self.reply_to = reply_to
         self.edit_every = edit_every
         self.message: discord.Message | None = None
@@ -111,16 +127,16 @@ class StreamWriter:
             # aclosing: however this loop ends, the reply generator ends too and frees its session.
             async with aclosing(pieces):
                 async for piece in pieces:
-                    self.text += piece
+                    self.text += translate(piece, self.language) if piece == TOO_SLOW else piece
                     await self._show(final=False)
         except Exception as exc:
             await self._finish_with(user_message(exc, context="bartender reply"))
             return
         await self._show(final=True)
 
-    async def _finish_with(self, notice: str) -> None:
+    async def _finish_with(self, notice: Text) -> None:
         """A reply that failed part-way is marked as cut off; one that never started gets the notice alone."""
-        self.text += CUT_OFF if self.text.strip() else notice
+        self.text += localize(CUT_OFF if self.text.strip() else notice, self.language)
         await self._show(final=True)
 
     async def _show(self, *, final: bool) -> None:

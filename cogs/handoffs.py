@@ -14,7 +14,7 @@ from discord.utils import format_dt
 from bot.access import is_staff, staff_only
 from bot.client import SupportBot
 from bot.handoffs import FROM_BUTTON, HandoffService
-from bot.i18n import N_, language_of, translate
+from bot.i18n import ENGLISH, N_, Lines, Text, _, language_of, localize, translate
 from bot.records import Handoff
 from bot.replies import send_ephemeral, user_message
 from bot.teaching import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS
@@ -27,6 +27,10 @@ JOINED = N_("I've added this to what you already asked our staff; you'll get the
 STAFF_ANSWERED = N_("**Our staff answered** “{question}”:")
 ONLY_THE_ASKER = N_("Only the customer who asked can pass this to staff; ask your own question and you'll get the button too.")
 NO_STAFF = N_("Staff can't be reached from here right now, sorry.")
+ONLY_STAFF = N_("Only staff (a STAFF_ROLES role) and admins can answer customers.")
+ANSWER_AND_TEACH = N_("Answer & teach")
+ANSWER_ONLY = N_("Answer only")
+TALK_TO_STAFF = N_("Talk to staff")
 REMINDER_CHECK_SECONDS = 60.0
 NO_PINGS = discord.AllowedMentions.none()
 
@@ -65,12 +69,17 @@ class Handoffs(commands.Cog):
     async def list_handoffs(self, interaction: discord.Interaction[SupportBot]) -> None:
         """The customers' questions still waiting for a staff answer, oldest first."""
         await interaction.response.defer(ephemeral=True, thinking=True)
+        language = language_of(interaction.locale)
         waiting, total = await self.handoffs.open_ones()
         if not waiting:
-            await interaction.followup.send("No customer is waiting for staff.", ephemeral=True)
+            await interaction.followup.send(localize(_("No customer is waiting for staff."), language), ephemeral=True)
             return
-        shown = f", the {len(waiting)} oldest first" if total > len(waiting) else ", oldest first"
-        lines = [f"{total} waiting{shown}:"]
+        heading = (
+            _("{total} waiting, the {shown} oldest first:", total=total, shown=len(waiting))
+            if total > len(waiting)
+            else _("{total} waiting, oldest first:", total=total)
+        )
+        lines = [localize(heading, language)]
         for handoff in waiting:
             link = f" · {self._post_url(handoff)}" if handoff.staff_message_id else ""
             question = shorten(first_line(handoff.question), 80)
@@ -111,15 +120,17 @@ async def show_to_staff(bot: SupportBot, handoff: Handoff, *, joined: bool, remi
     channel = bot.get_channel(bot.settings.staff_channel) or await bot.fetch_channel(bot.settings.staff_channel)
     if not isinstance(channel, discord.TextChannel | discord.Thread):
         raise TypeError(f"STAFF_CHANNEL {bot.settings.staff_channel} is not a text channel or thread")
-    content = render_handoff(handoff, reminder=reminder)
+    language = bot.language(channel.guild)  # the staff's server's
+    content = render_handoff(handoff, reminder=reminder, language=language)
     if joined and handoff.staff_message_id:
         await channel.get_partial_message(handoff.staff_message_id).edit(content=content, allowed_mentions=NO_PINGS)
         if handoff.staff_thread_id:
             thread = bot.get_channel(handoff.staff_thread_id) or await bot.fetch_channel(handoff.staff_thread_id)
             newest = handoff.question.splitlines()[-1] if handoff.question.strip() else ""
-            await thread.send(f"New from the customer: {shorten(newest, 1800)}", allowed_mentions=NO_PINGS)
+            added = _("New from the customer: {question}", question=shorten(newest, 1800))
+            await thread.send(localize(added, language), allowed_mentions=NO_PINGS)
         return
-    post = await channel.send(content, view=answer_view(handoff.id), allowed_mentions=NO_PINGS)
+    post = await channel.send(content, view=answer_view(handoff.id, language), allowed_mentions=NO_PINGS)
     thread_id = None
     if isinstance(channel, discord.TextChannel):
         try:
@@ -141,19 +152,28 @@ async def remind(bot: SupportBot) -> None:
         await bot.handoffs.reminded(handoff.id)
 
 
-def render_handoff(handoff: Handoff, *, reminder: bool = False) -> str:
-    where = "a DM" if handoff.guild_id is None else f"<#{handoff.channel_id}>"
+def render_handoff(handoff: Handoff, *, reminder: bool = False, language: str = ENGLISH) -> str:
+    """The post staff see: who asked, where, why it came to them; the customer's words and the bot's answer as they are."""
+    where: Text = _("a DM") if handoff.guild_id is None else f"<#{handoff.channel_id}>"
     if handoff.guild_id is not None and handoff.message_id:
-        where += f" ([message](https://discord.com/channels/{handoff.guild_id}/{handoff.channel_id}/{handoff.message_id}))"
-    heading = f"⏰ **Still waiting since {format_dt(handoff.created_at, 'R')}: handoff #{handoff.id}**" if reminder else f"**Handoff #{handoff.id}**"
+        url = f"https://discord.com/channels/{handoff.guild_id}/{handoff.channel_id}/{handoff.message_id}"
+        where = _("{channel} ([message]({url}))", channel=where, url=url)
+    heading = (
+        _("⏰ **Still waiting since {since}: handoff #{handoff}**", since=format_dt(handoff.created_at, "R"), handoff=handoff.id)
+        if reminder
+        else _("**Handoff #{handoff}**", handoff=handoff.id)
+    )
     questions = handoff.question.splitlines()
-    lines = [f"{heading} · {handoff.reason}", f"From <@{handoff.customer_id}> in {where}"]
-    lines += [f"**Question:** {shorten(q, 900)}" for q in questions[:5]]
+    lines: list[Text] = [
+        Lines([heading, translate(handoff.reason, language)], separator=" · "),
+        _("From {customer} in {where}", customer=f"<@{handoff.customer_id}>", where=where),
+    ]
+    lines += [_("**Question:** {question}", question=shorten(q, 900)) for q in questions[:5]]
     if len(questions) > 5:
-        lines.append(f"…and {len(questions) - 5} more")
+        lines.append(_("…and {more} more", more=len(questions) - 5))
     if handoff.bot_answer:
-        lines.append(f"**The bot answered:** {shorten(handoff.bot_answer, 500)}")
-    return "\n".join(lines)[:2000]
+        lines.append(_("**The bot answered:** {answer}", answer=shorten(handoff.bot_answer, 500)))
+    return localize(Lines(lines), language)[:2000]
 
 
 # -- staff answering ---------------------------------------------------------------------
@@ -162,10 +182,10 @@ def render_handoff(handoff: Handoff, *, reminder: bool = False) -> str:
 class AnswerButton(discord.ui.DynamicItem[discord.ui.Button], template=r"handoff:(?P<teach>teach|only):(?P<id>\d+)"):
     """*Answer & teach* / *Answer only* under a handoff: staff only, checked in the server where it is clicked."""
 
-    def __init__(self, handoff_id: int, teach: bool) -> None:
+    def __init__(self, handoff_id: int, teach: bool, language: str = ENGLISH) -> None:
         super().__init__(
             discord.ui.Button(
-                label="Answer & teach" if teach else "Answer only",
+                label=translate(ANSWER_AND_TEACH if teach else ANSWER_ONLY, language),
                 style=discord.ButtonStyle.primary if teach else discord.ButtonStyle.secondary,
                 custom_id=f"handoff:{'teach' if teach else 'only'}:{handoff_id}",
             )
@@ -182,7 +202,7 @@ class AnswerButton(discord.ui.DynamicItem[discord.ui.Button], template=r"handoff
         staff_channel = bot.get_channel(bot.settings.staff_channel or 0)
         in_staff_server = isinstance(staff_channel, discord.abc.GuildChannel) and interaction.guild_id == staff_channel.guild.id
         if not in_staff_server or not is_staff(interaction.user, bot.settings):
-            await send_ephemeral(interaction, "Only staff (a STAFF_ROLES role) and admins can answer customers.")
+            await send_ephemeral(interaction, ONLY_STAFF)
             return
         try:
             handoff = await bot.handoffs.get(self.handoff_id)
@@ -190,54 +210,75 @@ class AnswerButton(discord.ui.DynamicItem[discord.ui.Button], template=r"handoff
             await send_ephemeral(interaction, user_message(error, context="handoff button"))
             return
         if not handoff.open:
-            await send_ephemeral(interaction, f"Handoff #{handoff.id} was already answered by <@{handoff.answered_by}>.")
+            already = _("Handoff #{handoff} was already answered by {staff}.", handoff=handoff.id, staff=f"<@{handoff.answered_by}>")
+            await send_ephemeral(interaction, already)
             return
-        await interaction.response.send_modal(AnswerModal(handoff, teach=self.teach, post=interaction.message))
+        modal = AnswerModal(handoff, teach=self.teach, post=interaction.message, language=language_of(interaction.locale))
+        await interaction.response.send_modal(modal)
 
 
-def answer_view(handoff_id: int) -> discord.ui.View:
+def answer_view(handoff_id: int, language: str = ENGLISH) -> discord.ui.View:
+    """*Answer & teach* and *Answer only*, labelled in the staff's server's language."""
     view = discord.ui.View(timeout=None)
-    view.add_item(AnswerButton(handoff_id, teach=True))
-    view.add_item(AnswerButton(handoff_id, teach=False))
+    view.add_item(AnswerButton(handoff_id, teach=True, language=language))
+    view.add_item(AnswerButton(handoff_id, teach=False, language=language))
     return view
 
 
-class AnswerModal(discord.ui.Modal, title="Answer the customer"):
-    def __init__(self, handoff: Handoff, *, teach: bool, post: discord.Message | None) -> None:
-        super().__init__()
+class AnswerModal(discord.ui.Modal):
+    """The staff member's form, in their own Discord's language."""
+
+    def __init__(self, handoff: Handoff, *, teach: bool, post: discord.Message | None, language: str = ENGLISH) -> None:
+        super().__init__(title=localize(_("Answer the customer"), language))
         self.handoff = handoff
         self.post = post
         self.question: discord.ui.TextInput | None = None
         if teach:
             self.question = discord.ui.TextInput(
-                label="Question to teach (edit to the general case)", max_length=MAX_QUESTION_CHARS,
+                label=localize(_("Question to teach (edit to the general case)"), language), max_length=MAX_QUESTION_CHARS,
                 default=first_line(handoff.question)[:MAX_QUESTION_CHARS] or None,
             )
             self.add_item(self.question)
-        self.answer = discord.ui.TextInput(label="Answer", style=discord.TextStyle.paragraph, max_length=MAX_ANSWER_CHARS)
+        self.answer = discord.ui.TextInput(
+            label=localize(_("Answer"), language), style=discord.TextStyle.paragraph, max_length=MAX_ANSWER_CHARS
+        )
         self.add_item(self.answer)
 
     async def on_submit(self, interaction: discord.Interaction[SupportBot]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         bot = interaction.client
+        language = language_of(interaction.locale)
         handoff = await bot.handoffs.claim(self.handoff.id, self.answer.value, by=interaction.user.id, seen=self.handoff.updated_at)
+        customer = f"<@{handoff.customer_id}>"
         try:
             await deliver(bot, handoff)
         except Exception as exc:
             log.warning("could not deliver handoff #%s to customer %s: %r", handoff.id, handoff.customer_id, exc)
-            still = "The handoff is open again." if await bot.handoffs.reopen(handoff.id) else "They have asked again since: see the newer handoff."
-            await interaction.followup.send(f"Couldn't send it to <@{handoff.customer_id}>. {still}", ephemeral=True)
+            still = (
+                _("The handoff is open again.")
+                if await bot.handoffs.reopen(handoff.id)
+                else _("They have asked again since: see the newer handoff.")
+            )
+            failed = Lines([_("Couldn't send it to {customer}.", customer=customer), still], separator=" ")
+            await interaction.followup.send(localize(failed, language), ephemeral=True)
             return
-        outcome = f"Sent to <@{handoff.customer_id}>."
+        outcome: list[Text] = [_("Sent to {customer}.", customer=customer)]
         if self.question is not None:
             taught = await bot.handoffs.teach(self.question.value, handoff.answer or "", by=interaction.user.id)
             if taught.example is not None:
-                outcome += f" Taught as #{taught.example.id}: the next customer asking this gets it at once."
+                outcome.append(_("Taught as #{example}: the next customer asking this gets it at once.", example=taught.example.id))
             elif taught.already_taught is not None:
-                outcome += f" “{taught.already_taught.question}” was taught already (#{taught.already_taught.id}); its answer was kept."
-        await interaction.followup.send(outcome, ephemeral=True)
+                outcome.append(
+                    _(
+                        "“{question}” was taught already (#{example}); its answer was kept.",
+                        question=taught.already_taught.question,
+                        example=taught.already_taught.id,
+                    )
+                )
+        await interaction.followup.send(localize(Lines(outcome, separator=" "), language), ephemeral=True)
         if self.post is not None:
-            done = f"{self.post.content}\n\n✅ Answered by <@{interaction.user.id}>: {shorten(handoff.answer or '', 500)}"
+            answered = _("✅ Answered by {staff}: {answer}", staff=f"<@{interaction.user.id}>", answer=shorten(handoff.answer or "", 500))
+            done = f"{self.post.content}\n\n{localize(answered, bot.language(interaction.guild))}"
             with contextlib.suppress(discord.HTTPException):
                 await self.post.edit(content=done[:2000], view=None, allowed_mentions=NO_PINGS)
 
@@ -273,9 +314,11 @@ async def deliver(bot: SupportBot, handoff: Handoff) -> None:
 class TalkToStaffButton(discord.ui.DynamicItem[discord.ui.Button], template=r"handoff:ask:(?P<customer>\d+):(?P<key>\d+)"):
     """*Talk to staff* under a support answer (`key`: the question it answered); only the customer who asked can use it."""
 
-    def __init__(self, customer_id: int, key: int) -> None:
+    def __init__(self, customer_id: int, key: int, language: str = ENGLISH) -> None:
         super().__init__(
-            discord.ui.Button(label="Talk to staff", style=discord.ButtonStyle.secondary, custom_id=f"handoff:ask:{customer_id}:{key}")
+            discord.ui.Button(
+                label=translate(TALK_TO_STAFF, language), style=discord.ButtonStyle.secondary, custom_id=f"handoff:ask:{customer_id}:{key}"
+            )
         )
         self.customer_id = customer_id
         self.key = key

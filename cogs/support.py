@@ -18,7 +18,7 @@ from bot.client import SupportBot
 from bot.replies import user_message
 from bot.routing import Question
 from bot.support import MAX_QUESTION_CHARS
-from bot.i18n import language_of, translate
+from bot.i18n import language_of, localize
 from bot.text import split_message
 from cogs.feedback import answer_view
 from cogs.handoffs import hand_over
@@ -50,7 +50,7 @@ class Support(commands.Cog):
                 text, view = await answer_customer(self.bot, asked)
         except Exception as exc:
             text = user_message(exc, context=f"answering message {message.id}")
-        await reply_in_chunks(message, translate(text, self.bot.language(message.guild)), view=view)
+        await reply_in_chunks(message, localize(text, self.bot.language(message.guild)), view=view)
 
     @app_commands.command()
     @app_commands.describe(question="What you need help with")
@@ -66,7 +66,7 @@ class Support(commands.Cog):
             channel_id=interaction.channel_id, replied_to=None,
         )
         text, view = await answer_customer(self.bot, asked)
-        chunks = split_message(translate(text, language_of(interaction.locale)))
+        chunks = split_message(localize(text, language_of(interaction.locale)))
         for number, chunk in enumerate(chunks):
             await interaction.followup.send(chunk, view=view if view and number == len(chunks) - 1 else discord.utils.MISSING)
 

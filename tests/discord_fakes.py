@@ -307,15 +307,19 @@ class FakeDiscord:
         [call] = [c for c in self.interaction_calls(interaction_id) if (c.payload or {}).get("type") == 9]
         return call.payload["data"]
 
-    async def submit_modal(self, opened_by: int, values: list[str], *, user: FakeUser = CUSTOMER, channel_id: int | None = GENERAL_CHANNEL) -> int:
-        """The user fills in the form `opened_by` opened, field by field in order, and submits it."""
+    async def submit_modal(
+        self, opened_by: int, values: list[str], *, user: FakeUser = CUSTOMER, channel_id: int | None = GENERAL_CHANNEL, locale: str = "en-US"
+    ) -> int:
+        """The user (whose Discord is in `locale`) fills in the form `opened_by` opened, field by field in order, and submits it."""
         modal = self.modal_of(opened_by)
         rows = [row["components"][0] for row in modal["components"]]
         components = [
             {"type": 1, "components": [{"type": 4, "custom_id": field["custom_id"], "value": value}]}
             for field, value in zip(rows, values, strict=True)
         ]
-        interaction_id = self._interaction(5, {"custom_id": modal["custom_id"], "components": components}, user=user, channel_id=channel_id)
+        interaction_id = self._interaction(
+            5, {"custom_id": modal["custom_id"], "components": components}, user=user, channel_id=channel_id, locale=locale
+        )
         await self.settle()
         return interaction_id
 

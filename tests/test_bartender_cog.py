@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from discord_fakes import BAR_CHANNEL, CUSTOMER, GENERAL_CHANNEL, GUILD_ID, OTHER_CUSTOMER, SUPPORT_CHANNEL
 
 from bot.bartender import TOO_SLOW
@@ -208,3 +210,47 @@ async def test_stream_with_no_words_gets_the_friendly_line(discord_bot, fake_ope
     await discord_bot.send_message("hello", channel_id=BAR_CHANNEL)
 
     assert discord_bot.shown_messages(BAR_CHANNEL) == [UNAVAILABLE]
+
+
+# -- the reader's language ---------------------------------------------------------------
+
+
+async def test_a_korean_server_sees_the_bartenders_own_lines_in_korean_and_the_models_words_as_they_are(discord_bot, fake_openai):
+    """BOT_LANGUAGE=ko: a reply cut off, one that fails outright and one too slow end in Korean lines."""
+    discord_bot.bot.settings = replace(discord_bot.bot.settings, bot_language="ko")
+    fake_openai.reply = "one two three four five six seven eight"
+    fake_openai.stream_chunks = 8
+    fake_openai.cut_stream_next(after_chunks=3)
+    await discord_bot.send_message("Tell me", channel_id=BAR_CHANNEL)
+    fake_openai.fail_next(500, times=2, retry_after_ms=1)
+    await discord_bot.send_message("hello", channel_id=BAR_CHANNEL, author=OTHER_CUSTOMER)
+
+    cut, failed = discord_bot.shown_messages(BAR_CHANNEL)
+    assert cut.startswith("one two") and cut.endswith("\n\n*(중단됨: 제 쪽에 문제가 생겼어요. 메시지를 다시 보내 주시면 이어서 말씀드릴게요.)*")
+    assert failed == "지금은 답변을 드리지 못했어요. 잠시 후 다시 시도해 주세요."
+
+    discord_bot.bot.bartender._reply_seconds = 0.6
+    fake_openai.reply = "one two three four five six seven eight nine ten"
+    fake_openai.stream_chunks = 10
+    fake_openai.chunk_delay = 0.25
+    await discord_bot.send_message("Tell me a long one", channel_id=BAR_CHANNEL)
+    slow = discord_bot.shown_messages(BAR_CHANNEL)[-1]
+    assert slow.startswith("one") and slow.endswith("\n\n*(시간이 너무 오래 걸려서 여기까지만 말씀드릴게요. 더 듣고 싶으시면 다시 물어봐 주세요.)*")
+
+
+async def test_bartender_commands_answer_a_korean_member_in_korean(discord_bot, fake_openai):
+    """/bartender and /reset reply in the member's Discord language, refusals included."""
+    opened = await discord_bot.slash("bartender", user=CUSTOMER, channel_id=GENERAL_CHANNEL, locale="ko")
+    thread_id = discord_bot.state._get_guild(GUILD_ID).threads[-1].id
+    assert discord_bot.ephemeral_texts(opened) == [f"자리가 준비됐어요: <#{thread_id}> 🍸"]
+
+    not_theirs = await discord_bot.slash("reset", user=OTHER_CUSTOMER, channel_id=thread_id, locale="ko")
+    fresh = await discord_bot.slash("reset", user=CUSTOMER, channel_id=thread_id, locale="ko")
+    nothing = await discord_bot.slash("reset", user=CUSTOMER, channel_id=GENERAL_CHANNEL, locale="ko")
+    not_yet = await discord_bot.slash("reset", user=OTHER_CUSTOMER, channel_id=BAR_CHANNEL, locale="ko")
+    assert [discord_bot.ephemeral_texts(i) for i in (not_theirs, fresh, nothing, not_yet)] == [
+        ["다른 분의 자리예요. 그분만 대화를 새로 시작할 수 있어요."],
+        ["새로 시작해요! 여기서 나눈 대화는 잊었어요. 무엇을 따라 드릴까요?"],
+        ["여기에는 바텐더와 나눈 대화가 없어요. `/bartender`로 자리에 앉아 보세요."],
+        ["여기서는 아직 대화를 시작하지 않았어요. 인사해 주세요!"],
+    ]

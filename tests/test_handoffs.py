@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 import pytest_asyncio
-from discord_fakes import CUSTOMER, GENERAL_CHANNEL, OTHER_CUSTOMER, STAFF, SUPPORT_CHANNEL
+from discord_fakes import CUSTOMER, GENERAL_CHANNEL, GUILD_ID, OTHER_CUSTOMER, STAFF, SUPPORT_CHANNEL
 
 from bot.handoffs import asks_for_staff
 from bot.services import open_services
@@ -29,6 +30,15 @@ async def shop(settings, validation_executor):
     offline = replace(settings, openai_api_key=None, staff_channel=STAFF_CHANNEL)
     async with open_services(offline, executor=validation_executor) as services:
         async with logged_in(services) as fake:  # closing unloads the cogs: their tasks stop before the database closes
+            yield fake
+
+
+@pytest_asyncio.fixture
+async def korean_shop(settings, validation_executor):
+    """The same shop with BOT_LANGUAGE=ko: its staff channel is in a Korean server."""
+    korean = replace(settings, openai_api_key=None, staff_channel=STAFF_CHANNEL, bot_language="ko")
+    async with open_services(korean, executor=validation_executor) as services:
+        async with logged_in(services) as fake:
             yield fake
 
 
@@ -249,7 +259,7 @@ async def test_a_korean_server_gets_the_bots_lines_in_korean_and_staff_answers_u
         async with logged_in(services) as fake:
             asked = await fake.send_message(NOBODY_TAUGHT)
             assert replies_to(fake, asked) == ["담당 직원에게 전달했어요. 답변은 여기로 보내 드릴게요."]
-            clicked = await fake.click("Answer only", user=STAFF, channel_id=STAFF_CHANNEL)
+            clicked = await fake.click("답변만 하기", user=STAFF, channel_id=STAFF_CHANNEL)  # the staff post is Korean too
             await fake.submit_modal(clicked, [STAFF_ANSWER], user=STAFF, channel_id=STAFF_CHANNEL)
             delivered = replies_to(fake, asked)[1]
             assert delivered.startswith(f"<@{CUSTOMER.id}> **직원 답변** “선물 포장 되나요? 친구 생일이라서요”:") and STAFF_ANSWER in delivered
@@ -262,6 +272,95 @@ async def test_without_a_setting_each_server_and_each_member_gets_their_own_lang
     await shop.send_message("구독 안내 부탁드려요.", author=OTHER_CUSTOMER)
     refused = await shop.click("Talk to staff", user=CUSTOMER, channel_id=SUPPORT_CHANNEL, locale="ko")
     assert shop.ephemeral_texts(refused) == ["질문하신 고객님만 직원 연결을 요청할 수 있어요. 직접 질문하시면 같은 버튼이 보여요."]
+
+
+def buttons(post: dict) -> list[str]:
+    return [button["label"] for row in post["components"] for button in row["components"]]
+
+
+def form(shop, clicked: int) -> tuple[str, list[str]]:
+    """The title and field labels of the form a click opened."""
+    modal = shop.modal_of(clicked)
+    return modal["title"], [row["components"][0]["label"] for row in modal["components"]]
+
+
+async def test_a_handoff_in_a_korean_staff_server_is_posted_in_korean_and_a_korean_staff_member_answers_in_korean(korean_shop):
+    """BOT_LANGUAGE=ko: the post and its buttons are Korean; the form and the confirmation follow the staff member's Korean Discord."""
+    asked = await korean_shop.send_message(NOBODY_TAUGHT)
+    [post] = korean_shop.sent_messages(STAFF_CHANNEL)
+    link = f"https://discord.com/channels/{GUILD_ID}/{SUPPORT_CHANNEL}/{asked['id']}"
+    assert post["content"] == (
+        "**직원 연결 #1** · 답변 없음\n"
+        f"<#{SUPPORT_CHANNEL}> ([메시지]({link}))에서 <@{CUSTOMER.id}>님이 문의\n"
+        f"**질문:** {NOBODY_TAUGHT}"
+    )
+    assert buttons(post) == ["답변하고 가르치기", "답변만 하기"]
+
+    clicked = await korean_shop.click("답변하고 가르치기", user=STAFF, channel_id=STAFF_CHANNEL, locale="ko")
+    assert form(korean_shop, clicked) == ("고객에게 답변하기", ["가르칠 질문 (일반적인 질문으로 고쳐 주세요)", "답변"])
+    sent = await korean_shop.submit_modal(clicked, ["선물 포장 되나요?", STAFF_ANSWER], user=STAFF, channel_id=STAFF_CHANNEL, locale="ko")
+    [confirmed] = korean_shop.ephemeral_texts(sent)
+    assert re.fullmatch(
+        rf"<@{CUSTOMER.id}>님에게 보냈어요\. #\d+ 예시로 가르쳤어요\. 다음에 같은 질문을 하는 고객은 바로 이 답변을 받아요\.", confirmed
+    )
+    [done] = [e.payload["content"] for e in korean_shop.edits(STAFF_CHANNEL) if "✅" in e.payload.get("content", "")]
+    assert done.endswith(f"\n\n✅ <@{STAFF.id}>님의 답변: {STAFF_ANSWER}")
+
+
+async def test_an_english_staff_member_sees_the_form_and_the_confirmation_in_english(shop):
+    """The English post, form and confirmation are as they were."""
+    await shop.send_message(NOBODY_TAUGHT)
+    [post] = staff_posts(shop)
+    assert post["content"].startswith("**Handoff #1** · no answer\n") and f"in <#{SUPPORT_CHANNEL}> ([message](" in post["content"]
+    assert buttons(post) == ["Answer & teach", "Answer only"]
+    clicked = await shop.click("Answer & teach", user=STAFF, channel_id=STAFF_CHANNEL)
+    assert form(shop, clicked) == ("Answer the customer", ["Question to teach (edit to the general case)", "Answer"])
+    sent = await shop.submit_modal(clicked, ["선물 포장 되나요?", STAFF_ANSWER], user=STAFF, channel_id=STAFF_CHANNEL)
+    [confirmed] = shop.ephemeral_texts(sent)
+    assert re.fullmatch(rf"Sent to <@{CUSTOMER.id}>\. Taught as #\d+: the next customer asking this gets it at once\.", confirmed)
+
+
+async def test_a_korean_staff_member_in_an_english_server_gets_the_form_in_korean_while_the_post_stays_english(shop):
+    """The post follows the server; the form and the confirmation follow the member who clicks."""
+    await shop.send_message(NOBODY_TAUGHT)
+    clicked = await shop.click("Answer only", user=STAFF, channel_id=STAFF_CHANNEL, locale="ko")
+    assert form(shop, clicked) == ("고객에게 답변하기", ["답변"])
+    sent = await shop.submit_modal(clicked, [STAFF_ANSWER], user=STAFF, channel_id=STAFF_CHANNEL, locale="ko")
+    assert shop.ephemeral_texts(sent) == [f"<@{CUSTOMER.id}>님에게 보냈어요."]
+    [done] = [e.payload["content"] for e in shop.edits(STAFF_CHANNEL) if "✅" in e.payload.get("content", "")]
+    assert done.endswith(f"\n\n✅ Answered by <@{STAFF.id}>: {STAFF_ANSWER}")
+
+
+async def test_refusals_on_the_answer_buttons_follow_the_members_language(shop):
+    """A Korean customer clicking Answer, and a Korean staff member answering late, are told in Korean."""
+    await shop.send_message(NOBODY_TAUGHT)
+    refused = await shop.click("Answer only", user=CUSTOMER, channel_id=STAFF_CHANNEL, locale="ko")
+    assert shop.ephemeral_texts(refused) == ["직원(STAFF_ROLES 역할)과 관리자만 고객에게 답변할 수 있어요."]
+
+    first = await shop.click("Answer only", user=STAFF, channel_id=STAFF_CHANNEL, locale="ko")
+    second = await shop.click("Answer only", user=STAFF, channel_id=STAFF_CHANNEL, locale="ko")
+    await shop.submit_modal(first, [STAFF_ANSWER], user=STAFF, channel_id=STAFF_CHANNEL, locale="ko")
+    late = await shop.submit_modal(second, ["다른 답변"], user=STAFF, channel_id=STAFF_CHANNEL, locale="ko")
+    assert shop.ephemeral_texts(late) == [f"직원 연결 #1에는 이미 <@{STAFF.id}>님이 답변해서 아무것도 보내지 않았어요."]
+    again = await shop.click("Answer only", user=STAFF, channel_id=STAFF_CHANNEL, locale="ko")
+    assert shop.ephemeral_texts(again) == [f"직원 연결 #1에는 이미 <@{STAFF.id}>님이 답변했어요."]
+
+
+async def test_a_korean_staff_server_gets_reminders_in_korean_and_each_member_lists_handoffs_in_their_language(korean_shop):
+    """The Korean staff server's reminders are Korean; /handoffs answers each member in their own Discord's language."""
+    nobody = await korean_shop.slash("handoffs", user=STAFF, locale="ko")
+    assert korean_shop.ephemeral_texts(nobody) == ["직원 답변을 기다리는 고객이 없어요."]
+    await korean_shop.send_message(NOBODY_TAUGHT)
+    korean_shop.bot.handoffs.remind_after = timedelta(0)
+    await remind(korean_shop.bot)
+    [reminder] = [p for p in korean_shop.sent_messages(STAFF_CHANNEL) if p["content"].startswith("⏰")]
+    assert re.match(r"⏰ \*\*<t:\d+:R>부터 기다리는 중: 직원 연결 #1\*\* · 답변 없음\n", reminder["content"])
+    assert buttons(reminder) == ["답변하고 가르치기", "답변만 하기"]
+
+    korean = korean_shop.ephemeral_texts(await korean_shop.slash("handoffs", user=STAFF, locale="ko"))
+    english = korean_shop.ephemeral_texts(await korean_shop.slash("handoffs", user=STAFF))
+    assert korean[0].startswith(f"1건 대기 중, 오래된 순서:\n- **#1** <@{CUSTOMER.id}>")
+    assert english[0].startswith(f"1 waiting, oldest first:\n- **#1** <@{CUSTOMER.id}>")
 
 
 async def test_every_command_and_option_is_synced_with_its_korean_name_and_description(discord_bot):

@@ -100,6 +100,22 @@ async def test_staff_are_not_admins(discord_bot, storage):
     assert await storage.jobs.live_model() is None
 
 
+async def test_refusals_are_in_the_members_language(discord_bot, storage):
+    """A member whose Discord is Korean is refused in Korean, in a server and in a DM; an English one as before."""
+    not_admin = await discord_bot.slash("model use", user=STAFF, locale="ko", model_id="gpt-4.1-2025-04-14")
+    not_staff = await discord_bot.slash("examples list", user=CUSTOMER, locale="ko")
+    in_a_dm = await discord_bot.slash("examples list", user=ADMIN, channel_id=None, locale="ko")
+    in_english = await discord_bot.slash("examples list", user=CUSTOMER)
+
+    assert [discord_bot.ephemeral_texts(i) for i in (not_admin, not_staff, in_a_dm, in_english)] == [
+        ["관리자(서버 관리 권한 또는 ADMIN_ROLES 역할)만 이 명령어를 사용할 수 있어요."],
+        ["직원(STAFF_ROLES 역할)과 관리자만 이 명령어를 사용할 수 있어요."],
+        ["이 명령어는 DM이 아닌 서버에서만 사용할 수 있어요."],
+        ["Only staff (a STAFF_ROLES role) and admins can use this command."],
+    ]
+    assert await storage.jobs.live_model() is None
+
+
 # -- pings and prompt injection ------------------------------------------------------------------
 
 
@@ -349,3 +365,12 @@ async def test_rtl_emoji_and_bidi_messages_get_answers(discord_bot, fake_openai,
     [reply] = discord_bot.sent_messages(SUPPORT_CHANNEL)
     asked = fake_openai.chat_requests()[0]["messages"][-1]["content"]
     assert reply["content"] == f"echo: {asked}" and "\u202e" not in asked
+
+
+async def test_a_bad_attachment_is_explained_in_the_members_language(discord_bot, fake_openai):
+    """A Korean member attaching a picture to /examples import is told in Korean, the file named as it is."""
+    picture = FakeFile("photo.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, "image/png")
+    imported = await discord_bot.slash("examples import", user=STAFF, locale="ko", file=picture)
+    assert discord_bot.ephemeral_texts(imported) == [
+        "photo.png 파일은 JSONL 파일이 아니에요. 한 줄에 JSON 객체 하나씩 들어 있는 .jsonl 파일을 첨부해 주세요."
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import tracemalloc
 from dataclasses import replace
 
@@ -11,6 +12,7 @@ from sqlalchemy.event import listen
 from discord_fakes import ADMIN, BAR_CHANNEL, BOT_USER, CUSTOMER, OTHER_CUSTOMER, STAFF, SUPPORT_CHANNEL
 
 from bot.errors import ModelError
+from bot.i18n import localize
 from bot.limits import LimitReached, Limits, Who
 from bot.moderation import NEUTRAL_REPLY, Moderator
 from bot.records import Usage
@@ -164,6 +166,32 @@ async def test_limits_reach_discord_users_as_a_polite_reply(discord_bot, fake_op
     assert replies[2:] == [f"echo: {UNTAUGHT}", f"echo: {UNTAUGHT}"]
 
 
+async def test_a_limited_customer_in_a_korean_server_is_told_in_korean(discord_bot, fake_openai, limits):
+    """BOT_LANGUAGE=ko: the rate-limit reply in a support channel and in the bar is Korean."""
+    discord_bot.bot.settings = replace(discord_bot.bot.settings, bot_language="ko")
+    limits._per_minute = 1
+    await discord_bot.send_message(UNTAUGHT, author=CUSTOMER)
+    await discord_bot.send_message(UNTAUGHT, author=CUSTOMER)
+    await discord_bot.send_message("hi", channel_id=BAR_CHANNEL, author=OTHER_CUSTOMER)
+    await discord_bot.send_message("hi again", channel_id=BAR_CHANNEL, author=OTHER_CUSTOMER)
+
+    replies = [m["content"] for m in discord_bot.sent_messages(SUPPORT_CHANNEL)]
+    assert replies[0] == f"echo: {UNTAUGHT}"
+    assert re.fullmatch(r"메시지를 너무 빨리 보내고 있어요\. \d+초 뒤에 다시 시도해 주세요\.", replies[1])
+    assert re.fullmatch(r"메시지를 너무 빨리 보내고 있어요\. \d+초 뒤에 다시 시도해 주세요\.", discord_bot.shown_messages(BAR_CHANNEL)[-1])
+
+
+async def test_a_one_second_wait_is_said_in_the_singular(storage):
+    clock = Clock()
+    limits = Limits(storage.usage, per_minute=1, daily_user_tokens=0, daily_server_tokens=0, clock=clock)
+    await limits.check(Who(user_id=1))
+    clock.now += 59.4
+    with pytest.raises(LimitReached) as caught:
+        await limits.check(Who(user_id=1))
+    assert str(caught.value) == "You're sending messages quickly. Please wait 1 second and try again."
+    assert localize(caught.value.message, "ko") == "메시지를 너무 빨리 보내고 있어요. 1초 뒤에 다시 시도해 주세요."
+
+
 async def test_bartender_is_rate_limited_too(discord_bot, fake_openai, limits):
     """Bartender replies count against the same limit."""
     limits._per_minute = 1
@@ -315,6 +343,18 @@ async def test_bartender_command_over_the_limit_opens_no_thread(discord_bot, fak
     assert discord_bot.ephemeral_texts(interaction)[0].startswith("You've reached today's limit")
 
 
+async def test_the_daily_limit_is_told_in_the_members_language(discord_bot, fake_openai, limits, storage):
+    """Over the daily budget, /bartender tells a Korean member in Korean, when it resets included, and an English one in English."""
+    limits._daily_user_tokens = 10
+    await storage.usage.record(Usage("gpt-5-mini", "bartender", 50, 0, user_id=CUSTOMER.id))
+    [korean] = discord_bot.ephemeral_texts(await discord_bot.slash("bartender", user=CUSTOMER, locale="ko"))
+    [english] = discord_bot.ephemeral_texts(await discord_bot.slash("bartender", user=CUSTOMER))
+
+    assert re.fullmatch(r"오늘의 AI 답변 한도에 도달했어요\. 한도는 UTC 00:00\((\d+시간 )?\d+분 후\)에 초기화돼요\.", korean)
+    assert re.fullmatch(r"You've reached today's limit for AI answers\. It resets at 00:00 UTC, in (\d+ h )?\d+ min\.", english)
+    assert discord_bot.created_threads() == []
+
+
 async def test_embedding_search_is_limited_and_counted_for_the_customer(settings, storage, llm, fake_openai):
     """With the embeddings matcher, matching costs a call: it is limited and recorded against the customer."""
     from test_retrieval import embedding_matcher
@@ -359,7 +399,7 @@ async def test_concurrent_questions_cannot_overshoot_the_daily_budget(settings, 
         results = await asyncio.gather(*asked, return_exceptions=True)
         assert [r for r in results if not isinstance(r, (str, LimitReached))] == []
         assert sum(isinstance(r, str) for r in results) == 1
-        assert all("today's limit" in r.message for r in results if isinstance(r, LimitReached))
+        assert all("today's limit" in str(r) for r in results if isinstance(r, LimitReached))
 
         assert await services.support.answer("Do you ship to Jeju?", user_id=1, guild_id=5)  # ~110 of 200 spent: settled, not held
         with pytest.raises(LimitReached, match="today's limit"):

@@ -9,7 +9,8 @@ import openai
 import pytest
 
 from bot.config import Settings
-from bot.errors import ModelError
+from bot.errors import ModelError, TrainingError
+from bot.i18n import localize
 from bot.llm import BUSY, LLM, MISCONFIGURED, NOT_CONFIGURED, UNAVAILABLE, Caller, FineTuningAPI
 from bot.logs import redact
 
@@ -135,3 +136,20 @@ async def test_the_fine_tuning_client_is_built_when_training_first_needs_it(sett
         assert built == [settings.openai_base_url]
     finally:
         await finetune.close()
+
+
+async def test_a_fine_tuning_refusal_reads_in_the_admins_language_with_the_providers_words_redacted(finetune, fake_openai):
+    """The sentence around the provider's words is English or Korean; the words and the job ID are as they are, keys redacted."""
+    fake_openai.fail_next(400, message="Bearer sk-proj-Zx81abcdef may not do that", path="/v1/fine_tuning/jobs/ftjob-1/cancel", method="POST")
+    with pytest.raises(TrainingError) as caught:
+        await finetune.cancel("ftjob-1")
+    assert str(caught.value) == "The provider refused to cancel job ftjob-1: Bearer [redacted] may not do that"
+    assert localize(caught.value.message, "ko") == "제공사가 작업 ftjob-1 취소 요청을 거부했어요: Bearer [redacted] may not do that"
+
+
+async def test_fine_tuning_without_a_key_is_explained_in_korean_too():
+    api = FineTuningAPI(None, poll_interval=1.0)
+    with pytest.raises(TrainingError) as caught:
+        await api.cancel("ftjob-1")
+    assert str(caught.value) == "Fine-tuning needs an API key: set OPENAI_API_KEY (or FINETUNE_API_KEY)."
+    assert localize(caught.value.message, "ko") == "파인튜닝에는 API 키가 필요해요. OPENAI_API_KEY(또는 FINETUNE_API_KEY)를 설정해 주세요."

@@ -110,6 +110,21 @@ async def test_mention_without_question_gets_a_hint(discord_bot, fake_openai):
     assert fake_openai.chat_requests() == []
 
 
+async def test_a_korean_server_gets_supports_own_lines_in_korean(discord_bot, fake_openai):
+    """BOT_LANGUAGE=ko: an empty mention, an overlong question and a failing model are answered with Korean lines."""
+    discord_bot.bot.settings = replace(discord_bot.bot.settings, bot_language="ko")
+    await discord_bot.send_message(f"<@{BOT_USER.id}>", channel_id=GENERAL_CHANNEL, mentions=(BOT_USER,))
+    await discord_bot.send_message("배송 " * 2001, channel_id=SUPPORT_CHANNEL)
+    fake_openai.fail_next(500, times=5, retry_after_ms=1)
+    await discord_bot.send_message("When will my order ship?", channel_id=SUPPORT_CHANNEL)
+
+    assert [m["content"] for m in discord_bot.sent_messages(GENERAL_CHANNEL)] == ["명령어나 멘션 뒤에 질문을 적어 주시면 답변해 드릴게요."]
+    assert [m["content"] for m in discord_bot.sent_messages(SUPPORT_CHANNEL)] == [
+        "메시지가 너무 길어요. 4,000자 이내로 적어 주세요.",
+        "지금은 답변을 드리지 못했어요. 잠시 후 다시 시도해 주세요.",
+    ]
+
+
 async def test_long_answer_is_split_into_messages_under_the_limit(discord_bot, fake_openai):
     """An answer over 2,000 characters arrives in several messages, the first as the reply."""
     paragraphs = [f"Step {n}: " + "do the thing carefully. " * 30 for n in range(1, 6)]
