@@ -10,7 +10,7 @@ from discord.ext import commands
 
 from bot.client import SupportBot
 from bot.feedback import RATED_DOWN
-from bot.i18n import N_, language_of, translate
+from bot.i18n import ENGLISH, N_, language_of, translate
 from bot.replies import send_ephemeral, user_message
 from cogs.handoffs import TalkToStaffButton, hand_over
 
@@ -76,13 +76,13 @@ class RatingButton(discord.ui.DynamicItem[discord.ui.Button], template=r"rate:(?
                 await interaction.message.edit(view=None)  # rated once; a second thought goes to staff via a new question
 
 
-def answer_view(key: int, customer_id: int, *, staff: bool) -> discord.ui.View:
+def answer_view(key: int, customer_id: int, *, staff: bool, language: str = ENGLISH) -> discord.ui.View:
     """What goes under a support answer: 👍 / 👎, and *Talk to staff* when there is a staff channel."""
     view = discord.ui.View(timeout=None)
     view.add_item(RatingButton(key, customer_id, up=True))
     view.add_item(RatingButton(key, customer_id, up=False))
     if staff:
-        view.add_item(TalkToStaffButton(customer_id, key))
+        view.add_item(TalkToStaffButton(customer_id, key, language))
     return view
 
 

@@ -43,6 +43,7 @@ class Support(commands.Cog):
         asked = Asked(
             key=message.id, text=question.text, customer=message.author,
             guild_id=message.guild.id if message.guild else None, channel_id=message.channel.id, replied_to=message.id,
+            language=self.bot.language(message.guild),
         )
         view = None
         try:
@@ -50,7 +51,7 @@ class Support(commands.Cog):
                 text, view = await answer_customer(self.bot, asked)
         except Exception as exc:
             text = user_message(exc, context=f"answering message {message.id}")
-        await reply_in_chunks(message, localize(text, self.bot.language(message.guild)), view=view)
+        await reply_in_chunks(message, localize(text, asked.language), view=view)
 
     @app_commands.command()
     @app_commands.describe(question="What you need help with")
@@ -63,10 +64,10 @@ class Support(commands.Cog):
         await interaction.response.defer(thinking=True)
         asked = Asked(
             key=interaction.id, text=question, customer=interaction.user, guild_id=interaction.guild_id,
-            channel_id=interaction.channel_id, replied_to=None,
+            channel_id=interaction.channel_id, replied_to=None, language=language_of(interaction.locale),
         )
         text, view = await answer_customer(self.bot, asked)
-        chunks = split_message(localize(text, language_of(interaction.locale)))
+        chunks = split_message(localize(text, asked.language))
         for number, chunk in enumerate(chunks):
             await interaction.followup.send(chunk, view=view if view and number == len(chunks) - 1 else discord.utils.MISSING)
 
@@ -81,6 +82,7 @@ class Asked:
     guild_id: int | None
     channel_id: int | None
     replied_to: int | None
+    language: str  # of the bot's own lines and buttons: the server's for a message, the member's for /ask
 
 
 async def answer_customer(bot: SupportBot, asked: Asked) -> tuple[str, discord.ui.View | None]:
@@ -98,7 +100,7 @@ async def answer_customer(bot: SupportBot, asked: Asked) -> tuple[str, discord.u
         if handed:
             text, source = handed, "handoff"
     elif answer.source in ("taught", "model"):
-        view = answer_view(asked.key, asked.customer.id, staff=bot.settings.staff_channel is not None)
+        view = answer_view(asked.key, asked.customer.id, staff=bot.settings.staff_channel is not None, language=asked.language)
     bot.feedback.record(
         asked.key, question=asked.text, answer=text, source=source, example_id=answer.example_id,
         customer_id=asked.customer.id, guild_id=asked.guild_id, channel_id=asked.channel_id, replied_to=asked.replied_to,

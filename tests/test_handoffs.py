@@ -263,6 +263,9 @@ async def test_a_korean_server_gets_the_bots_lines_in_korean_and_staff_answers_u
             await fake.submit_modal(clicked, [STAFF_ANSWER], user=STAFF, channel_id=STAFF_CHANNEL)
             delivered = replies_to(fake, asked)[1]
             assert delivered.startswith(f"<@{CUSTOMER.id}> **직원 답변** “선물 포장 되나요? 친구 생일이라서요”:") and STAFF_ANSWER in delivered
+            taught = await fake.send_message("구독 안내 부탁드려요.", author=OTHER_CUSTOMER)
+            [answer] = [p for p in fake.sent_messages(SUPPORT_CHANNEL) if str(p["message_reference"]["message_id"]) == taught["id"]]
+            assert buttons(answer) == [None, None, "직원과 이야기하기"]  # 👍 / 👎 are emoji alone
 
 
 async def test_without_a_setting_each_server_and_each_member_gets_their_own_language(shop):
@@ -275,7 +278,7 @@ async def test_without_a_setting_each_server_and_each_member_gets_their_own_lang
 
 
 def buttons(post: dict) -> list[str]:
-    return [button["label"] for row in post["components"] for button in row["components"]]
+    return [button.get("label") for row in post["components"] for button in row["components"]]
 
 
 def form(shop, clicked: int) -> tuple[str, list[str]]:
