@@ -521,7 +521,7 @@ def _training_error(exc: Exception, action: Line, secrets: Sequence[str] = ()) -
 def _redacted(line: Line, secrets: Sequence[str]) -> Line:
     """`line` with no secret in its values (an ID echoed from a command may be anything)."""
     values = {name: redact(value, secrets) if isinstance(value, str) else value for name, value in line.values.items()}
-    return Line(line.template, plural=line.plural, count=line.count, **values)
+    return Line(line.template, values, line.plural)
 
 
 def _file_not_ready(exc: openai.BadRequestError) -> bool:
