@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from bot.errors import ConfigError
+from bot.i18n import language_of, languages
 
 # Defaults are current choices, not truths: every model is configuration. OpenAI's
 # fine-tunable models (and the fine-tunes built on them) shut down on 2027-01-14.
@@ -146,7 +147,7 @@ class Settings:
             match_margin=_fraction("MATCH_MARGIN", text("MATCH_MARGIN")),
             match_chooser=_chooser(text("MATCH_CHOOSER", "off")),
             guidance_examples=int(_number("GUIDANCE_EXAMPLES", text("GUIDANCE_EXAMPLES"), 3, minimum=0)),
-            bot_language=(text("BOT_LANGUAGE") or "").strip().casefold() or None,
+            bot_language=_bot_language(text("BOT_LANGUAGE")),
             staff_channel=_channel_id("STAFF_CHANNEL", text("STAFF_CHANNEL")),
             handoff_remind_minutes=_number("HANDOFF_REMIND_MINUTES", text("HANDOFF_REMIND_MINUTES"), 30.0, minimum=1),
             promote=_promote(text("PROMOTE", "if-better")),
@@ -230,6 +231,16 @@ def _channel_id(name: str, raw: str | None) -> int | None:
     if not raw.strip().isdigit():
         raise ConfigError(f"{name} must be a channel ID (a number: right-click the channel → Copy Channel ID); got {raw!r}.")
     return int(raw)
+
+
+def _bot_language(raw: str | None) -> str | None:
+    """"ko", "ko-KR", "ko_KR" -> "ko"; a language without a catalog is refused rather than silently English."""
+    if raw is None:
+        return None
+    language = language_of(raw.replace("_", "-"))
+    if language != raw.casefold().replace("_", "-").split("-")[0]:
+        raise ConfigError(f"BOT_LANGUAGE must be one of {', '.join(languages())} (a language code such as ko or ko-KR), not {raw!r}.")
+    return language
 
 
 def _promote(raw: str) -> str:

@@ -92,6 +92,17 @@ def N_(text: str) -> str:
     return text
 
 
+def stored(text: str) -> Line:
+    """Text kept in the database: one of the bot's own lines (marked N_) is looked up when shown, anything else
+    (a provider's message, a customer's words) is shown as it is."""
+    return Line(text)
+
+
+def languages() -> list[str]:
+    """English and every language with a compiled catalog."""
+    return [ENGLISH, *sorted(path.parent.parent.name for path in LOCALES.glob(f"*/LC_MESSAGES/{DOMAIN}.mo"))]
+
+
 def localize(text: Text | None, language: str) -> str:
     """`text` as the reader sees it: a line translated and filled in, a plain string looked up by its English."""
     if text is None:

@@ -21,7 +21,7 @@ from bot.dataset import DatasetReport, validate_dataset
 from bot.evaluation import TAUGHT_ONLY, Comparison, Evaluator, Report, split_dataset
 from bot.tokens import encoding_for
 from bot.errors import DatasetError, UserError
-from bot.i18n import Lines, Text, _
+from bot.i18n import N_, Lines, Text, _
 from bot.llm import LLM, Checkpoint, FineTuningAPI, JobEvent, JobMayExist, RemoteJob
 from bot.metrics import parse_metrics_csv, render_loss_chart, rows_from_events
 from bot.records import EvalQuestion, SupportModelChange, TrainingJob, Usage, utcnow
@@ -32,6 +32,10 @@ from bot.teaching import TeachingService
 from bot.usage import DEFAULT_PRICES, estimate_cost, parse_prices
 
 log = logging.getLogger(__name__)
+
+# Kept in the database as written, and looked up in the reader's language when shown.
+NEVER_STARTED = N_("The provider never started this run")  # shown inside a sentence: no full stop
+SET_BY_ADMIN = N_("set with /model use")
 
 Progress = Callable[[Text], Awaitable[None]]  # a step of /train, localized where it is shown
 MAX_POST_ATTEMPTS = 5  # a status post that keeps failing (channel gone) is given up on
@@ -386,7 +390,7 @@ class TrainingService:
             return await self._record(attached, remote) if attached is not None else None
         if (utcnow() - job.created_at).total_seconds() > START_GRACE_SECONDS:
             log.warning("run %s has no job at the provider; giving it up", job.run_id)
-            await self._jobs.give_up_pending(job.run_id, error="The provider never started this run.")
+            await self._jobs.give_up_pending(job.run_id, error=NEVER_STARTED)
         return None
 
     async def _record(self, job: TrainingJob, remote: RemoteJob) -> TrainingJob:
@@ -672,7 +676,7 @@ class TrainingService:
         if await self._llm.model_info(model) is None:
             raise UserError(_("The model endpoint has no model `{model}`; nothing was changed.", model=model))
         comparison = None
-        reason = "set with /model use"
+        reason = SET_BY_ADMIN
         if evaluate_first:
             assert self._evaluator is not None
             plan = await self.plan_evaluation(model)

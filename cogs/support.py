@@ -50,8 +50,8 @@ class Support(commands.Cog):
             async with typing_shown(message.channel):
                 text, view = await answer_customer(self.bot, asked)
         except Exception as exc:
-            text = user_message(exc, context=f"answering message {message.id}")
-        await reply_in_chunks(message, localize(text, asked.language), view=view)
+            text = localize(user_message(exc, context=f"answering message {message.id}"), asked.language)
+        await reply_in_chunks(message, text, view=view)
 
     @app_commands.command()
     @app_commands.describe(question="What you need help with")
@@ -67,7 +67,7 @@ class Support(commands.Cog):
             channel_id=interaction.channel_id, replied_to=None, language=language_of(interaction.locale),
         )
         text, view = await answer_customer(self.bot, asked)
-        chunks = split_message(localize(text, asked.language))
+        chunks = split_message(text)
         for number, chunk in enumerate(chunks):
             await interaction.followup.send(chunk, view=view if view and number == len(chunks) - 1 else discord.utils.MISSING)
 
@@ -86,19 +86,23 @@ class Asked:
 
 
 async def answer_customer(bot: SupportBot, asked: Asked) -> tuple[str, discord.ui.View | None]:
-    """Support's answer (or the handoff line), kept for feedback, with 👍 / 👎 (and *Talk to staff*) under an answer."""
+    """Support's answer (or the handoff line), kept for feedback, with 👍 / 👎 (and *Talk to staff*) under an answer.
+
+    A taught or model answer is sent as it is; only the bot's own lines are put into the asker's language.
+    """
     started = time.perf_counter()
     answer = await bot.support.respond(
         asked.text, user_id=asked.customer.id, guild_id=asked.guild_id, exempt=limits_exempt(asked.customer, bot.settings)
     )
-    text, source, view = answer.text, answer.source, None
+    source, view = answer.source, None
+    text = answer.text if source in ("taught", "model") else localize(answer.text, asked.language)
     if answer.for_staff:
         handed = await hand_over(
             bot, customer_id=asked.customer.id, guild_id=asked.guild_id, channel_id=asked.channel_id or 0,
             message_id=asked.replied_to, question=asked.text, bot_answer=None, reason=answer.for_staff,
         )
         if handed:
-            text, source = handed, "handoff"
+            text, source = localize(handed, asked.language), "handoff"
     elif answer.source in ("taught", "model"):
         view = answer_view(asked.key, asked.customer.id, staff=bot.settings.staff_channel is not None, language=asked.language)
     bot.feedback.record(

@@ -17,7 +17,7 @@ from bot.access import NOT_SERVED, admin_only, is_admin
 from bot.attachments import read_attachment
 from bot.client import SupportBot
 from bot.evaluation import model_name, render_report
-from bot.i18n import ENGLISH, N_, Lines, Text, _, _n, language_of, localize
+from bot.i18n import ENGLISH, N_, Lines, Text, _, _n, language_of, localize, stored
 from bot.replies import send_ephemeral, user_message
 from bot.text import split_message
 from bot.training import JobProgress, JobStatus, JobUpdate, LiveModel, TrainingRequest, duration, elapsed, status_name
@@ -297,7 +297,7 @@ def render_update(update: JobUpdate) -> Text:
             return _("Fine-tuning job `{job}` succeeded, but the provider named no model; nothing changed.", job=job.id)
         return Lines([_("Fine-tuning job `{job}` succeeded: `{model}` was kept out.", job=job.id, model=job.fine_tuned_model), evaluation])
     if job.status == "failed":
-        reason = job.error.rstrip(".") if job.error else _("the provider gave no reason")
+        reason = stored(job.error.rstrip(".")) if job.error else _("the provider gave no reason")
         return _("Fine-tuning job `{job}` failed: {reason}.", job=job.id, reason=reason)
     if job.status == "cancelled":
         return _("Fine-tuning job `{job}` was cancelled.", job=job.id)
@@ -336,7 +336,7 @@ def render_status(status: JobStatus, language: str = ENGLISH) -> discord.Embed:
     if job.fine_tuned_model:
         embed.add_field(name=text(_("Fine-tuned model")), value=_clip(f"`{job.fine_tuned_model}`", EMBED_FIELD), inline=False)
     if job.error:
-        embed.add_field(name=text(_("Error")), value=_clip(job.error, EMBED_FIELD), inline=False)
+        embed.add_field(name=text(_("Error")), value=_clip(text(stored(job.error)), EMBED_FIELD), inline=False)
     if status.checkpoints:
         lines = [
             text(
@@ -432,13 +432,13 @@ def render_live_model(live: LiveModel) -> Text:
     if live.history:
         lines.append(_("History (newest first):"))
         lines += [
-            # The reason is stored as it was written (English), like the provider's own messages.
+            # The reason is stored as it was written: the bot's own fixed reason is shown in the reader's language.
             _(
                 "- `{model}` {when}{by}: {reason}",
                 model=c.model,
                 when=format_dt(c.activated_at, "R"),
                 by=_(" by {user}", user=f"<@{c.activated_by}>") if c.activated_by and c.activated_by.isdigit() else "",
-                reason=c.reason,
+                reason=stored(c.reason),
             )
             for c in live.history
         ]

@@ -251,6 +251,6 @@ async def test_bartender_commands_answer_a_korean_member_in_korean(discord_bot, 
     assert [discord_bot.ephemeral_texts(i) for i in (not_theirs, fresh, nothing, not_yet)] == [
         ["다른 분의 자리예요. 그분만 대화를 새로 시작할 수 있어요."],
         ["새로 시작해요! 여기서 나눈 대화는 잊었어요. 무엇을 따라 드릴까요?"],
-        ["여기에는 바텐더와 나눈 대화가 없어요. `/bartender`로 자리에 앉아 보세요."],
+        ["여기에는 바텐더와 나눈 대화가 없어요. `/바텐더`로 자리에 앉아 보세요."],
         ["여기서는 아직 대화를 시작하지 않았어요. 인사해 주세요!"],
     ]

@@ -127,6 +127,9 @@ def test_promotion_settings():
 def test_bot_language_setting():
     assert Settings.from_env({"BOT_LANGUAGE": " KO "}).bot_language == "ko"
     assert Settings.from_env({}).bot_language is None
+    assert [Settings.from_env({"BOT_LANGUAGE": code}).bot_language for code in ("ko-KR", "ko_KR", "en-US")] == ["ko", "ko", "en"]
+    with pytest.raises(ConfigError, match="BOT_LANGUAGE must be one of en, ko"):
+        Settings.from_env({"BOT_LANGUAGE": "kr"})  # a country, not a language: refused, not silently English
 
 
 def test_an_embeddings_endpoint_of_its_own_with_its_key_kept_secret():

@@ -307,11 +307,11 @@ async def test_a_korean_admin_sees_evaluate_in_korean(discord_bot, fake_openai):
     """/evaluate for an admin whose Discord is Korean: the cost line, the summary and the misses are Korean."""
     fake_openai.reply = models(candidate=None, live=right)
     shown = discord_bot.interaction_texts(await discord_bot.slash("evaluate", user=ADMIN, locale="ko"))
-    assert shown[0] == "`gpt-5-mini`에게 질문 2개를 묻는 중이에요, 예상 비용 약 $0.0012…"
+    assert shown[0] == "`gpt-5-mini`에 질문 2개를 묻는 중, 예상 비용 약 $0.0012…"
     assert shown[-1].startswith("**평가 #1**\n`gpt-5-mini`: 2개 중 2개 정답, 혼동 0개, 빗나감 0개")
 
     shown = discord_bot.interaction_texts(await discord_bot.slash("evaluate", user=ADMIN, model="taught", locale="ko"))
-    assert shown[0] == "`가르친 답변만`에게 질문 2개를 묻는 중이에요…"
+    assert shown[0] == "`가르친 답변만`에 질문 2개를 묻는 중…"
     assert "`가르친 답변만`: 2개 중 0개 정답, 혼동 0개, 빗나감 2개" in shown[-1]
     assert "- “구독하면 매달 뭐가 오나요?” (구독 안내 부탁드려요.): 확실한 가르친 답변이 없어 직원에게 넘김" in shown[-1]
 

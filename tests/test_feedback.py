@@ -103,7 +103,7 @@ async def test_usage_shows_where_answers_came_from_and_how_they_were_rated(shop)
     shown = shop.ephemeral_texts(await shop.slash("usage", user=ADMIN))
     assert shown[-1].endswith("Support answers, last 7 days: 2 (taught answers 1, the model 1); 👍 1 · 👎 0 (100% 👍)")
     korean = shop.ephemeral_texts(await shop.slash("usage", user=ADMIN, locale="ko"))
-    assert korean[-1].endswith("최근 7일 지원 답변: 2건 (가르친 답변 1, 모델 1); 👍 1 · 👎 0 (100% 👍)")
+    assert korean[-1].endswith("최근 7일 상담 답변: 2건 (가르친 답변 1, 모델 1); 👍 1 · 👎 0 (100% 👍)")
 
 
 async def test_suggest_groups_the_untaught_questions_most_asked_first_and_teaches_from_a_button(shop, fake_openai):

@@ -34,15 +34,16 @@ def korean() -> dict[str, object]:
         return {m.id if isinstance(m.id, str) else m.id[0]: m for m in read_po(po) if m.id}
 
 
-def placeholders(text: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+def placeholders(text: str) -> set[tuple[str, str, str | None]]:
+    """Each {value} with its format spec and conversion: a translation must keep all three (str.format fails otherwise)."""
+    return {(name, spec or "", conversion) for _, name, spec, conversion in string.Formatter().parse(text) if name is not None}
 
 
 def test_every_marked_line_has_its_korean_with_the_same_placeholders():
-    """A line added without its Korean translation, or a translation that drops or renames a {value}, fails here."""
+    """A line added without its Korean translation, or a translation that drops, renames or reformats a {value}, fails here."""
     catalog = korean()
     lines = marked()
-    assert len(lines) > 20  # the extraction found the marks
+    assert len(lines) > 300  # the extraction found the marks
     missing = [f"{where}: {text}" for text, where in lines.items() if text not in catalog or catalog[text].fuzzy or not catalog[text].string]
     assert missing == [], "add these to locale/ko/LC_MESSAGES/bot.po, then run scripts/translations"
     wrong = []
@@ -50,11 +51,28 @@ def test_every_marked_line_has_its_korean_with_the_same_placeholders():
         message = catalog[text]
         english = message.id if isinstance(message.id, tuple) else (message.id,)
         translations = message.string if isinstance(message.string, tuple) else (message.string,)
-        expected = set().union(*(placeholders(e) for e in english)) - {"count"}
+        expected = set().union(*(placeholders(e) for e in english))  # a plural's one Korean form: what either English form has
         for translation in translations:
-            if placeholders(translation) - {"count"} != expected:
+            if placeholders(translation) != expected:
                 wrong.append(f"{lines[text]}: {translation}")
     assert wrong == []
+
+
+def test_every_marked_line_is_given_the_values_it_names():
+    """`_("… {job} …")` without job= would fail with KeyError when the line is sent: every {value} must be passed."""
+    unfilled = []
+    for path in [*(ROOT / "bot").rglob("*.py"), *(ROOT / "cogs").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("_", "_n")):
+                continue
+            if any(keyword.arg is None for keyword in node.keywords):
+                continue  # **values: checked where they are built
+            given = {keyword.arg for keyword in node.keywords} | ({"count"} if node.func.id == "_n" else set())
+            templates = [arg.value for arg in node.args[: 2 if node.func.id == "_n" else 1] if isinstance(arg, ast.Constant)]
+            named = {name for template in templates for name, _, _ in placeholders(template)}
+            if named - given:
+                unfilled.append(f"{path.relative_to(ROOT)}:{node.lineno}: {sorted(named - given)}")
+    assert unfilled == []
 
 
 def test_lines_are_marked_with_literal_english_only():

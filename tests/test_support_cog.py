@@ -125,6 +125,14 @@ async def test_a_korean_server_gets_supports_own_lines_in_korean(discord_bot, fa
     ]
 
 
+async def test_a_model_answer_that_happens_to_be_a_line_of_the_bots_is_sent_as_it_is(discord_bot, fake_openai):
+    """Taught and model answers never go through the catalog: a reply that reads "Answer" stays "Answer" in a Korean server."""
+    discord_bot.bot.settings = replace(discord_bot.bot.settings, bot_language="ko")
+    fake_openai.reply = "Answer"
+    await discord_bot.send_message("What is the reply to this?", channel_id=SUPPORT_CHANNEL)
+    assert [m["content"] for m in discord_bot.sent_messages(SUPPORT_CHANNEL)] == ["Answer"]
+
+
 async def test_long_answer_is_split_into_messages_under_the_limit(discord_bot, fake_openai):
     """An answer over 2,000 characters arrives in several messages, the first as the reply."""
     paragraphs = [f"Step {n}: " + "do the thing carefully. " * 30 for n in range(1, 6)]

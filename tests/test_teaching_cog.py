@@ -344,4 +344,4 @@ async def test_examples_list_remove_and_export_reply_in_korean(discord_bot):
     missing = await discord_bot.slash("examples remove", user=STAFF, locale="ko", example_id=999)
     assert discord_bot.ephemeral_texts(missing) == ["#999 예시가 없어요."]
     exported = await discord_bot.slash("examples export", user=STAFF, locale="ko")
-    assert discord_bot.ephemeral_texts(exported) == ["학습 형식의 예시 23개예요. 이 파일을 그대로 `/train dataset:`에 쓸 수 있어요."]
+    assert discord_bot.ephemeral_texts(exported) == ["학습 형식의 예시 23개예요. 이 파일을 그대로 `/학습 데이터셋:`에 쓸 수 있어요."]

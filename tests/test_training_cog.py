@@ -293,7 +293,7 @@ async def test_job_posts_in_a_korean_server_are_korean_and_the_admins_own_replie
                 f"<@{ADMIN.id}> 파인튜닝 작업 `{job_id}`은(는) 이제 **대기 중** 상태예요.",
                 f"<@{ADMIN.id}> 파인튜닝 작업 `{job_id}`은(는) 이제 **진행 중** 상태예요.",
                 f"<@{ADMIN.id}> 파인튜닝 작업 `{job_id}`이(가) 완료됐어요. 이제 `{model}`이(가) 상담 질문에 답해요 "
-                "(이전: `gpt-5-mini`, `/model rollback`으로 되돌릴 수 있어요).\n"
+                "(이전: `gpt-5-mini`, `/모델 되돌리기`로 되돌릴 수 있어요).\n"
                 f"후보 `{model}`: 2개 중 0개 정답, 혼동 0개, 빗나감 2개, ~$0.0004\n"
                 "현재 `gpt-5-mini`: 2개 중 0개 정답, 혼동 0개, 빗나감 2개, ~$0.0001",
             ]
@@ -315,9 +315,11 @@ async def test_a_failed_job_is_posted_in_korean_with_the_providers_own_reason(se
 async def test_a_korean_admin_uses_and_rolls_back_models_in_korean(discord_bot, fake_openai):
     """/model use, /model show and /model rollback answer in Korean; an unknown model is refused in Korean."""
     used = await discord_bot.slash("model use", user=ADMIN, locale="ko", model_id="gpt-4.1-2025-04-14")
-    assert discord_bot.interaction_texts(used)[0].startswith(
+    [shown] = discord_bot.interaction_texts(used)
+    assert shown.startswith(
         "이제 `gpt-4.1-2025-04-14`이(가) 상담 질문에 답해요.\n\n현재 상담 모델: `gpt-4.1-2025-04-14`\n기록 (최신순):\n- `gpt-4.1-2025-04-14` <t:"
     )
+    assert shown.splitlines()[4].endswith(f"(<@{ADMIN.id}>): /모델 사용으로 지정")  # the reason kept in the database, in Korean
     rolled = await discord_bot.slash("model rollback", user=ADMIN, locale="ko")
     assert discord_bot.interaction_texts(rolled)[0].startswith("되돌렸어요. 이제 `gpt-5-mini`이(가) 상담 질문에 답해요.")
     unknown = await discord_bot.slash("model use", user=ADMIN, locale="ko", model_id="gpt-3.5-turbo")

@@ -175,7 +175,7 @@ async def test_a_korean_admin_reads_the_status_embed_in_korean_and_an_english_on
     assert list(fields) == ["기본 모델", "시작", "경과 시간", "남은 시간", "학습한 토큰", "손실", "최근 이벤트", "현재 상담 모델"]
     assert fields["시작"].startswith(f"<@{ADMIN.id}>님, <t:")
     assert fields["남은 시간"] == "약 6분 00초"
-    assert fields["학습한 토큰"] == "작업이 끝나면 알려 드려요"
+    assert fields["학습한 토큰"] == "작업이 끝나면 표시돼요"
     assert fields["손실"] == "최근: 학습 0.075, 검증 0.080"
     assert fields["최근 이벤트"].splitlines()[-1].endswith(" Fine-tuning job started")
     assert fields["현재 상담 모델"] == "`gpt-5-mini`"
@@ -197,8 +197,8 @@ async def test_a_korean_admin_sees_a_finished_jobs_checkpoints_cost_and_evaluati
 
     embed, fields, _ = status_reply(discord_bot, interaction)
     assert embed["description"] == "**완료** · 40단계 중 40단계\n`████████████████████` 100%"
-    assert fields["체크포인트 (`/model use`로 어느 것이든 쓸 수 있어요)"] == f"`{early}` · 20단계 · 검증 손실 0.165"
+    assert fields["체크포인트 (`/모델 사용`으로 어느 것이든 쓸 수 있어요)"] == f"`{early}` · 20단계 · 검증 손실 0.165"
     assert fields["예상 비용"].startswith("≈ $") and fields["파인튜닝된 모델"] == f"`{model}`"
     [(name, summary)] = [(name, value) for name, value in fields.items() if name.startswith("최근 평가 (#")]
-    assert name.endswith(", `/evaluate`로 다시 평가해요)") and summary.startswith("`gpt-5-mini`: 2개 중 0개 정답")
+    assert name.endswith(", `/평가`로 다시 평가해요)") and summary.startswith("`gpt-5-mini`: 2개 중 0개 정답")
     assert "남은 시간" not in fields

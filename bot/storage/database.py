@@ -16,6 +16,7 @@ from sqlalchemy.exc import ArgumentError, DataError, DBAPIError, IntegrityError,
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bot.errors import UserError
+from bot.i18n import N_
 from bot.storage.legacy import LEGACY_MIGRATIONS
 from bot.storage.schema import SCHEMA_REVISION
 
@@ -31,11 +32,14 @@ class DatabaseError(Exception):
     """The database cannot be used as it is (unreachable, corrupt, from a newer version, unwritable)."""
 
 
+STORAGE_UNAVAILABLE = N_("I couldn't save that: my storage is unavailable right now. Nothing was changed; please try again later.")
+
+
 class StorageError(UserError):
     """A write failed (read-only file, full disk, database gone); nothing was changed."""
 
     def __init__(self) -> None:
-        super().__init__("I couldn't save that: my storage is unavailable right now. Nothing was changed; please try again later.")
+        super().__init__(STORAGE_UNAVAILABLE)
 
 
 def database_url(url: str | None, path: Path) -> URL:
