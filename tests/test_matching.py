@@ -247,7 +247,7 @@ async def test_the_warning_after_teaching_and_the_check_are_in_korean_for_a_kore
     assert text.startswith("저장했어요 (#")
     assert "\n\n⚠️ 다른 말로 물으면 다음 질문이 다른 주제의 답변을 받을 수 있어요:\n" in text
     assert "• “구독 안내 좀 해줘요” → “구독 안내 부탁드려요.”의 답변을 받을 수 있어요 (유사도 " in text
-    assert text.endswith("\n질문마다 다른 표현을 몇 개 더 가르쳐 주세요. `/examples check`에서 전체 예시를 점검할 수 있어요.")
+    assert text.endswith("\n질문마다 다른 표현을 몇 개 더 가르쳐 주세요. `/예시 점검`에서 전체 예시를 점검할 수 있어요.")
 
     checked = "\n".join(discord_bot.ephemeral_texts(await discord_bot.slash("examples check", user=STAFF, locale="ko")))
     assert checked.startswith("가르친 질문 25개가 주제 16개로 묶여 있어요 (답변이 같은 질문은 한 주제로 봐요).\n주제 점수가 ")
