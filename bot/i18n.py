@@ -16,6 +16,7 @@ preferred locale; buttons and commands follow the member's own client language.
 from __future__ import annotations
 
 import gettext
+import json
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
@@ -92,10 +93,38 @@ def N_(text: str) -> str:
     return text
 
 
-def stored(text: str) -> Line:
-    """Text kept in the database: one of the bot's own lines (marked N_) is looked up when shown, anything else
-    (a provider's message, a customer's words) is shown as it is."""
+def dump(text: Text) -> str:
+    """`text` as kept in the database: a line keeps its template and values (JSON), to be shown in the reader's language."""
+    return text if isinstance(text, str) else json.dumps(_plain(text), ensure_ascii=False, default=str)
+
+
+def stored(text: str) -> Text:
+    """Text kept in the database: a dumped line, one of the bot's own constants (N_), or anything else (a provider's
+    message, a customer's words), which is shown as it is."""
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if isinstance(data, dict) and ("line" in data or "lines" in data):
+            return _revived(data)
     return Line(text)
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, Line):
+        return {"line": value.template, "plural": value.plural, "values": {k: _plain(v) for k, v in value.values.items()}}
+    if isinstance(value, Lines):
+        return {"lines": [_plain(part) for part in value.parts], "separator": value.separator}
+    return value
+
+
+def _revived(value: object) -> object:
+    if isinstance(value, dict) and "line" in value:
+        return Line(value["line"], {k: _revived(v) for k, v in (value.get("values") or {}).items()}, value.get("plural"))
+    if isinstance(value, dict) and "lines" in value:
+        return Lines([_revived(part) for part in value["lines"]], value.get("separator", "\n"))  # type: ignore[misc]
+    return value
 
 
 def languages() -> list[str]:

@@ -21,7 +21,7 @@ from bot.dataset import DatasetReport, validate_dataset
 from bot.evaluation import TAUGHT_ONLY, Comparison, Evaluator, Report, split_dataset
 from bot.tokens import encoding_for
 from bot.errors import DatasetError, UserError
-from bot.i18n import N_, Lines, Text, _
+from bot.i18n import N_, Lines, Text, _, dump
 from bot.llm import LLM, Checkpoint, FineTuningAPI, JobEvent, JobMayExist, RemoteJob
 from bot.metrics import parse_metrics_csv, render_loss_chart, rows_from_events
 from bot.records import EvalQuestion, SupportModelChange, TrainingJob, Usage, utcnow
@@ -419,7 +419,7 @@ class TrainingService:
         After a restart mid-evaluation, the job is still "pending" and is evaluated again; the promotion itself
         is one compare-and-set, so the model is made live at most once.
         """
-        outcome, reason = PROMOTED, f"fine-tuning job {job.id} succeeded"
+        outcome, reason = PROMOTED, _("fine-tuning job {job} succeeded", job=job.id)
         if self._evaluator is not None and self._promote != "always":
             comparison = await self._evaluate_candidate(job)
             if comparison is None:
@@ -427,10 +427,10 @@ class TrainingService:
             if self._promote == "never" or not comparison.at_least_as_good:
                 outcome = AWAITING
             else:
-                reason += f"; evaluated {comparison.candidate.summary()} against {comparison.live.summary()}"
+                reason = Lines([reason, evaluated(comparison)], separator="; ")
         elif self._evaluator is not None:
             await self._evaluate_candidate(job)  # PROMOTE=always: measured for the post, promoted either way
-        if await self._jobs.settle(job.id, outcome, was=(PENDING,), by=str(job.started_by), reason=reason):
+        if await self._jobs.settle(job.id, outcome, was=(PENDING,), by=str(job.started_by), reason=dump(reason)):
             log.info("job %s: %s %s", job.id, job.fine_tuned_model, "is now live" if outcome == PROMOTED else "awaits an admin")
         return await self._jobs.get(job.id) or job
 
@@ -483,7 +483,7 @@ class TrainingService:
                     )
                 )
         outcome = PROMOTED if promote else KEPT
-        reason = f"promoted anyway from job {job_id}" if promote else ""
+        reason = dump(_("promoted anyway from job {job}", job=job_id)) if promote else ""
         if not await self._jobs.settle(job_id, outcome, was=(AWAITING,), by=str(by), reason=reason):
             current = await self._jobs.get(job_id) or job
             if current.promotion == PROMOTED:
@@ -676,7 +676,7 @@ class TrainingService:
         if await self._llm.model_info(model) is None:
             raise UserError(_("The model endpoint has no model `{model}`; nothing was changed.", model=model))
         comparison = None
-        reason = SET_BY_ADMIN
+        reason: Text = SET_BY_ADMIN
         if evaluate_first:
             assert self._evaluator is not None
             plan = await self.plan_evaluation(model)
@@ -685,8 +685,8 @@ class TrainingService:
             if not comparison.at_least_as_good:
                 refused = _("`{model}` did not do at least as well as `{live}`, so nothing was changed.", model=model, live=live)
                 raise UserError(Lines([refused, comparison.render()]))
-            reason += f"; evaluated {comparison.candidate.summary()} against {comparison.live.summary()}"
-        await self._jobs.set_live_model(model, by=by, reason=reason)
+            reason = Lines([reason, evaluated(comparison)], separator="; ")
+        await self._jobs.set_live_model(model, by=by, reason=dump(reason))
         return await self.live_model(), comparison
 
     async def rollback(self, *, by: str) -> LiveModel:
@@ -695,7 +695,7 @@ class TrainingService:
         if not history:
             raise UserError(_("`{model}` has been live all along; there is nothing to roll back to.", model=self._support.default_model))
         previous = self._previous_model(history)
-        await self._jobs.set_live_model(previous, by=by, reason=f"rollback from {history[0].model}")
+        await self._jobs.set_live_model(previous, by=by, reason=dump(_("rollback from {model}", model=history[0].model)))
         return await self.live_model()
 
 
@@ -773,3 +773,7 @@ def duration(seconds: float) -> Text:
         return _("{hours}h {minutes:02d}m", hours=hours, minutes=minutes)
     return _("{minutes}m {seconds:02d}s", minutes=minutes, seconds=seconds % 60)
 
+
+def evaluated(comparison: Comparison) -> Text:
+    """What a promotion's evaluation found, kept with the model's history."""
+    return _("evaluated {candidate} against {live}", candidate=comparison.candidate.summary(), live=comparison.live.summary())

@@ -113,3 +113,16 @@ def test_a_plural_follows_the_count_in_english_and_korean_has_one_form():
 def test_a_value_may_be_called_count_outside_a_plural_too():
     line = _("Job `{job}` is still {count}. Wait for it to finish or `/cancel` it first.", job="ftjob-1", count=3)
     assert str(line) == "Job `ftjob-1` is still 3. Wait for it to finish or `/cancel` it first."
+
+
+def test_a_line_kept_in_the_database_comes_back_in_the_readers_language():
+    """Model-history reasons are stored with their values (nested lines too), and older plain reasons show as they were."""
+    from bot.i18n import dump, stored
+
+    summary = _("`{model}`: no questions to evaluate on", model="gpt-5-mini")
+    reason = Lines([_("fine-tuning job {job} succeeded", job="ftjob-1"), _("evaluated {candidate} against {live}", candidate=summary, live=summary)], "; ")
+    kept = stored(dump(reason))
+    assert str(kept) == "fine-tuning job ftjob-1 succeeded; evaluated `gpt-5-mini`: no questions to evaluate on against `gpt-5-mini`: no questions to evaluate on"
+    assert localize(kept, "ko") == localize(reason, "ko") and localize(kept, "ko").startswith("파인튜닝 작업 ftjob-1 완료; 평가: ")
+    assert localize(stored("rollback from gpt-4o"), "ko") == "rollback from gpt-4o"  # written before reasons kept their values
+    assert localize(stored('{"a": 1}'), "ko") == '{"a": 1}'

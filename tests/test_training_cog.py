@@ -321,6 +321,10 @@ async def test_a_korean_admin_uses_and_rolls_back_models_in_korean(discord_bot, 
     )
     assert shown.splitlines()[4].endswith(f"(<@{ADMIN.id}>): /모델 사용으로 지정")  # the reason kept in the database, in Korean
     rolled = await discord_bot.slash("model rollback", user=ADMIN, locale="ko")
-    assert discord_bot.interaction_texts(rolled)[0].startswith("되돌렸어요. 이제 `gpt-5-mini`이(가) 상담 질문에 답해요.")
+    [shown] = discord_bot.interaction_texts(rolled)
+    assert shown.startswith("되돌렸어요. 이제 `gpt-5-mini`이(가) 상담 질문에 답해요.")
+    assert shown.splitlines()[4].endswith(f"(<@{ADMIN.id}>): gpt-4.1-2025-04-14에서 되돌림")  # kept with its values, shown in Korean
+    english = discord_bot.interaction_texts(await discord_bot.slash("model show", user=ADMIN))[0]
+    assert english.splitlines()[2].endswith(f" by <@{ADMIN.id}>: rollback from gpt-4.1-2025-04-14")
     unknown = await discord_bot.slash("model use", user=ADMIN, locale="ko", model_id="gpt-3.5-turbo")
     assert discord_bot.interaction_texts(unknown) == ["모델 엔드포인트에 `gpt-3.5-turbo` 모델이 없어요. 아무것도 바꾸지 않았어요."]

@@ -14,7 +14,7 @@ from dataclasses import replace
 import pytest
 
 from bot.errors import DatasetError, TrainingError, UserError
-from bot.i18n import Text, localize
+from bot.i18n import Text, localize, stored
 from bot.llm import FineTuningAPI
 from bot.retrieval import Matcher
 from bot.support import SupportService
@@ -176,7 +176,7 @@ async def test_two_processes_following_one_database_announce_each_status_once(en
                 await asyncio.sleep(0.01)
         await asyncio.sleep(0.2)  # time for a second post, were there one
         assert posted.statuses == ["queued", "running", "succeeded"]
-        assert [c.reason for c in await second.jobs.model_history()] == [
+        assert [str(stored(c.reason)) for c in await second.jobs.model_history()] == [
             f"fine-tuning job {posted.updates[-1].job.id} succeeded"
         ]
     finally:
