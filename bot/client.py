@@ -74,10 +74,26 @@ class SupportBot(commands.Bot):
         self.handoffs = services.handoffs
         self.feedback = services.feedback
         self.served = ServedGuilds(services.settings)
+        self._locales: dict[int, discord.Locale] = {}  # servers this process does not hold, as Discord described them
 
     def language(self, guild: discord.Guild | None) -> str:
         """The language of the bot's own lines in a server's (or a DM's) messages: BOT_LANGUAGE, else the server's locale."""
         return language_of(self.settings.bot_language or (guild.preferred_locale if guild else None))
+
+    async def language_in(self, guild: discord.abc.Snowflake | None) -> str:
+        """The same for a server that may not be in this process's cache (another shard's): Discord is asked once."""
+        if self.settings.bot_language or guild is None:
+            return self.language(None)
+        cached = self.get_guild(guild.id)
+        if cached is not None and not cached.unavailable:
+            return self.language(cached)
+        if guild.id not in self._locales:
+            try:
+                self._locales[guild.id] = (await self.fetch_guild(guild.id)).preferred_locale
+            except discord.HTTPException as exc:
+                log.warning("could not read server %s's language (%s); writing in English", guild.id, exc)
+                return ENGLISH
+        return language_of(self._locales[guild.id])
 
     def route(self, message: discord.Message) -> Route | None:
         """Where a message goes (support, the bartender, or nowhere): bot/routing.py decides, with this bot's state."""

@@ -120,7 +120,7 @@ async def show_to_staff(bot: SupportBot, handoff: Handoff, *, joined: bool, remi
     channel = bot.get_channel(bot.settings.staff_channel) or await bot.fetch_channel(bot.settings.staff_channel)
     if not isinstance(channel, discord.TextChannel | discord.Thread):
         raise TypeError(f"STAFF_CHANNEL {bot.settings.staff_channel} is not a text channel or thread")
-    language = bot.language(channel.guild)  # the staff's server's
+    language = await bot.language_in(channel.guild)  # the staff's server's
     content = render_handoff(handoff, reminder=reminder, language=language)
     if joined and handoff.staff_message_id:
         await channel.get_partial_message(handoff.staff_message_id).edit(content=content, allowed_mentions=NO_PINGS)
@@ -291,8 +291,8 @@ async def deliver(bot: SupportBot, handoff: Handoff) -> None:
 
     The customer is notified (mentioned or replied to): the answer may come hours later.
     """
-    guild = bot.get_guild(handoff.guild_id) if handoff.guild_id else None
-    heading = translate(STAFF_ANSWERED, bot.language(guild)).format(question=shorten(first_line(handoff.question), 200))
+    language = await bot.language_in(discord.Object(handoff.guild_id) if handoff.guild_id else None)
+    heading = translate(STAFF_ANSWERED, language).format(question=shorten(first_line(handoff.question), 200))
     text = f"<@{handoff.customer_id}> {heading}\n{handoff.answer}"
     if handoff.guild_id is None:
         user = bot.get_user(handoff.customer_id) or await bot.fetch_user(handoff.customer_id)

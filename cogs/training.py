@@ -196,7 +196,7 @@ class Training(commands.Cog):
             return
         try:
             channel = self.bot.get_channel(job.channel_id) or await self.bot.fetch_channel(job.channel_id)
-            language = self.bot.language(getattr(channel, "guild", None))
+            language = await self.bot.language_in(getattr(channel, "guild", None))
             view = promotion_view(job.id, language) if update.awaiting else discord.utils.MISSING
             await channel.send(  # type: ignore[union-attr]
                 f"<@{job.started_by}> {localize(render_update(update), language)}"[:2000],

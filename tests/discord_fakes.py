@@ -116,6 +116,7 @@ class FakeDiscord:
         self._failures: list[tuple[str, re.Pattern[str], int]] = []
         self.cdn: dict[str, bytes] = {}
         self.messages: dict[str, dict[str, Any]] = {}  # every message posted, by ID, as Discord stores it
+        self.guild_locale = "en-US"  # the test server's preferred locale, as GET /guilds/{id} gives it
 
     # -- set-up ------------------------------------------------------------------------
 
@@ -479,6 +480,13 @@ class FakeDiscord:
                 {"description": "", **c, "id": str(next(self._ids)), "application_id": str(APP_ID), "version": "1"}
                 for c in payload or []
             ]
+        if route.method == "GET" and path == f"/guilds/{GUILD_ID}":
+            return {**self._guild_payload(), "preferred_locale": self.guild_locale}
+        if route.method == "GET" and (found := re.fullmatch(r"/channels/(\d+)", path)):
+            channels = {c["id"]: c for c in self._guild_payload()["channels"]}
+            if found[1] not in channels:
+                raise _http_error(404)
+            return channels[found[1]]
         if route.method == "POST" and path == "/users/@me/channels":
             return {"id": str(next(self._ids)), "type": 1, "recipients": []}
         return None

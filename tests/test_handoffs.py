@@ -384,3 +384,15 @@ async def test_every_command_and_option_is_synced_with_its_korean_name_and_descr
     assert missing == []
     [ask] = [c for c in sync.payload if c["name"] == "ask"]
     assert (ask["name_localizations"]["ko"], ask["options"][0]["name_localizations"]["ko"]) == ("질문", "질문내용")
+
+
+async def test_a_staff_server_held_by_another_shard_gets_its_posts_in_its_own_language(shop):
+    """Sharded, without BOT_LANGUAGE: this process does not hold the staff's server, so its language is asked of Discord, once."""
+    shop.guild_locale = "ko"
+    shop.state._remove_guild(shop.bot.get_guild(GUILD_ID))  # another process's shard holds it
+    await shop.send_message(NOBODY_TAUGHT, channel_id=None)  # a DM reaches this process
+    await shop.send_message("주차 되나요?", author=OTHER_CUSTOMER, channel_id=None)
+    posts = [p for p in shop.sent_messages(STAFF_CHANNEL) if "직원 연결 #" in p.get("content", "")]
+    assert [p["content"].splitlines()[0] for p in posts] == ["**직원 연결 #1** · 답변 없음", "**직원 연결 #2** · 답변 없음"]
+    assert buttons(posts[0]) == ["답변하고 가르치기", "답변만 하기"]
+    assert [c.path for c in shop.calls if c.method == "GET" and c.path.startswith("/guilds/")] == [f"/guilds/{GUILD_ID}"]
