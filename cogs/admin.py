@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.access import admin_only
 from bot.client import SupportBot
-from bot.i18n import Lines, Text, _, _n, language_of, localize
+from bot.i18n import ENGLISH, Lines, Text, _, _n, language_of, localize
 from bot.storage.answers import AnswerCounts
 from bot.text import split_message
 from bot.usage import UsageLine
@@ -29,12 +31,14 @@ class Admin(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         lines = await self.usage_service.report(days)
         counts = await self.bot.feedback.counts(days)
-        report = localize(Lines([render_usage(lines, days), render_answers(counts, days)]), language_of(interaction.locale))
+        language = language_of(interaction.locale)
+        report = localize(Lines([render_usage(lines, days, language), render_answers(counts, days)]), language)
         for chunk in split_message(report):
             await interaction.followup.send(chunk, ephemeral=True)
 
 
-def render_usage(lines: list[UsageLine], days: int) -> Text:
+def render_usage(lines: list[UsageLine], days: int, language: str = ENGLISH) -> Text:
+    """The heading in the reader's language, then the table, its columns padded by display width (Hangul takes two)."""
     if not lines:
         return _n("No model usage in the last day.", "No model usage in the last {count} days.", days)
     known = [line.cost for line in lines if line.cost is not None]
@@ -49,14 +53,38 @@ def render_usage(lines: list[UsageLine], days: int) -> Text:
             cost=cost,
         )
     )
-    rows = [f"{'day':<10} {'purpose':<10} {'model':<28} {'in':>10} {'out':>9} {'cost':>8}"]
+
+    def row(day: str, purpose: str, model: str, tokens_in: str, tokens_out: str, cost: str) -> str:
+        return " ".join((pad(day, 10), pad(purpose, 10), pad(model[:28], 28), pad(tokens_in, 10, ">"), pad(tokens_out, 9, ">"), pad(cost, 8, ">")))
+
+    def say(text: Text) -> str:
+        return localize(text, language)
+
+    rows = [row(say(_("day")), say(_("purpose")), say(_("model")), say(_("in")), say(_("out")), say(_("cost")))]
     for line in lines:
         cost = f"${line.cost:,.4f}" if line.cost is not None else "?"
-        rows.append(
-            f"{line.day:<10} {line.purpose:<10} {line.model[:28]:<28} {line.prompt_tokens:>10,} {line.completion_tokens:>9,} {cost:>8}"
-        )
+        purpose = say(PURPOSES[line.purpose]) if line.purpose in PURPOSES else line.purpose
+        rows.append(row(line.day, purpose, line.model, f"{line.prompt_tokens:,}", f"{line.completion_tokens:,}", cost))
     # Code blocks keep the columns; split_message re-fences them when the table is long.
     return Lines([header, "```\n" + "\n".join(rows) + "\n```"])
+
+
+PURPOSES = {
+    "support": _("support"),
+    "bartender": _("bartender"),
+    "summary": _("summary"),
+    "embeddings": _("embeddings"),
+    "training": _("training"),
+    "evaluation": _("evaluation"),
+    "matching": _("matching"),
+}
+
+
+def pad(text: str, width: int, align: str = "<") -> str:
+    """`text` padded to `width` columns as a monospace font shows it: wide characters (Hangul, CJK) take two."""
+    shown = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    space = " " * max(width - shown, 0)
+    return text + space if align == "<" else space + text
 
 
 SOURCES = (

@@ -253,6 +253,13 @@ async def test_usage_shows_tokens_and_cost_per_day_model_and_purpose(discord_bot
     assert text.startswith("Usage, last day: ≈ $10.46")
     assert "support    gpt-5-mini" in text and "$0.4500" in text
     assert "training   gpt-4.1-mini-2025-04-14" in text and "$10.0000" in text
+    [korean] = discord_bot.ephemeral_texts(await discord_bot.slash("usage", user=ADMIN, days=1, locale="ko"))
+    table = korean.split("```")[1].strip("\n").splitlines()
+    assert korean.startswith("최근 1일 사용량: ≈ $10.46")
+    assert table[0].split() == ["날짜", "용도", "모델", "입력", "출력", "비용"]
+    assert "상담       gpt-5-mini" in korean and "학습       gpt-4.1-mini-2025-04-14" in korean
+    # Columns line up in a monospace font: each row is as wide as the heading, Hangul counting two.
+    assert len({sum(2 if "\uac00" <= c <= "\ud7a3" else 1 for c in row) for row in table}) == 1
 
 
 async def test_usage_is_admins_only(discord_bot):
