@@ -38,4 +38,4 @@ async def send_ephemeral(interaction: discord.Interaction, message: Text) -> Non
             else:
                 await interaction.response.send_message(chunk, ephemeral=True)
     except discord.HTTPException:
-        log.warning("could not tell the user about an error (interaction expired or gone)")
+        log.warning("could not reply to the user (interaction expired or gone)")

@@ -11,8 +11,8 @@ from discord.ext import commands
 from bot.access import admin_only
 from bot.client import SupportBot
 from bot.i18n import ENGLISH, Lines, Text, _, _n, language_of, localize
+from bot.replies import send_ephemeral
 from bot.storage.answers import AnswerCounts
-from bot.text import split_message
 from bot.usage import UsageLine
 
 
@@ -32,9 +32,7 @@ class Admin(commands.Cog):
         lines = await self.usage_service.report(days)
         counts = await self.bot.feedback.counts(days)
         language = language_of(interaction.locale)
-        report = localize(Lines([render_usage(lines, days, language), render_answers(counts, days)]), language)
-        for chunk in split_message(report):
-            await interaction.followup.send(chunk, ephemeral=True)
+        await send_ephemeral(interaction, Lines([render_usage(lines, days, language), render_answers(counts, days)]))
 
 
 def render_usage(lines: list[UsageLine], days: int, language: str = ENGLISH) -> Text:

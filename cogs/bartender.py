@@ -16,8 +16,8 @@ from bot.access import limits_exempt
 from bot.bartender import TOO_SLOW, Place
 from bot.client import SupportBot
 from bot.errors import UserError
-from bot.i18n import ENGLISH, N_, Text, _, language_of, localize, translate
-from bot.replies import user_message
+from bot.i18n import ENGLISH, N_, Text, _, localize, translate
+from bot.replies import send_ephemeral, user_message
 from bot.routing import in_channels
 from bot.text import DISCORD_LIMIT, cut_head
 
@@ -58,7 +58,7 @@ class Bartender(commands.Cog):
         thread = await open_thread(channel, interaction.user)
         place = await self.bartender.open_thread(thread.id, interaction.user.id, interaction.guild_id)
         ready = _("Your table is ready: {thread} 🍸", thread=thread.mention)
-        await interaction.followup.send(localize(ready, language_of(interaction.locale)), ephemeral=True)
+        await send_ephemeral(interaction, ready)
         writer = StreamWriter(
             thread, reply_to=None, edit_every=self.bot.settings.bartender_edit_seconds, language=self.bot.language(interaction.guild)
         )
@@ -85,7 +85,7 @@ class Bartender(commands.Cog):
             if had_one
             else _("We hadn't started chatting here yet; say hi!")
         )
-        await interaction.followup.send(localize(text, language_of(interaction.locale)), ephemeral=True)
+        await send_ephemeral(interaction, text)
 
 
 async def open_thread(channel: discord.TextChannel, user: discord.abc.User) -> discord.Thread:

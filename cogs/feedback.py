@@ -10,7 +10,7 @@ from discord.ext import commands
 
 from bot.client import SupportBot
 from bot.feedback import RATED_DOWN
-from bot.i18n import ENGLISH, N_, language_of, translate
+from bot.i18n import ENGLISH, N_
 from bot.replies import send_ephemeral, user_message
 from cogs.handoffs import TalkToStaffButton, hand_over
 
@@ -51,7 +51,6 @@ class RatingButton(discord.ui.DynamicItem[discord.ui.Button], template=r"rate:(?
         return cls(int(match["key"]), int(match["customer"]), match["up"] == "up")
 
     async def callback(self, interaction: discord.Interaction[SupportBot]) -> None:
-        language = language_of(interaction.locale)
         if interaction.user.id != self.customer_id:
             await send_ephemeral(interaction, ONLY_THE_ASKER)
             return
@@ -70,7 +69,7 @@ class RatingButton(discord.ui.DynamicItem[discord.ui.Button], template=r"rate:(?
         except Exception as error:
             await send_ephemeral(interaction, user_message(error, context="rating button"))
             return
-        await interaction.followup.send(translate(line, language), ephemeral=True)
+        await send_ephemeral(interaction, line)
         if interaction.message is not None:
             with contextlib.suppress(discord.HTTPException):
                 await interaction.message.edit(view=None)  # rated once; a second thought goes to staff via a new question

@@ -72,7 +72,7 @@ class Handoffs(commands.Cog):
         language = language_of(interaction.locale)
         waiting, total = await self.handoffs.open_ones()
         if not waiting:
-            await interaction.followup.send(localize(_("No customer is waiting for staff."), language), ephemeral=True)
+            await send_ephemeral(interaction, _("No customer is waiting for staff."))
             return
         heading = (
             _("{total} waiting, the {shown} oldest first:", total=total, shown=len(waiting))
@@ -247,7 +247,6 @@ class AnswerModal(discord.ui.Modal):
     async def on_submit(self, interaction: discord.Interaction[SupportBot]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         bot = interaction.client
-        language = language_of(interaction.locale)
         handoff = await bot.handoffs.claim(self.handoff.id, self.answer.value, by=interaction.user.id, seen=self.handoff.updated_at)
         customer = f"<@{handoff.customer_id}>"
         try:
@@ -260,7 +259,7 @@ class AnswerModal(discord.ui.Modal):
                 else _("They have asked again since: see the newer handoff.")
             )
             failed = Lines([_("Couldn't send it to {customer}.", customer=customer), still], separator=" ")
-            await interaction.followup.send(localize(failed, language), ephemeral=True)
+            await send_ephemeral(interaction, failed)
             return
         outcome: list[Text] = [_("Sent to {customer}.", customer=customer)]
         if self.question is not None:
@@ -275,7 +274,7 @@ class AnswerModal(discord.ui.Modal):
                         example=taught.already_taught.id,
                     )
                 )
-        await interaction.followup.send(localize(Lines(outcome, separator=" "), language), ephemeral=True)
+        await send_ephemeral(interaction, Lines(outcome, separator=" "))
         if self.post is not None:
             answered = _("✅ Answered by {staff}: {answer}", staff=f"<@{interaction.user.id}>", answer=shorten(handoff.answer or "", 500))
             done = f"{self.post.content}\n\n{localize(answered, bot.language(interaction.guild))}"
@@ -328,7 +327,6 @@ class TalkToStaffButton(discord.ui.DynamicItem[discord.ui.Button], template=r"ha
         return cls(int(match["customer"]), int(match["key"]))
 
     async def callback(self, interaction: discord.Interaction[SupportBot]) -> None:
-        language = language_of(interaction.locale)
         if interaction.user.id != self.customer_id:
             await send_ephemeral(interaction, ONLY_THE_ASKER)
             return
@@ -343,7 +341,7 @@ class TalkToStaffButton(discord.ui.DynamicItem[discord.ui.Button], template=r"ha
         except Exception as error:
             await send_ephemeral(interaction, user_message(error, context="talk-to-staff button"))
             return
-        await interaction.followup.send(translate(line or NO_STAFF, language), ephemeral=True)
+        await send_ephemeral(interaction, line or NO_STAFF)
         if line and interaction.message is not None:
             with contextlib.suppress(discord.HTTPException):
                 await interaction.message.edit(view=None)  # asked once is enough

@@ -19,7 +19,7 @@ from bot.i18n import ENGLISH, Lines, Text, _, _n, language_of, localize
 from bot.records import Example
 from bot.replies import send_ephemeral, user_message
 from bot.retrieval import render_check
-from bot.text import shorten, split_message
+from bot.text import shorten
 from bot.teaching import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS, AlreadyTaught, ExamplePage, TeachingService
 
 
@@ -113,7 +113,7 @@ class Teaching(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         removed = await self.teaching.remove(example_id, actor_id=interaction.user.id)
         removed_line = _("Removed #{example}: “{question}”.", example=removed.id, question=removed.question)
-        await interaction.followup.send(localize(removed_line, language_of(interaction.locale)), ephemeral=True)
+        await send_ephemeral(interaction, removed_line)
 
     @examples.command(name="export")
     @staff_only()
@@ -147,9 +147,7 @@ class Teaching(commands.Cog):
             added=_n("{count:,} example added", "{count:,} examples added", result.added),
             replaced=_n("{count:,} answer replaced", "{count:,} answers replaced", result.replaced),
         )
-        report = localize(Lines([imported, render_confusions(result.confusions)], separator="\n\n"), language_of(interaction.locale))
-        for chunk in split_message(report):
-            await interaction.followup.send(chunk, ephemeral=True)
+        await send_ephemeral(interaction, Lines([imported, render_confusions(result.confusions)], separator="\n\n"))
 
     @examples.command(name="add-test")
     @app_commands.describe(
@@ -170,7 +168,7 @@ class Teaching(commands.Cog):
             "Test question {test} saved: “{question}” should get the answer of #{example} (“{example_question}”). `/evaluate` asks it.",
             test=test_id, question=question.strip(), example=example.id, example_question=example.question,
         )
-        await interaction.followup.send(localize(saved, language_of(interaction.locale)), ephemeral=True)
+        await send_ephemeral(interaction, saved)
 
     @examples.command(name="remove-test")
     @app_commands.describe(test_id="The test question's number, given when it was added")
@@ -180,7 +178,7 @@ class Teaching(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         await self.teaching.remove_test_question(test_id)
         removed = _("Removed test question {test}.", test=test_id)
-        await interaction.followup.send(localize(removed, language_of(interaction.locale)), ephemeral=True)
+        await send_ephemeral(interaction, removed)
 
     @examples.command(name="suggest")
     @app_commands.describe(days="How many days back (default 14)")
@@ -194,7 +192,7 @@ class Teaching(commands.Cog):
             none_left = _n(
                 "Every question of the last day got a taught answer.", "Every question of the last {count} days got a taught answer.", days
             )
-            await interaction.followup.send(localize(none_left, language), ephemeral=True)
+            await send_ephemeral(interaction, none_left)
             return
         shown = suggestions[:SUGGESTIONS_SHOWN]
         view = discord.ui.View(timeout=None)
@@ -207,9 +205,7 @@ class Teaching(commands.Cog):
     async def examples_check(self, interaction: discord.Interaction[SupportBot]) -> None:
         """How safely each taught intent is told apart, and which need more phrasings."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        report = localize(render_check(await self.teaching.check()), language_of(interaction.locale))
-        for chunk in split_message(report):
-            await interaction.followup.send(chunk, ephemeral=True)
+        await send_ephemeral(interaction, render_check(await self.teaching.check()))
 
 
 SUGGESTIONS_SHOWN = 10  # one Teach button each: at most 25 fit under a message
@@ -328,8 +324,7 @@ async def save_example(interaction: discord.Interaction[SupportBot], teaching: T
         return
     warning = render_confusions(await teaching.confusions([example.id]))
     saved = Lines([_("Saved as #{example}.", example=example.id), render_example(example), warning], separator="\n\n")
-    for chunk in split_message(localize(saved, language)):
-        await interaction.followup.send(chunk, ephemeral=True)
+    await send_ephemeral(interaction, saved)
 
 
 def render_example(example: Example) -> Text:
