@@ -46,7 +46,7 @@ class Taught:
     """What teaching a staff answer did."""
 
     example: Example | None = None
-    already_taught: Example | None = None  # the question was taught before: its answer was kept
+    already_taught: AlreadyTaught | None = None  # the question was taught before: its answer is kept unless staff replace it
 
 
 class HandoffService:
@@ -114,7 +114,7 @@ class HandoffService:
         try:
             return Taught(example=await self._teaching.teach(question, answer, author_id=by))
         except AlreadyTaught as taught:
-            return Taught(already_taught=taught.existing)
+            return Taught(already_taught=taught)
 
     async def open_ones(self) -> tuple[list[Handoff], int]:
         """The oldest open handoffs, and how many are open in all."""

@@ -15,10 +15,12 @@ from bot.access import is_staff, staff_only
 from bot.client import SupportBot
 from bot.handoffs import FROM_BUTTON, HandoffService
 from bot.i18n import ENGLISH, N_, Lines, Text, _, language_of, localize, translate
+from bot.matching import answer_key
 from bot.records import Handoff
 from bot.replies import send_ephemeral, user_message
 from bot.teaching import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS
 from bot.text import first_line, shorten, split_message
+from cogs.teaching import offer_replacement
 
 log = logging.getLogger(__name__)
 
@@ -262,19 +264,25 @@ class AnswerModal(discord.ui.Modal):
             await send_ephemeral(interaction, failed)
             return
         outcome: list[Text] = [_("Sent to {customer}.", customer=customer)]
+        duplicate = None
         if self.question is not None:
             taught = await bot.handoffs.teach(self.question.value, handoff.answer or "", by=interaction.user.id)
+            duplicate = taught.already_taught
             if taught.example is not None:
                 outcome.append(_("Taught as #{example}: the next customer asking this gets it at once.", example=taught.example.id))
-            elif taught.already_taught is not None:
+            elif duplicate is not None and answer_key(duplicate.existing.answer) == answer_key(duplicate.new_answer):
                 outcome.append(
                     _(
                         "“{question}” was taught already (#{example}); its answer was kept.",
-                        question=taught.already_taught.question,
-                        example=taught.already_taught.id,
+                        question=duplicate.existing.question,
+                        example=duplicate.existing.id,
                     )
                 )
-        await send_ephemeral(interaction, Lines(outcome, separator=" "))
+                duplicate = None
+        if duplicate is not None:  # a taught answer staff just answered differently (a 👎 on it, say): replace it?
+            await offer_replacement(interaction, bot.teaching, duplicate, before=Lines(outcome, separator=" "))
+        else:
+            await send_ephemeral(interaction, Lines(outcome, separator=" "))
         if self.post is not None:
             answered = _("✅ Answered by {staff}: {answer}", staff=f"<@{interaction.user.id}>", answer=shorten(handoff.answer or "", 500))
             done = f"{self.post.content}\n\n{localize(answered, bot.language(interaction.guild))}"

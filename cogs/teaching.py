@@ -308,23 +308,30 @@ class ReplaceView(discord.ui.View):
 
 async def save_example(interaction: discord.Interaction[SupportBot], teaching: TeachingService, question: str, answer: str) -> None:
     """Save, then confirm with what was saved; a taught question asks before replacing."""
-    language = language_of(interaction.locale)
     try:
         example = await teaching.teach(question, answer, author_id=interaction.user.id)
     except AlreadyTaught as duplicate:
-        asked = _(
-            "“{question}” is already taught (#{example}) with this answer:\n>>> {answer}\n\nReplace it with your new answer?",
-            question=duplicate.existing.question, example=duplicate.existing.id, answer=duplicate.existing.answer,
-        )
-        await interaction.followup.send(
-            localize(asked, language)[:2000],
-            view=ReplaceView(teaching, duplicate, interaction.user.id, language=language),
-            ephemeral=True,
-        )
+        await offer_replacement(interaction, teaching, duplicate)
         return
     warning = render_confusions(await teaching.confusions([example.id]))
     saved = Lines([_("Saved as #{example}.", example=example.id), render_example(example), warning], separator="\n\n")
     await send_ephemeral(interaction, saved)
+
+
+async def offer_replacement(
+    interaction: discord.Interaction[SupportBot], teaching: TeachingService, duplicate: AlreadyTaught, *, before: Text = ""
+) -> None:
+    """The taught question's current answer, and buttons to replace it with the new one or keep it (after `before`)."""
+    language = language_of(interaction.locale)
+    asked = _(
+        "“{question}” is already taught (#{example}) with this answer:\n>>> {answer}\n\nReplace it with your new answer?",
+        question=duplicate.existing.question, example=duplicate.existing.id, answer=duplicate.existing.answer,
+    )
+    await interaction.followup.send(
+        localize(Lines([before, asked], separator=" "), language)[:2000],
+        view=ReplaceView(teaching, duplicate, interaction.user.id, language=language),
+        ephemeral=True,
+    )
 
 
 def render_example(example: Example) -> Text:

@@ -82,6 +82,29 @@ async def test_thumbs_down_puts_the_answer_before_staff_whose_fix_reaches_the_cu
     assert delivered and "평일 10시부터 6시까지 영업해요." in delivered[0]
 
 
+async def test_thumbs_down_on_a_taught_answer_lets_staff_replace_it_for_everyone(shop):
+    """A 👎 on a taught answer: staff answer the same question differently and may replace the taught answer; only they choose."""
+    NEW = "구독은 월 32,000원으로 바뀌었고, 매달 칵테일 3종 재료가 와요."
+    await shop.send_message(TAUGHT)
+    old = shop.sent_messages(SUPPORT_CHANNEL)[-1]["content"]
+    await shop.click("👎", user=CUSTOMER, channel_id=SUPPORT_CHANNEL)
+    clicked = await shop.click("Answer & teach", user=STAFF, channel_id=STAFF_CHANNEL)
+    answered = await shop.submit_modal(clicked, [TAUGHT, NEW], user=STAFF, channel_id=STAFF_CHANNEL)
+    [offer] = shop.ephemeral_texts(answered)
+    assert offer.startswith(f"Sent to <@{CUSTOMER.id}>. “{TAUGHT}” is already taught (#")
+    assert old in offer and offer.endswith("Replace it with your new answer?")
+
+    refused = await shop.click("Replace the answer", user=OTHER_CUSTOMER, channel_id=STAFF_CHANNEL)
+    assert shop.ephemeral_texts(refused) == ["Only the person teaching can choose here."]
+    await shop.send_message(TAUGHT, author=OTHER_CUSTOMER)
+    assert shop.sent_messages(SUPPORT_CHANNEL)[-1]["content"] == old  # nothing changed yet
+
+    replaced = await shop.click("Replace the answer", user=STAFF, channel_id=STAFF_CHANNEL)
+    assert any("Replaced the answer of #" in text for text in shop.interaction_texts(replaced))
+    await shop.send_message("구독 안내 부탁해요", author=OTHER_CUSTOMER)
+    assert shop.sent_messages(SUPPORT_CHANNEL)[-1]["content"] == NEW
+
+
 async def test_an_old_answer_is_not_rated(shop):
     """Past RATING_DAYS a click says so quietly and changes nothing."""
     await shop.send_message(TAUGHT)
