@@ -114,22 +114,29 @@ class LLM:
         streamed: list[str] = []
         opened = False
         try:
-            stream = await client.chat.completions.create(
-                model=model,
-                messages=list(messages),
+            # The chunks are read as the JSON they are: building the SDK's typed chunk from each one cost about 0.25 ms
+            # of CPU (a reply is a chunk per token or so), several times all the rest of a streamed call. The request,
+            # retries, errors (in-stream ones too) and the SSE decoding are still the SDK's, as `create` does them.
+            stream = await client.post(
+                "/chat/completions",
+                body={"model": model, "messages": list(messages), "stream": True, "stream_options": {"include_usage": True}},
+                options={"security": {"bearer_auth": True}},
+                cast_to=object,
                 stream=True,
-                stream_options={"include_usage": True},
+                stream_cls=openai.AsyncStream[object],
             )
             opened = True
             async with stream:
                 async for chunk in stream:
-                    if chunk.usage:
-                        prompt_tokens = chunk.usage.prompt_tokens
-                        completion_tokens = chunk.usage.completion_tokens
-                    for choice in chunk.choices:
-                        if choice.delta.content:
-                            streamed.append(choice.delta.content)
-                            yield choice.delta.content
+                    if not isinstance(chunk, dict):
+                        raise ValueError(f"expected a chat completion chunk, got {type(chunk).__name__}")
+                    if usage := chunk.get("usage"):
+                        prompt_tokens = usage.get("prompt_tokens") or 0
+                        completion_tokens = usage.get("completion_tokens") or 0
+                    for choice in chunk.get("choices") or ():
+                        if content := (choice.get("delta") or {}).get("content"):
+                            streamed.append(content)
+                            yield content
         except (openai.OpenAIError, ValueError) as exc:
             raise _friendly(exc, model) from exc
         finally:
