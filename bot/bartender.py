@@ -172,7 +172,8 @@ class BartenderService:
             session = await self._conversations.open_session(place.scope)
             if session is not None and session.last_active_at < idle_since:
                 session = None  # idle too long: the turn starts a fresh one
-            messages = await self._prompt(session, text)
+            prompted_id = session.id if session is not None else None
+            messages, history_tokens = await self._prompt(session, text)
             # The message is written down while the model starts on it; no word of the reply is shown before that.
             recording = asyncio.ensure_future(
                 self._conversations.begin_turn(
@@ -213,7 +214,13 @@ class BartenderService:
             reply = "".join(parts)
             # Recorded after the reply is shown, still holding the session: the customer's next message waits for it.
             tokens = estimate_tokens(text) + estimate_tokens(reply)
-            self._track(self._finish_turn(lock, session.id, turn_id, reply, tokens, place.guild_id))
+            # The history past the summary, this turn included, as the prompt read it (a new session has only this
+            # turn); None when that read did not hold all of it. A concurrent summary only makes it smaller.
+            if history_tokens is None:
+                unsummarised = None
+            else:
+                unsummarised = tokens + (history_tokens if prompted_id == session.id else 0)
+            self._track(self._finish_turn(lock, session.id, turn_id, reply, tokens, place.guild_id, unsummarised))
             lock = None
             if timed_out:
                 yield TOO_SLOW  # shown, not remembered: the history keeps what was said
@@ -221,9 +228,10 @@ class BartenderService:
             if lock is not None:
                 lock.release()
 
-    async def _prompt(self, session: BartenderSession | None, text: str) -> list[dict[str, str]]:
+    async def _prompt(self, session: BartenderSession | None, text: str) -> tuple[list[dict[str, str]], int | None]:
         """Persona, the summary of older turns, the newest whole turns within the budget, and the new message
-        (a turn that begins a session has only the persona before it)."""
+        (a turn that begins a session has only the persona before it); with the tokens of every turn past the
+        summary, or None when one query could not read them all."""
         system = self.persona
         if session is not None and session.summary:
             system += f"\n\nWhat happened earlier in this conversation (a summary):\n{session.summary}"
@@ -235,7 +243,7 @@ class BartenderService:
         for turn in reversed(history):
             messages += [{"role": "user", "content": turn.user_message}, {"role": "assistant", "content": turn.reply}]
         messages.append({"role": "user", "content": text})
-        return messages
+        return messages, None if len(turns) >= TURNS_PER_QUERY else sum(turn.tokens for turn in turns)
 
     # -- summaries -------------------------------------------------------------------
 
@@ -276,7 +284,9 @@ class BartenderService:
         finally:
             self._summaries.pop(session_id, None)
 
-    async def _finish_turn(self, lock: asyncio.Lock, session_id: int, turn_id: int, reply: str, tokens: int, guild_id: int | None) -> None:
+    async def _finish_turn(
+        self, lock: asyncio.Lock, session_id: int, turn_id: int, reply: str, tokens: int, guild_id: int | None, unsummarised: int | None
+    ) -> None:
         try:
             await self._conversations.finish_turn(turn_id, reply, tokens)
         except StorageError:
@@ -286,7 +296,8 @@ class BartenderService:
             return
         finally:
             lock.release()
-        self._summarise_later(session_id, guild_id)
+        if unsummarised is None or unsummarised > self._history_tokens:  # otherwise _summarise would read it all to find it fits
+            self._summarise_later(session_id, guild_id)
 
     def _track(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)

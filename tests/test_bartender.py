@@ -122,6 +122,24 @@ async def test_summary_is_made_when_history_outgrows_the_budget_and_goes_into_th
     assert system.startswith(PERSONA) and "SUMMARY: likes gin, hates sweet" in system
 
 
+async def test_history_within_the_budget_is_not_read_again_for_a_summary(storage, llm, fake_openai):
+    """A turn whose history still fits the budget asks the database nothing more after the reply."""
+    bartender = service(storage, llm, history_tokens=2000)
+    await say(bartender, "I like gin.")
+    recent_turns, reads = storage.conversations.recent_turns, []
+
+    async def counted_recent_turns(*args, **kwargs):
+        reads.append(args)
+        return await recent_turns(*args, **kwargs)
+
+    storage.conversations.recent_turns = counted_recent_turns
+    await say(bartender, "And tonight?")
+    await bartender.wait_for_summaries()
+
+    assert len(reads) == 1  # the prompt's; no summary check reads the history again
+    assert not [r for r in fake_openai.chat_requests() if r["messages"][0]["content"] == SUMMARY_INSTRUCTIONS]
+
+
 async def test_restart_continues_the_same_conversation(settings, llm, fake_openai):
     """Closing and reopening the database (a restart) loses no turn."""
     storage = await open_storage(settings)
