@@ -313,6 +313,7 @@ class FakeOpenAI:
         self._job_failures: deque[dict] = deque()
         self._job_plans: dict[str, _JobPlan] = {}
         self._stream_cuts: deque[int] = deque()
+        self._stream_errors: deque[tuple[int, str]] = deque()
         self._short_embeddings: deque[int] = deque()
         self._malformed_pending = 0
         self._runner: web.AppRunner | None = None
@@ -420,6 +421,10 @@ class FakeOpenAI:
     def cut_stream_next(self, after_chunks: int) -> None:
         """Drop the connection of the next streamed reply after `after_chunks` content chunks."""
         self._stream_cuts.append(after_chunks)
+
+    def error_in_stream_next(self, after_chunks: int, message: str = "The server had an error while processing your request.") -> None:
+        """After `after_chunks` content chunks, the next streamed reply sends an error event (as the API does mid-stream)."""
+        self._stream_errors.append((after_chunks, message))
 
     def short_embeddings_next(self, missing: int = 1) -> None:
         """Answer the next embeddings request with `missing` fewer vectors than inputs (the last ones left out)."""
@@ -613,9 +618,14 @@ class FakeOpenAI:
 
         await send([choice({"role": "assistant", "content": "", "refusal": None})])
         cut_after = self._stream_cuts.popleft() if self._stream_cuts else None
+        error_after, error = self._stream_errors.popleft() if self._stream_errors else (None, "")
         for sent, piece in enumerate(split_evenly(text, self.stream_chunks)):
             if sent == cut_after:
                 return self._drop_connection(request, response)
+            if sent == error_after:
+                await response.write(f"data: {json.dumps({'error': {'message': error, 'type': 'server_error'}})}\n\n".encode())
+                await response.write_eof()
+                return response
             if self.chunk_delay:
                 await asyncio.sleep(self.chunk_delay)
             await send([choice({"content": piece})])

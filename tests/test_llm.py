@@ -61,6 +61,29 @@ async def test_api_errors_become_friendly_lines(llm, fake_openai, status, messag
     assert (caught.value.message, caught.value.kind) == (message, kind)
 
 
+@pytest.mark.parametrize(("status", "message", "kind"), [(429, BUSY, "rate_limited"), (401, MISCONFIGURED, "bad_key")])
+async def test_api_errors_on_a_stream_become_friendly_lines(llm, fake_openai, status, message, kind):
+    """The streamed path (read as JSON chunks) maps HTTP errors as the plain one does, and sends the key."""
+    fake_openai.fail_next(status, times=2, retry_after_ms=1)
+    with pytest.raises(ModelError) as caught:
+        async for _ in llm.stream_chat(HELLO, model="gpt-5-mini", caller=Caller("bartender")):
+            pass
+    assert (caught.value.message, caught.value.kind) == (message, kind)
+
+
+async def test_an_error_sent_inside_a_stream_is_a_friendly_line_after_the_pieces_received(llm, fake_openai):
+    """The API can send an error event mid-stream: the pieces before it arrive, then the friendly error."""
+    fake_openai.reply = "a b c d e f"
+    fake_openai.stream_chunks = 6
+    fake_openai.error_in_stream_next(after_chunks=2, message="The server had an error (sk-proj-secret123456)")
+    received = []
+    with pytest.raises(ModelError) as caught:
+        async for piece in llm.stream_chat(HELLO, model="gpt-5-mini", caller=Caller("bartender")):
+            received.append(piece)
+    assert len(received) == 2 and "".join(received).strip() == "a b"
+    assert caught.value.message == UNAVAILABLE and "sk-proj" not in caught.value.message
+
+
 async def test_unknown_model_is_a_friendly_line(llm, fake_openai):
     """A model the endpoint does not serve is reported as misconfiguration."""
     with pytest.raises(ModelError) as caught:
