@@ -279,15 +279,15 @@ class AnswerModal(discord.ui.Modal):
                     )
                 )
                 duplicate = None
-        if duplicate is not None:  # a taught answer staff just answered differently (a 👎 on it, say): replace it?
-            await offer_replacement(interaction, bot.teaching, duplicate, before=Lines(outcome, separator=" "))
-        else:
-            await send_ephemeral(interaction, Lines(outcome, separator=" "))
-        if self.post is not None:
+        if self.post is not None:  # marked answered first: whatever happens to the reply below, the answer was delivered
             answered = _("✅ Answered by {staff}: {answer}", staff=f"<@{interaction.user.id}>", answer=shorten(handoff.answer or "", 500))
             done = f"{self.post.content}\n\n{localize(answered, bot.language(interaction.guild))}"
             with contextlib.suppress(discord.HTTPException):
                 await self.post.edit(content=done[:2000], view=None, allowed_mentions=NO_PINGS)
+        if duplicate is not None:  # a taught answer staff just answered differently (a 👎 on it, say): replace it?
+            await offer_replacement(interaction, bot.teaching, duplicate, before=Lines(outcome, separator=" "))
+        else:
+            await send_ephemeral(interaction, Lines(outcome, separator=" "))
 
     async def on_error(self, interaction: discord.Interaction[SupportBot], error: Exception) -> None:
         await send_ephemeral(interaction, user_message(error, context="handoff answer form"))

@@ -318,14 +318,20 @@ async def save_example(interaction: discord.Interaction[SupportBot], teaching: T
     await send_ephemeral(interaction, saved)
 
 
+QUOTED_ANSWER_CHARS = 1400  # with the question cut at 200, the line and what goes before it stay under 2,000
+
+
 async def offer_replacement(
     interaction: discord.Interaction[SupportBot], teaching: TeachingService, duplicate: AlreadyTaught, *, before: Text = ""
 ) -> None:
     """The taught question's current answer, and buttons to replace it with the new one or keep it (after `before`)."""
     language = language_of(interaction.locale)
+    answer = duplicate.existing.answer
+    if len(answer) > QUOTED_ANSWER_CHARS:  # a long answer must not push the question out of the message
+        answer = answer[: QUOTED_ANSWER_CHARS - 1] + "…"
     asked = _(
         "“{question}” is already taught (#{example}) with this answer:\n>>> {answer}\n\nReplace it with your new answer?",
-        question=duplicate.existing.question, example=duplicate.existing.id, answer=duplicate.existing.answer,
+        question=shorten(duplicate.existing.question, 200), example=duplicate.existing.id, answer=answer,
     )
     await interaction.followup.send(
         localize(Lines([before, asked], separator=" "), language)[:2000],

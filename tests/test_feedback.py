@@ -105,6 +105,18 @@ async def test_thumbs_down_on_a_taught_answer_lets_staff_replace_it_for_everyone
     assert shop.sent_messages(SUPPORT_CHANNEL)[-1]["content"] == NEW
 
 
+async def test_staff_answering_a_taught_question_with_its_own_answer_are_not_asked_to_replace_it(shop):
+    """The same answer (spacing aside) is kept quietly: no Replace / Keep buttons."""
+    await shop.send_message(TAUGHT)
+    old = shop.sent_messages(SUPPORT_CHANNEL)[-1]["content"]
+    await shop.click("👎", user=CUSTOMER, channel_id=SUPPORT_CHANNEL)
+    clicked = await shop.click("Answer & teach", user=STAFF, channel_id=STAFF_CHANNEL)
+    answered = await shop.submit_modal(clicked, [TAUGHT, old.replace(" ", "  ")], user=STAFF, channel_id=STAFF_CHANNEL)
+    [said] = shop.ephemeral_texts(answered)
+    assert said.startswith(f"Sent to <@{CUSTOMER.id}>. “{TAUGHT}” was taught already (#") and said.endswith("its answer was kept.")
+    assert not [c for c in shop.interaction_calls(answered) if (c.payload or {}).get("components")]
+
+
 async def test_an_old_answer_is_not_rated(shop):
     """Past RATING_DAYS a click says so quietly and changes nothing."""
     await shop.send_message(TAUGHT)

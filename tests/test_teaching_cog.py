@@ -82,6 +82,17 @@ async def test_overlong_fields_are_refused(discord_bot, storage, question, answe
     assert len(await storage.examples.all()) == SAMPLE_COUNT
 
 
+async def test_a_long_taught_answer_still_leaves_the_question_to_replace_it_in_one_message(discord_bot, storage):
+    """A 4,000-character taught answer is cut in the quote, so the message fits Discord and still asks."""
+    long_answer = "배송 안내입니다. " * 400
+    await discord_bot.slash("teach", user=STAFF, question="선물 포장 되나요?", answer=long_answer[:4000])
+    asked = await discord_bot.slash("teach", user=STAFF, question="선물 포장 되나요?", answer="네, 2,000원이에요.")
+    [offer] = discord_bot.ephemeral_texts(asked)
+    assert len(offer) <= 2000 and offer.endswith("Replace it with your new answer?") and "…" in offer
+    await discord_bot.click("Replace the answer", user=STAFF)
+    assert [e.answer for e in await storage.examples.all() if e.question == "선물 포장 되나요?"] == ["네, 2,000원이에요."]
+
+
 async def test_taught_question_asks_before_replacing_and_replace_updates_the_answer(discord_bot, storage):
     """The same question (other case, spacing, punctuation) asks first; Replace changes the answer, no duplicate."""
     interaction = await discord_bot.slash("teach", user=STAFF, question="배송은  얼마나 걸리나요", answer="이틀이면 도착해요.")
