@@ -174,7 +174,7 @@ async def accuracy(name: str, semantic: ProviderEmbeddings | None = None, choose
 
 async def learning(name: str, semantic: ProviderEmbeddings | None = None) -> list[tuple[int, int, int]]:
     """Traffic in rounds: each intent's first paraphrase, then its second, then its third. Whatever was not
-    answered right is taught by staff as a phrasing of its intent (what "Answer and teach" on a handoff does)
+    answered right is taught by staff as a phrasing of its intent (what "Answer & teach" on a handoff does)
     before the next round. Returns (asked, right, wrong) per round."""
     data = json.loads((SETS / f"{name}.json").read_text(encoding="utf-8"))
     answers = {intent["id"]: intent["answer"] for intent in data["intents"]}
@@ -282,7 +282,7 @@ def main() -> None:
             for miss in result["misses"]:
                 print(f"  {name}: {miss}")
     if args.learning:
-        print("as staff teach each question not answered right (a handoff answered with \"Answer and teach\"), right/wrong per round:")
+        print("as staff teach each question not answered right (a handoff answered with \"Answer & teach\"), right/wrong per round:")
         for name in names:
             if name != "sample":  # its paraphrases are not in rounds
                 rounds = asyncio.run(learning(name, semantic))
