@@ -157,10 +157,14 @@ def clean(text: str) -> str:
     return _INVISIBLE.sub("", text).strip()
 
 
+def clip(text: str, most: int) -> str:
+    """At most `most` characters, an ellipsis where it was cut; line breaks kept."""
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
 def shorten(text: str, most: int) -> str:
     """One line of at most `most` characters: whitespace folded, an ellipsis where it was cut."""
-    text = " ".join(text.split())
-    return text if len(text) <= most else text[: most - 1] + "…"
+    return clip(" ".join(text.split()), most)
 
 
 def first_line(text: str) -> str:

@@ -19,7 +19,7 @@ from bot.i18n import ENGLISH, Lines, Text, _, _n, language_of, localize
 from bot.records import Example
 from bot.replies import send_ephemeral, user_message
 from bot.retrieval import render_check
-from bot.text import shorten
+from bot.text import clip, shorten
 from bot.teaching import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS, AlreadyTaught, ExamplePage, TeachingService
 
 
@@ -326,12 +326,11 @@ async def offer_replacement(
 ) -> None:
     """The taught question's current answer, and buttons to replace it with the new one or keep it (after `before`)."""
     language = language_of(interaction.locale)
-    answer = duplicate.existing.answer
-    if len(answer) > QUOTED_ANSWER_CHARS:  # a long answer must not push the question out of the message
-        answer = answer[: QUOTED_ANSWER_CHARS - 1] + "…"
     asked = _(
         "“{question}” is already taught (#{example}) with this answer:\n>>> {answer}\n\nReplace it with your new answer?",
-        question=shorten(duplicate.existing.question, 200), example=duplicate.existing.id, answer=answer,
+        question=shorten(duplicate.existing.question, 200),
+        example=duplicate.existing.id,
+        answer=clip(duplicate.existing.answer, QUOTED_ANSWER_CHARS),  # a long answer must not push the question out
     )
     await interaction.followup.send(
         localize(Lines([before, asked], separator=" "), language)[:2000],

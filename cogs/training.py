@@ -19,7 +19,7 @@ from bot.client import SupportBot
 from bot.evaluation import model_name, render_report
 from bot.i18n import ENGLISH, N_, Lines, Text, _, _n, language_of, localize, stored
 from bot.replies import send_ephemeral, user_message
-from bot.text import split_message
+from bot.text import clip, split_message
 from bot.training import JobProgress, JobStatus, JobUpdate, LiveModel, TrainingRequest, duration, elapsed, status_name
 
 log = logging.getLogger(__name__)
@@ -312,11 +312,11 @@ def render_status(status: JobStatus, language: str = ENGLISH) -> discord.Embed:
         return localize(line, language)
 
     embed = discord.Embed(
-        title=_clip(text(_("Fine-tuning job {job}", job=job.id)), EMBED_TITLE),
-        description=_clip(_progress_text(job.status, progress, language), EMBED_DESCRIPTION),
+        title=clip(text(_("Fine-tuning job {job}", job=job.id)), EMBED_TITLE),
+        description=clip(_progress_text(job.status, progress, language), EMBED_DESCRIPTION),
         colour=STATUS_COLOURS.get(job.status, 0x5865F2),
     )
-    embed.add_field(name=text(_("Base model")), value=_clip(f"`{job.base_model}`", EMBED_FIELD), inline=True)
+    embed.add_field(name=text(_("Base model")), value=clip(f"`{job.base_model}`", EMBED_FIELD), inline=True)
     started = _("by {user} {when}", user=f"<@{job.started_by}>", when=format_dt(job.created_at, "R"))
     embed.add_field(name=text(_("Started")), value=text(started), inline=True)
     embed.add_field(name=text(_("Elapsed")), value=text(elapsed(job.created_at, job.finished_at)), inline=True)
@@ -334,9 +334,9 @@ def render_status(status: JobStatus, language: str = ENGLISH) -> discord.Embed:
         embed.add_field(name=text(_("Estimated cost")), value=cost, inline=True)
     embed.add_field(name=text(_("Loss")), value=text(_loss_text(progress)), inline=False)
     if job.fine_tuned_model:
-        embed.add_field(name=text(_("Fine-tuned model")), value=_clip(f"`{job.fine_tuned_model}`", EMBED_FIELD), inline=False)
+        embed.add_field(name=text(_("Fine-tuned model")), value=clip(f"`{job.fine_tuned_model}`", EMBED_FIELD), inline=False)
     if job.error:
-        embed.add_field(name=text(_("Error")), value=_clip(text(stored(job.error)), EMBED_FIELD), inline=False)
+        embed.add_field(name=text(_("Error")), value=clip(text(stored(job.error)), EMBED_FIELD), inline=False)
     if status.checkpoints:
         lines = [
             text(
@@ -348,17 +348,17 @@ def render_status(status: JobStatus, language: str = ENGLISH) -> discord.Embed:
         ]
         embed.add_field(name=text(_("Checkpoints (`/model use` takes any)")), value=_lines(lines, language), inline=False)
     if status.events:
-        lines = [f"{format_dt(e.created_at, 'T')} {_clip(e.message, 200)}" for e in status.events]
+        lines = [f"{format_dt(e.created_at, 'T')} {clip(e.message, 200)}" for e in status.events]
         embed.add_field(name=text(_("Latest events")), value=_lines(lines, language), inline=False)
     if status.evaluation is not None:
         report = status.evaluation
         embed.add_field(
             name=text(_("Latest evaluation (#{id}, `/evaluate` runs another)", id=report.id)),
-            value=_clip(text(report.summary()), EMBED_FIELD),
+            value=clip(text(report.summary()), EMBED_FIELD),
             inline=False,
         )
     live = _live_value(status.live_model, status.live_model_shutdown)
-    embed.add_field(name=text(_("Live support model")), value=_clip(text(live), EMBED_FIELD), inline=False)
+    embed.add_field(name=text(_("Live support model")), value=clip(text(live), EMBED_FIELD), inline=False)
     if progress.chart is not None:
         embed.set_image(url=f"attachment://{CHART_FILENAME}")
     return _fit(embed)
@@ -400,17 +400,13 @@ def _usd(cost: float) -> str:
     return f"≈ ${cost:,.2f}" if cost >= 1 else f"≈ ${cost:.4f}"
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _lines(lines: list[str], language: str, limit: int = EMBED_FIELD) -> str:
     """Whole lines that fit in a field, newest last, saying how many were left out."""
     kept = list(lines)
     while kept and len("\n".join(kept)) > limit - 20:
         kept.pop(0)
     if not kept:
-        return _clip(lines[-1], limit)
+        return clip(lines[-1], limit)
     left_out = len(lines) - len(kept)
     return (localize(_("… {number} earlier", number=left_out), language) + "\n" if left_out else "") + "\n".join(kept)
 
@@ -423,7 +419,7 @@ def _fit(embed: discord.Embed) -> discord.Embed:
         value = longest.value or ""
         if len(value) <= 20:
             break  # nothing left worth cutting (cannot happen with the fields above)
-        embed.set_field_at(index, name=longest.name, value=_clip(value, max(len(value) - excess, 20)), inline=longest.inline)
+        embed.set_field_at(index, name=longest.name, value=clip(value, max(len(value) - excess, 20)), inline=longest.inline)
     return embed
 
 
