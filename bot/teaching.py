@@ -36,6 +36,11 @@ class AlreadyTaught(UserError):
         self.existing = existing
         self.new_answer = new_answer
 
+    @property
+    def same_answer(self) -> bool:
+        """The new answer is the taught one (spacing aside): there is nothing to replace."""
+        return answer_key(self.existing.answer) == answer_key(self.new_answer)
+
 
 @dataclass(frozen=True)
 class ExamplePage:

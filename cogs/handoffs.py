@@ -15,7 +15,6 @@ from bot.access import is_staff, staff_only
 from bot.client import SupportBot
 from bot.handoffs import FROM_BUTTON, HandoffService
 from bot.i18n import ENGLISH, N_, Lines, Text, _, language_of, localize, translate
-from bot.matching import answer_key
 from bot.records import Handoff
 from bot.replies import send_ephemeral, user_message
 from bot.teaching import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS
@@ -270,7 +269,7 @@ class AnswerModal(discord.ui.Modal):
             duplicate = taught.already_taught
             if taught.example is not None:
                 outcome.append(_("Taught as #{example}: the next customer asking this gets it at once.", example=taught.example.id))
-            elif duplicate is not None and answer_key(duplicate.existing.answer) == answer_key(duplicate.new_answer):
+            elif duplicate is not None and duplicate.same_answer:
                 outcome.append(
                     _(
                         "“{question}” was taught already (#{example}); its answer was kept.",
